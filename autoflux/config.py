@@ -1,0 +1,146 @@
+"""Typed configuration: ``autoflux.yml`` in the workspace, overridden by ``AUTOFLUX__SECTION__KEY``.
+
+Environment values are parsed as YAML scalars, so ``AUTOFLUX__INGEST__CSV__BLOCK_SIZE=1048576``
+is an integer and ``AUTOFLUX__SOURCES='[data, more]'`` a list. An invalid value is a
+:class:`ConfigError` naming the key, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from autoflux.engines import ENGINES, EngineSettings, engine_settings_class
+from autoflux.exceptions import ConfigError
+
+CONFIG_FILE = "autoflux.yml"
+ENV_PREFIX = "AUTOFLUX__"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReaderSettings(Section):
+    pattern: str = Field(description="glob matched against the file's path inside its source, or its name")
+    reader: str = Field(description="'package.module:function' or 'file.py:function' (relative to the workspace)")
+    options: dict[str, Any] = Field(default_factory=dict, description="keyword arguments passed to the reader")
+
+
+class CsvSettings(Section):
+    delimiter: str | None = None
+    encoding: str | None = None
+    block_size: int = Field(16 << 20, ge=1 << 16)
+
+
+class IngestSettings(Section):
+    csv: CsvSettings = Field(default_factory=CsvSettings)
+    types: dict[str, dict[str, str]] = Field(default_factory=dict)
+    readers: list[ReaderSettings] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
+
+
+class DbtSettings(Section):
+    project_dir: str = "dbt"
+    test: bool = True
+    threads: int = Field(1, ge=1)
+
+
+class MLSettings(Section):
+    table: str = "ml_training_set"
+    schema_: str = Field("marts", alias="schema")
+    train_table: str = "train"
+    test_table: str = "test"
+    split_column: str = "split"
+    target: str | None = None
+    id: str | None = None
+    format: Literal["pandas", "polars", "arrow"] = "pandas"
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Config(Section):
+    """Everything ``autoflux.yml`` may hold."""
+
+    engine: EngineSettings = Field(default_factory=lambda: engine_settings_class("duckdb")())
+    lake: str = "lake"
+    sources: list[str] = Field(default_factory=list)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    dbt: DbtSettings = Field(default_factory=DbtSettings)
+    ml: MLSettings = Field(default_factory=MLSettings)
+
+    @field_validator("engine", mode="before")
+    @classmethod
+    def _engine_by_type(cls, value: Any) -> Any:
+        if isinstance(value, BaseModel):
+            return value
+        settings = dict(value or {})
+        kind = settings.get("type", "duckdb")
+        if kind not in ENGINES:
+            raise ValueError(f"engine type {kind!r} is not one of {', '.join(ENGINES)}")
+        return engine_settings_class(kind).model_validate(settings)
+
+
+def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> Config:
+    """The config in ``path`` (defaults when None or missing) with environment overrides applied."""
+    data: dict[str, Any] = {}
+    if path is not None and path.exists():
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            raise ConfigError(
+                f"not valid YAML: {getattr(error, 'problem', error)}",
+                path=path,
+                line=mark.line + 1 if mark else None,
+                hint="fix the YAML syntax",
+            ) from None
+        if not isinstance(data, dict):
+            raise ConfigError("the top level must be a mapping of sections", path=path)
+    overridden = _apply_environment(data, os.environ if environ is None else environ)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as error:
+        raise _config_error(error, path, overridden) from None
+
+
+def _apply_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
+    overridden: dict[str, str] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        keys = [k.lower() for k in name[len(ENV_PREFIX) :].split("__") if k]
+        if not keys:
+            continue
+        node = data
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{name} sets a key inside {key!r}, which is not a section")
+        try:
+            node[keys[-1]] = yaml.safe_load(raw) if raw != "" else None
+        except yaml.YAMLError:
+            node[keys[-1]] = raw
+        overridden[".".join(keys)] = name
+    return overridden
+
+
+def _config_error(error: ValidationError, path: Path | None, overridden: dict[str, str]) -> ConfigError:
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"] if not str(part).startswith("function-"))
+    origin = overridden.get(key) or next((v for k, v in overridden.items() if key.startswith(k)), None)
+    where = f"{origin} (environment)" if origin else str(path or CONFIG_FILE)
+    if first["type"] == "extra_forbidden":
+        return ConfigError(f"unknown key {key!r}", path=where, hint="remove it or check its spelling and section")
+    message = first["msg"].removeprefix("Value error, ")
+    return ConfigError(f"{key} = {first.get('input')!r}: {message}", path=where, hint=_allowed(first))
+
+
+def _allowed(error: dict[str, Any]) -> str | None:
+    expected = (error.get("ctx") or {}).get("expected")
+    return f"allowed: {expected}" if expected else None

@@ -1,0 +1,93 @@
+"""The embedded default: dbt-duckdb reads the raw Delta tables, models land in a DuckDB file.
+
+dbt-duckdb's ``delta`` plugin registers each Delta source for the length of a dbt run only, so
+models built on sources are tables (never views): what ``tables`` and the hand-off read stays
+readable after the run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any, Literal
+
+import pyarrow as pa
+
+from autoflux.engines.base import Engine as BaseEngine
+from autoflux.engines.base import EngineSettings, Relation
+from autoflux.exceptions import EngineError, TableNotFoundError
+
+
+class Settings(EngineSettings):
+    type: Literal["duckdb"] = "duckdb"
+    path: str = "warehouse.duckdb"
+    threads: int | None = None
+    memory_limit: str | None = None
+
+
+class Engine(BaseEngine):
+    SOURCES_READ_LAKE = True
+    settings: Settings
+
+    @property
+    def database(self) -> str:
+        return str(self.workspace.resolve(self.settings.path))
+
+    def dbt_output(self) -> dict[str, Any]:
+        default = os.path.relpath(self.database, self.workspace.dbt_dir)
+        output: dict[str, Any] = {
+            "type": "duckdb",
+            "path": "{{ env_var('AUTOFLUX_DUCKDB_PATH', '%s') }}" % default,
+            "threads": self.workspace.config.dbt.threads,
+            "plugins": [{"module": "delta"}],
+        }
+        settings = {k: v for k, v in {"threads": self.settings.threads, "memory_limit": self.settings.memory_limit}.items() if v}
+        if settings:
+            output["settings"] = settings
+        return output
+
+    def dbt_env(self) -> dict[str, str]:
+        return {"AUTOFLUX_DUCKDB_PATH": self.database}
+
+    def after_dbt(self) -> None:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+        environment = DuckDBConnectionManager._ENV  # dbt-duckdb keeps the database open per process
+        if environment is not None:
+            environment.close()
+        DuckDBConnectionManager.close_all_connections()
+
+    def _connect(self):
+        import duckdb
+
+        if not os.path.exists(self.database):
+            return None
+        try:
+            return duckdb.connect(self.database, read_only=True)
+        except duckdb.Error as error:
+            raise EngineError(f"cannot open the DuckDB database: {error}", path=self.database, hint="is another process writing to it?") from None
+
+    def relations(self, schemas: Iterable[str]) -> list[Relation]:
+        connection = self._connect()
+        if connection is None:
+            return []
+        wanted = list(schemas)
+        with connection:
+            rows = connection.execute(
+                "select table_schema, table_name, table_type from information_schema.tables "
+                f"where table_schema in ({', '.join('?' for _ in wanted)}) order by 1, 2",
+                wanted,
+            ).fetchall()
+            result = []
+            for schema, name, kind in rows:
+                count = connection.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0] if kind == "BASE TABLE" else None
+                result.append(Relation(schema, name, count, "table" if kind == "BASE TABLE" else "view"))
+        return result
+
+    def read_arrow(self, schema: str, table: str) -> pa.Table:
+        connection = self._connect()
+        if connection is None or not any(r.name == table for r in self.relations([schema])):
+            raise TableNotFoundError(f"no table {schema}.{table} in {self.database}", hint="run `autoflux transform` first")
+        with connection:
+            quoted = '"' + schema.replace('"', '""') + '"."' + table.replace('"', '""') + '"'
+            return connection.sql(f"select * from {quoted}").to_arrow_table()

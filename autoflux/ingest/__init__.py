@@ -1,0 +1,189 @@
+"""Ingest: every data file under the sources becomes a Delta table ``raw.<name>`` in the lake.
+
+Files are independent: one that fails is reported with its reason and leaves its table as it
+was, and the others still load. Unchanged files (same bytes, same settings) do no work.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import pyarrow as pa
+
+from autoflux.exceptions import AutoFluxError, IngestError
+from autoflux.ingest.discover import DataFile, Skipped, check_unique_tables, discover
+from autoflux.ingest.readers import (
+    Columns,
+    CsvOptions,
+    load_callable,
+    read_csv,
+    read_custom,
+    read_excel,
+    read_json,
+    read_parquet,
+)
+from autoflux.ingest.schema import hint_type
+from autoflux.ingest.state import LogEntry, append_log, committed_fingerprint, fingerprint
+from autoflux.ingest.writer import FINGERPRINT_KEY, LOAD_ID_KEY, Lineage, write_table
+from autoflux.lake import RAW
+
+if TYPE_CHECKING:
+    from autoflux.workspace import Workspace
+
+Outcome = Literal["loaded", "unchanged", "failed"]
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What happened to one data file."""
+
+    table: str
+    source_file: str
+    outcome: Outcome
+    rows: int | None = None
+    bytes: int = 0
+    seconds: float = 0.0
+    version: int | None = None
+    message: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass
+class IngestReport:
+    """The outcome of one ingest run."""
+
+    load_id: str
+    files: list[FileResult] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [f for f in self.files if f.outcome == "failed"]
+
+    @property
+    def loaded(self) -> list[FileResult]:
+        return [f for f in self.files if f.outcome == "loaded"]
+
+
+ProgressCallback = Callable[[DataFile, int, int | None], None]
+
+
+def new_load_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+def ingest_paths(
+    workspace: Workspace,
+    roots: Sequence[Path],
+    *,
+    force: bool = False,
+    on_file: Callable[[DataFile], None] | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> IngestReport:
+    """Ingest the data files under local ``roots`` into ``raw`` tables of the workspace's lake.
+
+    Raises :class:`TableNameClashError` (before anything is written) when two files would become
+    the same table; every other per-file problem is reported in the result.
+    """
+    started = time.perf_counter()
+    settings = workspace.config.ingest
+    readers = [(r.pattern, r.reader) for r in settings.readers]
+    found: list[DataFile] = []
+    report = IngestReport(new_load_id())
+    for root in roots:
+        files, skipped = discover(root, readers=readers, exclude=settings.exclude)
+        found += files
+        report.skipped += skipped
+    check_unique_tables(found)
+    for data_file in found:
+        if on_file:
+            on_file(data_file)
+        progress = (lambda rows, done, f=data_file: on_progress(f, rows, done)) if on_progress else None
+        report.files.append(_ingest_file(workspace, data_file, report.load_id, force=force, on_batch=progress))
+    append_log(
+        workspace.lake,
+        [
+            LogEntry(
+                report.load_id, r.table, r.source_file, r.outcome, r.rows, r.bytes, r.seconds,
+                r.version, None, r.message, datetime.now(UTC),
+            )
+            for r in report.files
+        ],
+    )
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _ingest_file(
+    workspace: Workspace, data_file: DataFile, load_id: str, *, force: bool, on_batch: Callable[[int, int | None], None] | None
+) -> FileResult:
+    started = time.perf_counter()
+    lake, settings = workspace.lake, workspace.config.ingest
+    size = data_file.path.stat().st_size if data_file.path.exists() else 0
+    base = {"table": data_file.table, "source_file": str(data_file.path), "bytes": size}
+    try:
+        hints = _hints(workspace, data_file)
+        reader = next((r for r in settings.readers if r.reader == data_file.reader), None)
+        shape = {
+            "sheet": data_file.sheet,
+            "reader": reader.model_dump() if reader else None,
+            "csv": settings.csv.model_dump(),
+            "hints": {k: str(v) for k, v in hints.items()},
+        }
+        try:
+            print_ = fingerprint(data_file.path, shape)
+        except OSError as error:
+            raise IngestError(f"cannot read the file: {error.strerror}", path=data_file.path, hint="check it exists and is readable") from None
+        if not force and committed_fingerprint(lake, RAW, data_file.table) == print_:
+            version = lake.open(RAW, data_file.table).version()
+            return FileResult(outcome="unchanged", version=version, seconds=time.perf_counter() - started, **base)
+        written = write_table(
+            lake,
+            RAW,
+            data_file.table,
+            lambda types: _open(workspace, data_file, types),
+            hints=hints,
+            lineage=Lineage(load_id, data_file.relative, datetime.now(UTC)),
+            commit_metadata={LOAD_ID_KEY: load_id, FINGERPRINT_KEY: print_, "autoflux.source_file": data_file.relative},
+            on_batch=on_batch,
+        )
+    except AutoFluxError as error:
+        return FileResult(outcome="failed", message=str(error), seconds=time.perf_counter() - started, **base)
+    notes = tuple(f"column {name} read as {kind}" for name, kind in written.widened.items())
+    return FileResult(
+        outcome="loaded", rows=written.rows, version=written.version, notes=notes,
+        seconds=time.perf_counter() - started, **base,
+    )
+
+
+def _hints(workspace: Workspace, data_file: DataFile) -> dict[str, pa.DataType]:
+    """Type hints for this file's table, from ``ingest.types`` (``"*"`` applies to every table)."""
+    types = workspace.config.ingest.types
+    merged = {**types.get("*", {}), **types.get(data_file.table, {})}
+    return {
+        column: hint_type(kind, where=f"ingest.types.{data_file.table}.{column}") for column, kind in merged.items()
+    }
+
+
+def _open(workspace: Workspace, data_file: DataFile, types: dict[str, pa.DataType]) -> Columns:
+    path = data_file.path
+    if not path.is_file():
+        raise IngestError("the file is missing or not a regular file", path=path, hint="check the path")
+    if data_file.format == "csv":
+        csv = workspace.config.ingest.csv
+        return read_csv(path, CsvOptions(csv.delimiter, csv.encoding, csv.block_size), types)
+    if data_file.format == "parquet":
+        return read_parquet(path)
+    if data_file.format == "json":
+        return read_json(path)
+    if data_file.format == "excel":
+        return read_excel(path, data_file.sheet)
+    spec = next(r for r in workspace.config.ingest.readers if r.reader == data_file.reader)
+    return read_custom(path, load_callable(spec.reader, base_dir=workspace.root), spec.options)

@@ -1,0 +1,456 @@
+"""Readers turn one data file into a stream of Arrow record batches with its original column names.
+
+Each reader returns :class:`Columns`; :func:`autoflux.ingest.writer` renames and casts them with
+the rules of :mod:`autoflux.ingest.schema`. Reading is streaming (bounded memory) for CSV/TSV,
+NDJSON and Parquet; JSON arrays and Excel sheets are read whole.
+
+CSV type policy: Arrow infers each column's type from the first block (``ingest.csv.block_size``,
+16 MiB by default). When a later value does not fit, the column is widened — integer → double →
+string, any other type → string — and the file is read again, so a load never fails or drops
+rows because of a late surprise.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import importlib
+import importlib.util
+import io
+import json
+import re
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from autoflux.exceptions import ConfigError, IngestError
+from autoflux.ingest.schema import unique_column_names
+
+COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
+FORMATS = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".tab": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".json": "json",
+    ".ndjson": "json",
+    ".jsonl": "json",
+    ".xlsx": "excel",
+    ".xlsm": "excel",
+    ".xls": "excel",
+}
+SAMPLE_BYTES = 1 << 20
+
+
+@dataclass
+class Columns:
+    """A file's columns as found in it, and the batches that hold their values."""
+
+    names: list[str]
+    types: list[pa.DataType]
+    batches: Iterator[pa.RecordBatch]
+    notes: list[str] = field(default_factory=list)
+    bytes_read: Callable[[], int] | None = None
+
+
+class WidenColumns(Exception):
+    """Values in a CSV do not fit the inferred types: read it again with ``types`` (name → type)."""
+
+    def __init__(self, types: dict[str, pa.DataType], reason: str) -> None:
+        super().__init__(reason)
+        self.types, self.reason = types, reason
+
+
+@dataclass(frozen=True)
+class CsvOptions:
+    delimiter: str | None = None
+    encoding: str | None = None
+    block_size: int = 16 << 20
+
+
+def split_suffixes(path: Path) -> tuple[str, str | None]:
+    """The data format suffix and the compression of ``path`` (``train.csv.gz`` → ``.csv``, ``gzip``)."""
+    suffixes = [s.lower() for s in path.suffixes]
+    compression = COMPRESSIONS.get(suffixes[-1]) if suffixes else None
+    if compression:
+        suffixes = suffixes[:-1]
+    return (suffixes[-1] if suffixes else ""), compression
+
+
+def open_bytes(path: Path) -> pa.NativeFile:
+    _, compression = split_suffixes(path)
+    return pa.input_stream(str(path), compression=compression)
+
+
+def read_head(path: Path, size: int = SAMPLE_BYTES) -> bytes:
+    with open_bytes(path) as stream:
+        return stream.read(size)
+
+
+# ---------------------------------------------------------------------------------------- CSV
+
+
+def detect_encoding(path: Path, head: bytes) -> str:
+    """``utf-8`` (with or without BOM) when the head decodes as such, else the best guess."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(head).best()
+    if best is None:
+        raise IngestError(
+            "cannot tell which text encoding this file uses",
+            path=path,
+            hint="set ingest.csv.encoding in autoflux.yml (for example latin-1 or cp1252)",
+        )
+    return best.encoding
+
+
+def detect_delimiter(path: Path, text: str) -> str:
+    """The delimiter among , tab ; | that splits the first lines into the most, equal, fields."""
+    if split_suffixes(path)[0] in (".tsv", ".tab"):
+        return "\t"
+    lines = text.splitlines()[:50]
+    if len(lines) > 1:
+        lines = lines[:-1]
+    best, best_fields = ",", 1
+    for candidate in (",", "\t", ";", "|"):
+        counts = {len(row) for row in csv.reader(lines, delimiter=candidate)}
+        if len(counts) == 1 and (fields := counts.pop()) > best_fields:
+            best, best_fields = candidate, fields
+    return best
+
+
+class _QuoteCounter(io.RawIOBase):
+    """Passes a byte stream through, counting quote characters to catch an unclosed quote."""
+
+    def __init__(self, stream: pa.NativeFile) -> None:
+        self._stream = stream
+        self.quotes = 0
+        self.bytes = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size if size >= 0 else None)
+        self.quotes += data.count(b'"')
+        self.bytes += len(data)
+        return data
+
+    def readinto(self, buffer) -> int:  # pragma: no cover - pyarrow calls read()
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._stream.close()
+        super().close()
+
+
+_CONVERSION_ERROR = re.compile(r"In CSV column #(\d+): CSV conversion error to (\w+)[^:]*: invalid value '(.*)'", re.S)
+_RAGGED_ROW = re.compile(r"Expected (\d+) columns, got (\d+): (.*)", re.S)
+
+
+def find_line(path: Path, needle: bytes | None) -> int | None:
+    """The 1-based line of the first line starting with ``needle`` (errors only: it reads the file)."""
+    if not needle:
+        return None
+    needle = needle.rstrip(b"\r\n")
+    with open_bytes(path) as stream:
+        for number, line in enumerate(io.BufferedReader(_QuoteCounter(stream)), start=1):
+            if line.rstrip(b"\r\n") == needle or line.startswith(needle):
+                return number
+    return None
+
+
+def first_invalid_line(path: Path, encoding: str) -> int | None:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    with open_bytes(path) as stream:
+        for number, line in enumerate(io.BufferedReader(_QuoteCounter(stream)), start=1):
+            try:
+                decoder.decode(line)
+            except UnicodeDecodeError:
+                return number
+    return None
+
+
+def unclosed_quote_line(path: Path) -> int | None:
+    """The line where the quoted field that never closes was opened."""
+    open_at, inside = None, False
+    with open_bytes(path) as stream:
+        for number, line in enumerate(io.BufferedReader(_QuoteCounter(stream)), start=1):
+            for _ in range(line.count(b'"')):
+                inside = not inside
+                if inside:
+                    open_at = number
+    return open_at if inside else None
+
+
+WIDER = {"int64": pa.float64(), "int32": pa.float64()}
+
+
+def read_csv(path: Path, options: CsvOptions, hints: dict[str, pa.DataType]) -> Columns:
+    """Stream a CSV/TSV file (optionally compressed); see the module docstring for the type policy.
+
+    ``hints`` map clean or original column names to types; a value that does not fit is an error.
+    """
+    import pyarrow.csv as pacsv
+
+    head = read_head(path)
+    if not head.strip():
+        raise IngestError("the file is empty", path=path, hint="remove it or replace it with data")
+    encoding = options.encoding or detect_encoding(path, head)
+    text = head.decode(encoding, errors="replace")
+    delimiter = options.delimiter or detect_delimiter(path, text)
+    names = _csv_header(path, head, encoding, delimiter)
+    clean = unique_column_names(names)
+    read_options = pacsv.ReadOptions(
+        column_names=clean,
+        skip_rows=1,
+        block_size=options.block_size,
+        encoding="utf8" if encoding.replace("-", "").lower() in ("utf8", "utf8sig", "ascii") else encoding,
+    )
+    parse_options = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
+    hints = {c: hints.get(c) or hints[o] for c, o in zip(clean, names, strict=True) if c in hints or o in hints}
+    convert_options = pacsv.ConvertOptions(column_types=hints, strings_can_be_null=True)
+    counter = _QuoteCounter(open_bytes(path))
+    try:
+        reader = pacsv.open_csv(counter, read_options=read_options, parse_options=parse_options, convert_options=convert_options)
+    except pa.ArrowInvalid as error:
+        counter.close()
+        raise _csv_error(path, error, clean, hints, encoding) from None
+    if any(pa.types.is_binary(t) for t in reader.schema.types):
+        counter.close()
+        raise _undecodable(path, encoding)
+    unknown = {n: pa.string() for n, t in zip(clean, reader.schema.types, strict=True) if pa.types.is_null(t)}
+    if unknown:
+        counter.close()
+        raise WidenColumns(unknown, "no values in the first block")
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        rows = 0
+        try:
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    break
+                except pa.ArrowInvalid as error:
+                    raise _csv_error(path, error, clean, hints, encoding) from None
+                rows += batch.num_rows
+                yield batch
+        finally:
+            counter.close()
+        if counter.quotes % 2:
+            raise IngestError(
+                "a quoted field is never closed (unbalanced quotes)",
+                path=path,
+                line=unclosed_quote_line(path),
+                hint='close the quote, or double a literal quote inside a quoted field ("")',
+            )
+        if rows == 0:
+            raise IngestError("the file has a header but no data rows", path=path, hint="add rows or remove the file")
+
+    notes = [f"delimiter {delimiter!r}, encoding {encoding}"]
+    return Columns(names, reader.schema.types, batches(), notes=notes, bytes_read=lambda: counter.bytes)
+
+
+def _csv_header(path: Path, head: bytes, encoding: str, delimiter: str) -> list[str]:
+    text = head.decode(encoding, errors="replace").lstrip("\ufeff")
+    first = next(csv.reader(io.StringIO(text), delimiter=delimiter), None)
+    if not first or not any(name.strip() for name in first):
+        raise IngestError("the file has no header row", path=path, hint="add a header line naming the columns")
+    return first
+
+
+def _undecodable(path: Path, encoding: str) -> IngestError:
+    return IngestError(
+        f"bytes that are not valid {encoding}",
+        path=path,
+        line=first_invalid_line(path, encoding),
+        hint="fix those bytes, or set ingest.csv.encoding in autoflux.yml to the file's encoding",
+    )
+
+
+def _csv_error(path: Path, error: pa.ArrowInvalid, names: list[str], hints: dict, encoding: str) -> Exception:
+    message = str(error)
+    if match := _CONVERSION_ERROR.search(message):
+        column, target, value = names[int(match[1])], match[2], match[3]
+        if target in ("string", "utf8"):
+            return _undecodable(path, encoding)
+        if column in hints:
+            return IngestError(
+                f"value {value!r} is not a {hints[column]} as the type hint says",
+                path=path,
+                column=column,
+                line=None,
+                hint="fix the value or change ingest.types in autoflux.yml",
+            )
+        wider = WIDER.get(target, pa.string()) if _is_number(value) else pa.string()
+        return WidenColumns({column: wider}, f"value {value!r} is not {target}")
+    if match := _RAGGED_ROW.search(message):
+        expected, got, text = match[1], match[2], match[3]
+        return IngestError(
+            f"a row has {got} fields where the header has {expected}",
+            path=path,
+            line=find_line(path, text.encode(encoding, errors="replace")),
+            hint="fix that row, or quote values that contain the delimiter",
+        )
+    if "invalid UTF8" in message or "UTF-8" in message:
+        return _undecodable(path, encoding)
+    return IngestError(f"cannot parse the file: {message}", path=path, hint="check that it is a well-formed CSV file")
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- Parquet, JSON, Excel
+
+
+def read_parquet(path: Path, batch_rows: int = 65_536) -> Columns:
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(str(path))
+    except (pa.ArrowInvalid, OSError) as error:
+        raise IngestError(f"not a readable Parquet file ({error})", path=path, hint="check the file is complete") from None
+    schema = parquet.schema_arrow
+    return Columns(schema.names, schema.types, parquet.iter_batches(batch_size=batch_rows))
+
+
+def read_json(path: Path) -> Columns:
+    """NDJSON is streamed; a file holding one JSON array of objects is read whole."""
+    import pyarrow.json as pajson
+
+    head = read_head(path, 4096).lstrip()
+    if not head:
+        raise IngestError("the file is empty", path=path, hint="remove it or replace it with data")
+    if head[:1] == b"[":
+        with open_bytes(path) as stream:
+            try:
+                records = json.loads(stream.read().to_pybytes())
+            except json.JSONDecodeError as error:
+                raise IngestError(f"invalid JSON: {error.msg}", path=path, line=error.lineno, hint="fix the JSON") from None
+        if not records:
+            raise IngestError("the JSON array is empty", path=path, hint="remove it or add records")
+        table = pa.Table.from_pylist([r if isinstance(r, dict) else {"value": r} for r in records])
+        return Columns(table.schema.names, table.schema.types, iter(table.to_batches()))
+    try:
+        reader = pajson.open_json(open_bytes(path))
+    except pa.ArrowInvalid as error:
+        raise IngestError(f"invalid JSON lines: {error}", path=path, hint="one JSON object per line is expected") from None
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        while True:
+            try:
+                yield reader.read_next_batch()
+            except StopIteration:
+                return
+            except pa.ArrowInvalid as error:
+                raise IngestError(f"invalid JSON lines: {error}", path=path, hint="fix the JSON") from None
+
+    return Columns(reader.schema.names, reader.schema.types, batches())
+
+
+def read_excel(path: Path, sheet: str | None) -> Columns:
+    """One sheet of a workbook (the first when ``sheet`` is None); its first row is the header."""
+    from python_calamine import CalamineWorkbook
+
+    try:
+        workbook = CalamineWorkbook.from_path(str(path))
+        rows = workbook.get_sheet_by_name(sheet or workbook.sheet_names[0]).to_python(skip_empty_area=True)
+    except Exception as error:  # calamine raises its own exception types
+        raise IngestError(f"not a readable Excel workbook ({error})", path=path, hint="re-save it as .xlsx") from None
+    if len(rows) < 2:
+        raise IngestError(f"sheet {sheet!r} has no header and data rows", path=path, hint="add data or remove the sheet")
+    header = [str(h) if h is not None else "" for h in rows[0]]
+    columns = zip(*(list(row) + [None] * (len(header) - len(row)) for row in rows[1:]), strict=False)
+    arrays = [_excel_array(list(values)) for values in columns]
+    table = pa.table(arrays, names=[f"c{i}" for i in range(len(arrays))])
+    return Columns(header, [a.type for a in arrays], iter(table.to_batches()))
+
+
+def _excel_array(values: list[Any]) -> pa.Array:
+    cleaned = [None if v == "" else v for v in values]
+    try:
+        return pa.array(cleaned)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if v is None else str(v) for v in cleaned], pa.string())
+
+
+# ------------------------------------------------------------------------------------ custom
+
+
+def load_callable(spec: str, *, base_dir: Path) -> Callable[..., Any]:
+    """Import ``"package.module:function"`` or ``"path/to/file.py:function"`` (relative to ``base_dir``)."""
+    module_name, _, attribute = spec.partition(":")
+    if not attribute:
+        raise ConfigError(f"reader {spec!r} must look like 'module:function' or 'file.py:function'")
+    try:
+        if module_name.endswith(".py"):
+            file = (base_dir / module_name).resolve()
+            module_spec = importlib.util.spec_from_file_location(f"autoflux_reader_{file.stem}", file)
+            if module_spec is None or module_spec.loader is None or not file.exists():
+                raise ImportError(f"no such file {file}")
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[module_spec.name] = module
+            module_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
+        return getattr(module, attribute)
+    except (ImportError, AttributeError) as error:
+        raise ConfigError(f"cannot load reader {spec!r}: {error}", hint="check ingest.readers in autoflux.yml") from None
+
+
+def read_custom(path: Path, function: Callable[..., Any], options: dict[str, Any]) -> Columns:
+    """Run a user reader; it may return a RecordBatchReader, Arrow table, batches, or a pandas/polars frame."""
+    try:
+        result = function(path, **options)
+        table_or_reader = _to_arrow(result)
+    except IngestError:
+        raise
+    except Exception as error:
+        raise IngestError(f"custom reader failed: {type(error).__name__}: {error}", path=path, hint="fix the reader") from None
+    if isinstance(table_or_reader, pa.Table):
+        return Columns(table_or_reader.schema.names, table_or_reader.schema.types, iter(table_or_reader.to_batches()))
+    return Columns(table_or_reader.schema.names, table_or_reader.schema.types, iter(table_or_reader))
+
+
+def _to_arrow(result: Any) -> pa.Table | pa.RecordBatchReader:
+    if isinstance(result, pa.RecordBatchReader | pa.Table):
+        return result
+    if isinstance(result, pa.RecordBatch):
+        return pa.Table.from_batches([result])
+    if hasattr(result, "__arrow_c_stream__"):
+        return pa.RecordBatchReader.from_stream(result)
+    if type(result).__module__.startswith("pandas"):
+        return pa.Table.from_pandas(result, preserve_index=False)
+    if isinstance(result, Iterable):
+        batches = iter(result)
+        first = next(batches, None)
+        if first is None:
+            raise TypeError("the reader yielded no batches")
+        first = first if isinstance(first, pa.RecordBatch) else pa.record_batch(first)
+
+        def chained() -> Iterator[pa.RecordBatch]:
+            yield first
+            yield from batches
+
+        return pa.RecordBatchReader.from_batches(first.schema, chained())
+    raise TypeError(f"a reader must return Arrow data or a DataFrame, not {type(result).__name__}")

@@ -1,0 +1,142 @@
+"""Run the workspace's dbt project through dbt's Python API, on the workspace's engine."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from autoflux.exceptions import TransformError
+from autoflux.transform.scaffold import LAKE_ENV
+
+if TYPE_CHECKING:
+    from autoflux.engines.base import Engine
+    from autoflux.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    name: str
+    kind: str
+    status: str
+    seconds: float
+    message: str | None = None
+
+
+@dataclass
+class TransformReport:
+    """The models and tests dbt ran, with their status."""
+
+    nodes: list[NodeResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def models(self) -> list[NodeResult]:
+        return [n for n in self.nodes if n.kind == "model"]
+
+    @property
+    def tests(self) -> list[NodeResult]:
+        return [n for n in self.nodes if n.kind == "test"]
+
+
+def run_dbt(
+    workspace: Workspace,
+    engine: Engine,
+    *,
+    test: bool | None = None,
+    select: str | None = None,
+    on_node: Callable[[NodeResult], None] | None = None,
+) -> TransformReport:
+    """``dbt run`` then (unless ``test`` is False) ``dbt test``; raises TransformError on any failure."""
+    report = TransformReport()
+    started = time.perf_counter()
+    commands = [["run"]] + ([["test"]] if (workspace.config.dbt.test if test is None else test) else [])
+    for command in commands:
+        args = [*command, *(["--select", select] if select else [])]
+        report.nodes += _invoke(workspace, engine, args, on_node)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _invoke(workspace: Workspace, engine: Engine, args: list[str], on_node: Callable[[NodeResult], None] | None) -> list[NodeResult]:
+    from dbt.cli.main import dbtRunner
+
+    project = workspace.dbt_dir
+    log_path = workspace.state_dir / "logs"
+    log_path.mkdir(parents=True, exist_ok=True)
+    environment = {LAKE_ENV: workspace.lake.uri, **engine.dbt_env()}
+    argv = [
+        *args,
+        "--project-dir", str(project),
+        "--profiles-dir", str(project),
+        "--log-path", str(log_path),
+        "--quiet",
+        "--no-use-colors",
+        "--no-send-anonymous-usage-stats",
+        "--no-version-check",
+    ]
+
+    def callback(event) -> None:
+        if on_node and event.info.name == "NodeFinished":
+            node = event.data.node_info
+            on_node(NodeResult(node.node_name, node.resource_type, node.node_status, 0.0))
+
+    with _environment(environment), _cwd(project):
+        try:
+            result = dbtRunner(callbacks=[callback]).invoke(argv)
+        finally:
+            engine.after_dbt()
+    nodes = _nodes(result.result)
+    if result.exception is not None:
+        raise TransformError(f"dbt {args[0]} could not start: {result.exception}", path=project, hint="check the dbt project") from None
+    failed = [n for n in nodes if n.status in ("error", "fail", "runtime error")]
+    if failed or not result.success:
+        details = "; ".join(f"{n.kind} {n.name}: {_first_line(n.message)}" for n in failed) or "see the dbt log"
+        raise TransformError(
+            f"dbt {args[0]} failed: {details}",
+            path=project,
+            hint=f"fix the model or test, then run `autoflux transform` (log: {log_path / 'dbt.log'})",
+        )
+    return nodes
+
+
+def _nodes(result) -> list[NodeResult]:
+    results = getattr(result, "results", None) or []
+    return [
+        NodeResult(r.node.name, r.node.resource_type.value if hasattr(r.node.resource_type, "value") else str(r.node.resource_type),
+                   str(r.status.value if hasattr(r.status, "value") else r.status), float(r.execution_time or 0.0), r.message)
+        for r in results
+    ]
+
+
+def _first_line(text: str | None) -> str:
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return " ".join(lines[:3]) or "failed"
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+@contextlib.contextmanager
+def _cwd(path: Path) -> Iterator[None]:
+    previous = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)

@@ -1,0 +1,191 @@
+"""Create a workspace, and keep its dbt project in step with the raw tables.
+
+Two kinds of generated files:
+
+- *managed* (``profiles.yml``, ``models/sources.yml``): rewritten from config and the lake on
+  every ingest and transform, while their first line is :data:`MANAGED`. Delete that line to take
+  a file over; AutoFlux then leaves it alone.
+- *seeded* (``stg_<table>.sql``, ``stg_full.sql``, the mart): written once when missing, then
+  yours to edit. Delete one to have it generated again.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import yaml
+
+from autoflux.config import CONFIG_FILE
+from autoflux.exceptions import WorkspaceError
+from autoflux.ingest.schema import LINEAGE_COLUMNS, SOURCE_NAME_KEY
+from autoflux.lake import RAW
+
+if TYPE_CHECKING:
+    from autoflux.engines.base import Engine
+    from autoflux.workspace import Workspace
+
+MANAGED = "# Managed by AutoFlux: rewritten on every ingest/transform. Delete this line to take the file over."
+PROFILE = "autoflux"
+LAKE_ENV = "AUTOFLUX_LAKE"
+
+
+def init_workspace(path: Path) -> Path:
+    """Create a workspace at ``path``: ``autoflux.yml`` and the dbt project. Returns its root."""
+    root = path.expanduser().resolve()
+    if (root / CONFIG_FILE).exists():
+        raise WorkspaceError(f"{root} is already a workspace ({CONFIG_FILE} exists)", hint="use it, or pick another folder")
+    templates = resources.files("autoflux") / "templates"
+    root.mkdir(parents=True, exist_ok=True)
+    (root / CONFIG_FILE).write_text((templates / CONFIG_FILE).read_text(encoding="utf-8"), encoding="utf-8")
+    with resources.as_file(templates / "dbt") as source:
+        shutil.copytree(source, root / "dbt", dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in ("models/staging", "models/marts", "tests", "macros"):
+        (root / "dbt" / folder).mkdir(parents=True, exist_ok=True)
+    (root / ".gitignore").write_text(".autoflux/\nlake/\nwarehouse.duckdb*\ndbt/target/\ndbt/logs/\n", encoding="utf-8")
+    return root
+
+
+def sync_project(workspace: Workspace, engine: Engine) -> list[Path]:
+    """Bring the dbt project in step with config and the raw tables; returns the files written."""
+    project = workspace.dbt_dir
+    if not (project / "dbt_project.yml").exists():
+        raise WorkspaceError(f"no dbt project in {project}", hint="check dbt.project_dir in autoflux.yml, or run `autoflux init`")
+    schemas = {name: workspace.lake.open(RAW, name).schema().to_arrow() for name in workspace.lake.tables(RAW)}
+    schemas = {name: pa.schema(schema) for name, schema in schemas.items()}
+    written = [
+        _write_managed(project / "profiles.yml", _profiles(workspace, engine)),
+        _write_managed(project / "models" / "sources.yml", _sources(workspace, schemas)),
+    ]
+    for name, schema in schemas.items():
+        written.append(_write_seeded(project / "models" / "staging" / f"stg_{name}.sql", _staging_model(name, schema)))
+    ml = workspace.config.ml
+    if ml.train_table in schemas:
+        merged = _merge_model(ml.train_table, ml.test_table if ml.test_table in schemas else None, ml.split_column)
+        written.append(_write_seeded(project / "models" / "staging" / "stg_full.sql", merged))
+        written.append(_write_seeded(project / "models" / "marts" / f"{ml.table}.sql", _mart_model()))
+        written.append(_write_seeded(project / "models" / "marts" / f"{ml.table}.yml", _mart_tests(ml.table, ml.split_column)))
+    return [p for p in written if p is not None]
+
+
+def _write_managed(path: Path, body: str) -> Path | None:
+    if path.exists() and not path.read_text(encoding="utf-8").startswith(MANAGED):
+        return None
+    text = f"{MANAGED}\n{body}"
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _write_seeded(path: Path, body: str) -> Path | None:
+    if path.exists():
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def _dump(data: object) -> str:
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1000)
+
+
+def _profiles(workspace: Workspace, engine: Engine) -> str:
+    kind = workspace.config.engine.type
+    return _dump({PROFILE: {"target": kind, "outputs": {kind: engine.dbt_output()}}})
+
+
+def _sources(workspace: Workspace, schemas: dict[str, pa.Schema]) -> str:
+    lake = workspace.lake
+    default = os.path.relpath(lake.uri, workspace.dbt_dir) if lake.is_local else lake.uri
+    lake_expr = "{{ env_var('%s', '%s') }}" % (LAKE_ENV, default)
+    tables = []
+    for name, schema in schemas.items():
+        columns = []
+        for field in schema:
+            source_name = (field.metadata or {}).get(SOURCE_NAME_KEY.encode(), b"").decode()
+            description = f"source column {source_name!r}" if source_name else "added by AutoFlux"
+            columns.append({"name": field.name, "description": description, "data_type": _sql_type(field.type)})
+        tables.append(
+            {
+                "name": name,
+                "description": f"Raw table {RAW}.{name} (Delta Lake).",
+                "meta": {"plugin": "delta", "delta_table_path": f"{lake_expr}/{RAW}/{name}"},
+                "columns": columns,
+            }
+        )
+    return _dump({"version": 2, "sources": [{"name": RAW, "schema": RAW, "tables": tables}]})
+
+
+def _sql_type(arrow_type: pa.DataType) -> str:
+    if pa.types.is_integer(arrow_type):
+        return "bigint" if arrow_type.bit_width == 64 else "int"
+    if pa.types.is_floating(arrow_type):
+        return "double"
+    if pa.types.is_boolean(arrow_type):
+        return "boolean"
+    if pa.types.is_date(arrow_type):
+        return "date"
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamp"
+    if pa.types.is_decimal(arrow_type):
+        return f"decimal({arrow_type.precision},{arrow_type.scale})"
+    if pa.types.is_string(arrow_type):
+        return "string"
+    return str(arrow_type)
+
+
+def _staging_model(table: str, schema: pa.Schema) -> str:
+    features = [f.name for f in schema if f.name not in LINEAGE_COLUMNS]
+    lines = ",\n".join(f"    {_quote_if_needed(name)}" for name in [*features, *LINEAGE_COLUMNS])
+    return (
+        f"-- Staging model of raw.{table}, seeded by AutoFlux from the ingested columns. It is yours:\n"
+        "-- cast, rename, filter or derive here. AutoFlux never overwrites it (delete it to reseed).\n"
+        f"select\n{lines}\nfrom {{{{ source('{RAW}', '{table}') }}}}\n"
+    )
+
+
+def _merge_model(train: str, test: str | None, split_column: str) -> str:
+    header = "-- Train and test rows in one table, seeded by AutoFlux; it is yours to edit.\n"
+    if test is None:
+        return f"{header}select *, 'train' as {split_column} from {{{{ ref('stg_{train}') }}}}\n"
+    return (
+        f"{header}-- Columns are aligned by name; the target is null on test rows; {split_column} says which.\n"
+        f"{{{{ autoflux_merge_splits(ref('stg_{train}'), ref('stg_{test}'), split_column='{split_column}') }}}}\n"
+    )
+
+
+def _mart_model() -> str:
+    return (
+        "-- What training reads (ml.table in autoflux.yml), seeded by AutoFlux; it is yours to edit.\n"
+        "-- Lineage columns (_load_id, …) stay in staging; the hand-off manifest records them.\n"
+        "select\n    {{ autoflux_feature_columns(ref('stg_full')) }}\nfrom {{ ref('stg_full') }}\n"
+    )
+
+
+def _mart_tests(table: str, split_column: str) -> str:
+    tests = [
+        "not_null",
+        {"accepted_values": {"arguments": {"values": ["train", "test"]}}},
+    ]
+    return _dump({"version": 2, "models": [{"name": table, "columns": [{"name": split_column, "data_tests": tests}]}]})
+
+
+_RESERVED = {
+    "all", "and", "as", "asc", "between", "by", "case", "cast", "check", "column", "create", "cross",
+    "current_date", "current_time", "current_timestamp", "default", "desc", "distinct", "else", "end",
+    "except", "false", "fetch", "for", "from", "full", "grant", "group", "having", "in", "inner",
+    "intersect", "interval", "into", "is", "join", "left", "like", "limit", "natural", "not", "null",
+    "offset", "on", "or", "order", "outer", "over", "partition", "primary", "range", "references",
+    "right", "rows", "select", "table", "then", "to", "true", "union", "unique", "user", "using",
+    "when", "where", "window", "with",
+}
+
+
+def _quote_if_needed(name: str) -> str:
+    return f'{{{{ adapter.quote("{name}") }}}}' if name in _RESERVED else name
