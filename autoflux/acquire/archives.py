@@ -22,6 +22,7 @@ import uuid
 import zipfile
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
 
@@ -43,7 +44,7 @@ _CORRUPT = (
     NotImplementedError,
 )
 
-Progress = Callable[[str, int, "int | None"], None]
+Progress = Callable[[str, int, int | None], None]
 
 
 def archive_kind(path: Path) -> ArchiveKind | None:
@@ -60,24 +61,41 @@ def archive_kind(path: Path) -> ArchiveKind | None:
 
 
 class Budget:
-    """Counts bytes written while unpacking, against a limit shared by nested archives."""
+    """Bytes written while unpacking, counted against a limit shared by nested archives."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.used = 0
 
-    def check(self, size: int, *, archive: str, entry: str, declared: bool) -> None:
-        if self.used + size > self.limit:
-            how = "declares" if declared else "expands to"
-            raise UnsafeArchiveError(
-                f"archive {how} more than the limit of {_human(self.limit)} at entry {entry!r}",
-                path=archive,
-                hint=f"{_UNSAFE_HINT}, or raise max_archive_bytes if you trust it",
-            )
 
-    def take(self, size: int, *, archive: str, entry: str) -> None:
-        self.check(size, archive=archive, entry=entry, declared=False)
-        self.used += size
+@dataclass
+class _Job:
+    name: str
+    budget: Budget
+    on_progress: Progress | None
+    label: str
+    done: int = 0
+    total: int | None = None
+
+    def refuse_size(self, entry: str, *, declared: bool) -> UnsafeArchiveError:
+        how = "declares" if declared else "expands to"
+        return UnsafeArchiveError(
+            f"archive {how} more than the limit of {_human(self.budget.limit)} at entry {entry!r}",
+            path=self.name,
+            hint=f"{_UNSAFE_HINT}; raise max_archive_bytes if you trust it",
+        )
+
+    def copy(self, src: BinaryIO, target: Path, entry: str) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "xb") as out:
+            while chunk := src.read(_CHUNK):
+                self.budget.used += len(chunk)
+                if self.budget.used > self.budget.limit:
+                    raise self.refuse_size(entry, declared=False)
+                out.write(chunk)
+                self.done += len(chunk)
+                if self.on_progress:
+                    self.on_progress(self.label, self.done, self.total)
 
 
 def extract(
@@ -91,30 +109,30 @@ def extract(
 ) -> list[Path]:
     """Unpack ``archive`` into ``dest`` (created when missing) and return the top-level paths made.
 
-    Raises UnsafeArchiveError (naming ``label`` or the archive, and the entry) for an entry that
-    escapes ``dest``, a link pointing outside it, a special file, or more than ``max_bytes``
-    expanded; AcquireError for a corrupt archive or an entry clashing with an existing file.
-    Nothing of a refused archive is left in ``dest``.
+    Raises UnsafeArchiveError, naming ``label`` (default: the archive path) and the entry, for an
+    entry that escapes ``dest``, a link pointing outside it, a special file, or more than
+    ``max_bytes`` expanded (declared or actually written); AcquireError for a corrupt or
+    encrypted archive or an entry clashing with a file. Nothing of a refused archive is left.
     """
     kind = archive_kind(archive)
     name = label or str(archive)
     if kind is None:
         raise AcquireError("not an archive AutoFlux can unpack", path=name)
-    budget = budget or Budget(max_bytes)
+    job = _Job(name, budget or Budget(max_bytes), on_progress, f"unpack {archive.name}")
     created = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
     tmp = dest / f".autoflux-unpack-{uuid.uuid4().hex}"
     tmp.mkdir()
     try:
         if kind == "zip":
-            _unzip(archive, tmp, name, budget, on_progress)
+            _unzip(archive, tmp, job)
         elif kind == "tar":
-            _untar(archive, tmp, name, budget, on_progress)
+            _untar(archive, tmp, job)
         else:
-            _decompress(archive, tmp, name, budget, on_progress)
+            _decompress(archive, tmp, job)
         made = sorted(tmp.iterdir())
         for path in made:
-            if (dest / path.name).exists() or (dest / path.name).is_symlink():
+            if os.path.lexists(dest / path.name):
                 raise AcquireError(
                     f"entry {path.name!r} would overwrite an existing file in {dest}",
                     path=name,
@@ -125,6 +143,11 @@ def extract(
         return [dest / path.name for path in made]
     except _CORRUPT as error:
         raise AcquireError(f"archive is corrupt or unreadable ({error})", path=name) from None
+    except (FileExistsError, NotADirectoryError, IsADirectoryError) as error:
+        raise AcquireError(
+            f"archive holds clashing entries ({Path(error.filename or '').name!r} twice, or as file and folder)",
+            path=name,
+        ) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if created:
@@ -141,8 +164,8 @@ def unpack_all(
     levels: int = 2,
     budget: Budget | None = None,
 ) -> None:
-    """Unpack every archive under ``folder`` in place and delete it, then archives found inside
-    them, down to ``levels`` levels, all within one ``max_bytes`` budget."""
+    """Unpack every archive under ``folder`` where it lies and delete it, then the archives that
+    came out of them, down to ``levels`` levels, all within one ``max_bytes`` budget."""
     budget = budget or Budget(max_bytes)
     for _ in range(levels):
         found = [p for p in sorted(folder.rglob("*")) if archive_kind(p) and p.is_file() and not p.is_symlink()]
@@ -154,40 +177,42 @@ def unpack_all(
             archive.unlink()
 
 
-def _unzip(archive: Path, root: Path, name: str, budget: Budget, on_progress: Progress | None) -> None:
+def _unzip(archive: Path, root: Path, job: _Job) -> None:
     with zipfile.ZipFile(archive) as zf:
-        infos = [i for i in zf.infolist() if not i.filename.replace("\\", "/").startswith("__MACOSX/")]
-        plan = [(info, _member_path(info.filename, name)) for info in infos]
-        declared = Budget(budget.limit)
-        declared.used = budget.used
-        for info, _ in plan:
+        plan = []
+        declared = job.budget.used
+        for info in zf.infolist():
+            if info.filename.replace("\\", "/").startswith("__MACOSX/"):
+                continue
+            rel = _member_path(info.filename, job.name)
+            if info.flag_bits & 0x1:
+                raise AcquireError(f"entry {info.filename!r} is encrypted", path=job.name, hint="unpack it by hand")
             if not info.is_dir():
-                declared.check(info.file_size, archive=name, entry=info.filename, declared=True)
-                declared.used += info.file_size
-        total = declared.used - budget.used
+                declared += info.file_size
+                if declared > job.budget.limit:
+                    raise job.refuse_size(info.filename, declared=True)
+            plan.append((info, rel))
+        job.total = declared - job.budget.used
         links: list[tuple[str, str, str]] = []
-        done = 0
         for info, rel in plan:
             if rel is None:
                 continue
-            target = root / rel
             if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
+                (root / rel).mkdir(parents=True, exist_ok=True)
             elif stat.S_ISLNK(info.external_attr >> 16):
                 links.append(("sym", rel, zf.read(info).decode("utf-8", "surrogateescape")))
             else:
                 with zf.open(info) as src:
-                    done = _copy(src, target, name, info.filename, budget, on_progress, done, total)
-        _make_links(root, links, name)
+                    job.copy(src, root / rel, info.filename)
+        _make_links(root, links, job.name)
 
 
-def _untar(archive: Path, root: Path, name: str, budget: Budget, on_progress: Progress | None) -> None:
+def _untar(archive: Path, root: Path, job: _Job) -> None:
     links: list[tuple[str, str, str]] = []
-    done = 0
-    declared = budget.used
+    declared = job.budget.used
     with tarfile.open(archive, mode="r|*") as tf:
         for member in tf:
-            rel = _member_path(member.name, name)
+            rel = _member_path(member.name, job.name)
             if rel is None:
                 continue
             if member.isdir():
@@ -197,46 +222,26 @@ def _untar(archive: Path, root: Path, name: str, budget: Budget, on_progress: Pr
             elif member.islnk():
                 links.append(("hard", rel, member.linkname))
             elif member.isreg():
-                budget.check(declared - budget.used + member.size, archive=name, entry=member.name, declared=True)
                 declared += member.size
+                if declared > job.budget.limit:
+                    raise job.refuse_size(member.name, declared=True)
                 src = tf.extractfile(member)
-                assert src is not None
+                if src is None:
+                    raise AcquireError(f"entry {member.name!r} cannot be read", path=job.name)
                 with src:
-                    done = _copy(src, root / rel, name, member.name, budget, on_progress, done, None)
+                    job.copy(src, root / rel, member.name)
             else:
                 raise UnsafeArchiveError(
-                    f"entry {member.name!r} is a device, fifo or other special file", path=name, hint=_UNSAFE_HINT
+                    f"entry {member.name!r} is a device, fifo or other special file", path=job.name, hint=_UNSAFE_HINT
                 )
-    _make_links(root, links, name)
+    _make_links(root, links, job.name)
 
 
-def _decompress(archive: Path, root: Path, name: str, budget: Budget, on_progress: Progress | None) -> None:
+def _decompress(archive: Path, root: Path, job: _Job) -> None:
     suffix = "." + archive.name.rsplit(".", 1)[1].lower()
-    opener = _SINGLE[suffix][1]
     out = archive.name[: -len(suffix)]
-    with opener(archive, "rb") as src:
-        _copy(src, root / out, name, out, budget, on_progress, 0, None)
-
-
-def _copy(
-    src: BinaryIO,
-    target: Path,
-    name: str,
-    entry: str,
-    budget: Budget,
-    on_progress: Progress | None,
-    done: int,
-    total: int | None,
-) -> int:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target, "xb") as out:
-        while chunk := src.read(_CHUNK):
-            budget.take(len(chunk), archive=name, entry=entry)
-            out.write(chunk)
-            done += len(chunk)
-            if on_progress:
-                on_progress(f"unpack {Path(name.rstrip(')')).name}", done, total)
-    return done
+    with _SINGLE[suffix][1](archive, "rb") as src:
+        job.copy(src, root / out, out)
 
 
 def _member_path(member: str, name: str) -> str | None:
@@ -251,7 +256,9 @@ def _member_path(member: str, name: str) -> str | None:
 
 
 def _make_links(root: Path, links: list[tuple[str, str, str]], name: str) -> None:
-    for kind, rel, target in links:
+    """Create hard links first (no symlink exists yet to lead them astray), then symlinks, then
+    check that every link really resolves inside ``root``."""
+    for kind, rel, target in sorted(links, key=lambda link: link[0] != "hard"):
         if kind == "hard":
             source = _member_path(target, name)
             if source is None or not (root / source).is_file() or (root / source).is_symlink():
@@ -263,17 +270,17 @@ def _make_links(root: Path, links: list[tuple[str, str, str]], name: str) -> Non
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             os.link(root / source, root / rel)
             continue
-        pointed = posixpath.normpath(posixpath.join(posixpath.dirname(rel), target.replace("\\", "/")))
-        if target.startswith(("/", "\\")) or _DRIVE.match(target) or pointed == ".." or pointed.startswith("../"):
+        clean = target.replace("\\", "/")
+        pointed = posixpath.normpath(posixpath.join(posixpath.dirname(rel), clean))
+        if clean.startswith("/") or _DRIVE.match(clean) or pointed == ".." or pointed.startswith("../"):
             raise UnsafeArchiveError(
                 f"entry {rel!r} is a link to {target!r}, outside the target folder", path=name, hint=_UNSAFE_HINT
             )
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(target, root / rel)
+        os.symlink(clean, root / rel)
     real_root = os.path.realpath(root)
-    for kind, rel, target in links:
-        real = os.path.realpath(root / rel)
-        if os.path.commonpath([real_root, real]) != real_root:
+    for _, rel, target in links:
+        if os.path.commonpath([real_root, os.path.realpath(root / rel)]) != real_root:
             raise UnsafeArchiveError(
                 f"entry {rel!r} is a link to {target!r}, which resolves outside the target folder",
                 path=name,
@@ -282,9 +289,11 @@ def _make_links(root: Path, links: list[tuple[str, str, str]], name: str) -> Non
 
 
 def _human(size: int) -> str:
+    if size < 1024:
+        return f"{size} bytes"
     value = float(size)
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
         value /= 1024
-    return f"{value:.1f} TiB"
+        if value < 1024 or unit == "TiB":
+            break
+    return f"{value:.1f} {unit}"

@@ -51,13 +51,14 @@ def run_dbt(
     select: str | None = None,
     on_node: Callable[[NodeResult], None] | None = None,
 ) -> TransformReport:
-    """``dbt run`` then (unless ``test`` is False) ``dbt test``; raises TransformError on any failure."""
+    """``dbt build`` (each model, then its tests) or, with ``test=False``, ``dbt run``.
+
+    Raises TransformError naming the failed models and tests.
+    """
     report = TransformReport()
     started = time.perf_counter()
-    commands = [["run"]] + ([["test"]] if (workspace.config.dbt.test if test is None else test) else [])
-    for command in commands:
-        args = [*command, *(["--select", select] if select else [])]
-        report.nodes += _invoke(workspace, engine, args, on_node)
+    command = "build" if (workspace.config.dbt.test if test is None else test) else "run"
+    report.nodes += _invoke(workspace, engine, [command, *(["--select", select] if select else [])], on_node)
     report.seconds = time.perf_counter() - started
     return report
 

@@ -1,0 +1,3 @@
+from autoflux.cli import main
+
+main()

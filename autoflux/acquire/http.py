@@ -1,0 +1,347 @@
+"""HTTP(S) downloads: streamed, retried with backoff, resumed with Range, verified by sha256.
+
+A download is written to ``.partial/download.part`` in the source's cache slot, next to a small
+state file holding the server's ETag / Last-Modified. A retry (in the same call or a later one)
+asks for the missing bytes with ``Range`` and ``If-Range``, so bytes of another version are never
+appended. The Kaggle source uses :func:`download` too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from email.message import Message
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from autoflux.acquire import Acquired, Progress, RetryPolicy
+from autoflux.acquire import archives, cache
+from autoflux.exceptions import AcquireError, CredentialsError, SourceNotFoundError
+
+if TYPE_CHECKING:
+    import requests
+
+T = TypeVar("T")
+Opener = Callable[[int, "str | None"], "requests.Response"]
+
+_CHUNK = 1 << 20
+_TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+
+
+class _Truncated(Exception):
+    """The body ended before Content-Length bytes arrived."""
+
+
+class _TransientStatus(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status}")
+
+
+@dataclass(frozen=True)
+class Download:
+    """A completed download, still at ``path`` (the .part file) until the caller moves it."""
+
+    path: Path
+    name: str
+    size: int
+    received: int
+    sha256: str
+    etag: str | None
+    last_modified: str | None
+
+
+def acquire_http(
+    url: str,
+    *,
+    cache_dir: Path,
+    refresh: bool,
+    max_archive_bytes: int,
+    sha256: str | None,
+    on_progress: Progress,
+    retry: RetryPolicy,
+) -> Acquired:
+    """Download ``url`` into the cache (resuming a partial download) and unpack it if an archive.
+
+    A complete cached copy is used without asking the server; ``refresh=True`` downloads anew.
+    """
+    import requests
+
+    slot = cache.slot(cache_dir, url, kind="http")
+    if not refresh:
+        hit = slot.complete()
+        if hit and (sha256 is None or hit.info.get("sha256") == sha256):
+            return Acquired(url, hit.data, True, 0)
+    else:
+        slot.clear_partial()
+
+    with requests.Session() as session:
+
+        def open_response(offset: int, validator: str | None) -> requests.Response:
+            headers = {"Accept-Encoding": "identity"}
+            if offset:
+                headers["Range"] = f"bytes={offset}-"
+                if validator:
+                    headers["If-Range"] = validator
+            return session.get(url, headers=headers, stream=True, timeout=retry.timeout)
+
+        try:
+            got = download(
+                open_response, slot.partial / "download.part", label=url_file_name(url), retry=retry,
+                on_progress=on_progress, source=url,
+            )
+        except requests.HTTPError as error:
+            slot.prune()
+            raise http_error(url, error) from None
+        except AcquireError:
+            slot.prune()
+            raise
+
+    if sha256 is not None and got.sha256 != sha256:
+        got.path.unlink()
+        slot.prune()
+        raise AcquireError(
+            f"sha256 mismatch: expected {sha256}, downloaded {got.sha256}; nothing was kept",
+            path=url,
+            hint="check the URL and the expected checksum",
+        )
+    with slot.stage() as tmp:
+        got.path.replace(tmp / "data" / got.name)
+        archives.unpack_all(tmp / "data", max_bytes=max_archive_bytes, label=url, on_progress=on_progress)
+        entry = slot.publish(
+            tmp, sha256=got.sha256, size=got.size, etag=got.etag, last_modified=got.last_modified
+        )
+    return Acquired(url, entry.data, False, got.received)
+
+
+def download(
+    open_response: Opener,
+    part: Path,
+    *,
+    label: str,
+    retry: RetryPolicy,
+    on_progress: Progress,
+    source: str,
+    first: requests.Response | None = None,
+) -> Download:
+    """Stream a response body into ``part``, retrying transient failures and resuming with Range.
+
+    ``open_response(offset, validator)`` opens the response, asking for bytes from ``offset`` on
+    when ``offset`` > 0; ``first`` is an already opened full response. A 4xx answer is raised as
+    ``requests.HTTPError`` for the caller to explain; running out of tries raises AcquireError.
+    """
+    import requests
+
+    state = _load_state(part)
+    received = 0
+    attempt = 0
+    response = first
+    while True:
+        try:
+            offset = part.stat().st_size if state is not None and part.exists() else 0
+            if response is not None and offset and _validator(state) != _validator(_state_of(response)):
+                offset, state = 0, None
+            if response is not None and offset:
+                response.close()
+                response = None
+            if response is None:
+                response = open_response(offset, _validator(state) if offset else None)
+            if response.status_code == 416 and offset:
+                response.close()
+                response, state = None, None
+                part.unlink(missing_ok=True)
+                continue
+            _check_status(response)
+            digest = hashlib.sha256()
+            if response.status_code == 206 and (not offset or _range_start(response) != offset):
+                part.unlink(missing_ok=True)
+                state = None
+                raise _Truncated("the server sent another byte range than asked")
+            if offset and response.status_code == 206:
+                mode = "ab"
+                with open(part, "rb") as handle:
+                    for chunk in iter(lambda: handle.read(_CHUNK), b""):
+                        digest.update(chunk)
+            else:
+                mode, offset = "wb", 0
+                state = _state_of(response)
+                _save_state(part, state)
+            length = response.headers.get("Content-Length")
+            total = offset + int(length) if length and length.isdigit() else None
+            with open(part, mode) as out:
+                for chunk in response.iter_content(_CHUNK):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    offset += len(chunk)
+                    received += len(chunk)
+                    on_progress(label, offset, total)
+            response.close()
+            response = None
+            if total is not None and offset != total:
+                raise _Truncated(f"connection closed after {offset} of {total} bytes")
+            _state_path(part).unlink(missing_ok=True)
+            return Download(
+                part, state["name"], offset, received, digest.hexdigest(), state.get("etag"),
+                state.get("last_modified"),
+            )
+        except (requests.RequestException, _Truncated, _TransientStatus) as error:
+            if response is not None:
+                response.close()
+                response = None
+            if not _is_transient(error):
+                raise
+            attempt += 1
+            if attempt >= retry.attempts:
+                failure = AcquireError(
+                    f"download failed after {attempt} tries ({_reason(error)})",
+                    path=source,
+                    hint="check the network or the server and run again; the partial download is kept and resumed",
+                )
+                failure.retryable = True
+                raise failure from None
+            time.sleep(retry.delay(attempt))
+
+
+def retrying(call: Callable[[], T], *, retry: RetryPolicy, source: str) -> T:
+    """Run ``call``, retrying transient network failures and 408/429/5xx answers with backoff."""
+    import requests
+
+    attempt = 0
+    while True:
+        try:
+            return call()
+        except (requests.RequestException, _TransientStatus) as error:
+            if not _is_transient(error):
+                raise
+            attempt += 1
+            if attempt >= retry.attempts:
+                failure = AcquireError(
+                    f"request failed after {attempt} tries ({_reason(error)})",
+                    path=source,
+                    hint="check the network or the server and run again",
+                )
+                failure.retryable = True
+                raise failure from None
+            time.sleep(retry.delay(attempt))
+
+
+def http_error(url: str, error: requests.HTTPError) -> AcquireError:
+    """A one-line AutoFlux error for a 4xx answer to a plain URL."""
+    status = error.response.status_code if error.response is not None else None
+    if status == 404 or status == 410:
+        return SourceNotFoundError(f"the server has no such file (HTTP {status})", path=url, hint="check the URL")
+    if status in (401, 403):
+        return CredentialsError(
+            f"the server refused access (HTTP {status})",
+            path=url,
+            hint="the URL needs credentials AutoFlux does not send; use a pre-signed or public URL",
+        )
+    return AcquireError(f"the server answered HTTP {status}", path=url, hint="check the URL")
+
+
+def url_file_name(url: str) -> str:
+    """The file name a URL points at (last path segment, decoded), or ``download``."""
+    return _safe_name(unquote(urlsplit(url).path.rsplit("/", 1)[-1]))
+
+
+def _check_status(response: requests.Response) -> None:
+    import requests
+
+    status = response.status_code
+    if status in _TRANSIENT_STATUS or status >= 500:
+        raise _TransientStatus(status)
+    if status >= 400:
+        raise requests.HTTPError(f"HTTP {status}", response=response)
+
+
+def _is_transient(error: BaseException) -> bool:
+    import requests
+
+    if isinstance(error, (_Truncated, _TransientStatus)):
+        return True
+    if isinstance(error, requests.HTTPError):
+        status = error.response.status_code if error.response is not None else 0
+        return status in _TRANSIENT_STATUS or status >= 500
+    return isinstance(
+        error, (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+    )
+
+
+def _reason(error: BaseException) -> str:
+    import requests
+
+    if isinstance(error, requests.Timeout):
+        return "timed out"
+    if isinstance(error, requests.ConnectionError) and not isinstance(error, requests.exceptions.ChunkedEncodingError):
+        return "could not connect"
+    if isinstance(error, requests.HTTPError) and error.response is not None:
+        return f"HTTP {error.response.status_code}"
+    if isinstance(error, requests.exceptions.ChunkedEncodingError):
+        return "connection dropped"
+    return str(error)
+
+
+def _range_start(response: requests.Response) -> int | None:
+    match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
+    return int(match.group(1)) if match else None
+
+
+def _state_of(response: requests.Response) -> dict[str, Any]:
+    headers = response.headers
+    return {
+        "url": response.url,
+        "name": _response_file_name(response),
+        "etag": headers.get("ETag"),
+        "last_modified": headers.get("Last-Modified"),
+    }
+
+
+def _validator(state: dict[str, Any] | None) -> str | None:
+    if not state:
+        return None
+    return state.get("etag") or state.get("last_modified")
+
+
+def _state_path(part: Path) -> Path:
+    return part.with_name(part.name + ".json")
+
+
+def _load_state(part: Path) -> dict[str, Any] | None:
+    """The saved state of a partial download, or None (and no partial) when it cannot be resumed."""
+    try:
+        state = json.loads(_state_path(part).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        state = None
+    if not isinstance(state, dict) or not _validator(state) or not part.exists():
+        part.unlink(missing_ok=True)
+        _state_path(part).unlink(missing_ok=True)
+        return None
+    return state
+
+
+def _save_state(part: Path, state: dict[str, Any]) -> None:
+    part.parent.mkdir(parents=True, exist_ok=True)
+    _state_path(part).write_text(json.dumps(state), encoding="utf-8")
+
+
+def _response_file_name(response: requests.Response) -> str:
+    disposition = response.headers.get("Content-Disposition")
+    if disposition:
+        message = Message()
+        message["Content-Disposition"] = disposition
+        with suppress(Exception):
+            name = message.get_filename()
+            if name:
+                return _safe_name(name)
+    return url_file_name(response.url)
+
+
+def _safe_name(name: str) -> str:
+    name = PurePosixPath(name.replace("\\", "/")).name.strip()
+    return name if name not in ("", ".", "..") else "download"

@@ -1,0 +1,173 @@
+"""The command line: each command parses its options, calls the pipeline and prints through the console."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from autoflux import __version__
+from autoflux.console import Console
+from autoflux.exceptions import AutoFluxError
+from autoflux.ingest import IngestReport
+from autoflux.pipeline import Pipeline, RunSummary, ingest_dict, transform_dict
+from autoflux.transform.dbt import TransformReport
+from autoflux.workspace import Workspace
+
+workspace_option = click.option(
+    "--workspace", "-w", default=".", show_default=True, type=click.Path(file_okay=False), help="The workspace folder."
+)
+
+
+def command(function: Callable[..., int | None]) -> Callable[..., None]:
+    """Give a command --quiet/--json and turn AutoFlux errors into a one-line message and exit 1."""
+
+    @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+    @click.option("--json", "json_output", is_flag=True, help="Print the result as JSON.")
+    @functools.wraps(function)
+    def wrapper(*args: Any, quiet: bool, json_output: bool, **kwargs: Any) -> None:
+        console = Console(quiet=quiet, json_output=json_output)
+        try:
+            code = function(*args, console=console, **kwargs)
+        except AutoFluxError as error:
+            console.error(str(error))
+            sys.exit(1)
+        except KeyboardInterrupt:
+            console.error("interrupted; committed tables are intact")
+            sys.exit(130)
+        sys.exit(code or 0)
+
+    return wrapper
+
+
+@click.group()
+@click.version_option(__version__, prog_name="autoflux")
+def cli() -> None:
+    """AutoFlux: raw data files → Delta Lake raw tables → dbt → ML-ready training data."""
+
+
+@cli.command()
+@click.argument("path", type=click.Path(file_okay=False), default=".")
+@command
+def init(path: str, console: Console) -> None:
+    """Create a workspace: autoflux.yml and a dbt project."""
+    from autoflux.transform.scaffold import init_workspace
+
+    root = init_workspace(Path(path))
+    console.info(f"Created workspace {root}\n  next: cd {path} && autoflux run <folder or URL of data files>")
+    console.data({"workspace": str(root)})
+
+
+@cli.command()
+@click.argument("sources", nargs=-1)
+@workspace_option
+@click.option("--refresh", is_flag=True, help="Download sources again even when cached.")
+@click.option("--force", is_flag=True, help="Reload files even when unchanged.")
+@command
+def ingest(sources: tuple[str, ...], workspace: str, refresh: bool, force: bool, console: Console) -> int:
+    """Ingest SOURCES (folders, files, URLs; default: sources in autoflux.yml) into raw Delta tables."""
+    pipeline = _pipeline(workspace, console)
+    report = pipeline.ingest(_absolute(sources), refresh=refresh, force=force)
+    _print_ingest(console, report)
+    console.data(ingest_dict(report))
+    return 1 if report.failed else 0
+
+
+@cli.command()
+@workspace_option
+@click.option("--select", "-s", help="dbt node selection, as for `dbt run --select`.")
+@click.option("--no-test", is_flag=True, help="Skip `dbt test`.")
+@command
+def transform(workspace: str, select: str | None, no_test: bool, console: Console) -> None:
+    """Run the dbt project (run, then test) on the workspace's engine."""
+    report = _pipeline(workspace, console).transform(select=select, test=False if no_test else None)
+    _print_transform(console, report)
+    console.data(transform_dict(report))
+
+
+@cli.command()
+@click.argument("sources", nargs=-1)
+@workspace_option
+@click.option("--refresh", is_flag=True, help="Download sources again even when cached.")
+@click.option("--force", is_flag=True, help="Reload files even when unchanged.")
+@command
+def run(sources: tuple[str, ...], workspace: str, refresh: bool, force: bool, console: Console) -> int:
+    """Ingest SOURCES, run dbt and prepare the training hand-off, with a summary."""
+    summary = _pipeline(workspace, console).run(_absolute(sources), refresh=refresh, force=force)
+    _print_summary(console, summary)
+    console.data(summary.as_dict())
+    return 1 if summary.ingest and summary.ingest.failed else 0
+
+
+@cli.command()
+@workspace_option
+@command
+def tables(workspace: str, console: Console) -> None:
+    """List raw, staging and mart tables with row counts and Delta versions."""
+    rows = _pipeline(workspace, console).tables()
+    console.table("Tables", ["schema", "table", "rows", "version", "format"], [list(r.values()) for r in rows])
+    console.data(rows)
+
+
+@cli.command()
+@click.argument("table")
+@click.argument("path", type=click.Path(dir_okay=False))
+@workspace_option
+@command
+def export(table: str, path: str, workspace: str, console: Console) -> None:
+    """Write TABLE (schema.table; default schema: the ml schema) to PATH (.parquet or .csv)."""
+    result = _pipeline(workspace, console).export(table, Path(path).resolve())
+    console.info(f"Wrote {result['rows']:,} rows of {result['table']} to {result['path']} (manifest beside it)")
+    console.data(result)
+
+
+def _pipeline(workspace: str, console: Console) -> Pipeline:
+    return Pipeline(Workspace.open(workspace, require_config=True), console)
+
+
+def _absolute(sources: tuple[str, ...]) -> list[str]:
+    """Local paths on the command line are relative to the current folder, URLs stay as they are."""
+    return [s if "://" in s or s.startswith("kaggle:") else str(Path(s).resolve()) for s in sources]
+
+
+def _print_ingest(console: Console, report: IngestReport) -> None:
+    rows = [[f"raw.{f.table}", f.outcome, f.rows, f.version, f"{f.seconds:.2f}"] for f in report.files]
+    console.table("Ingest", ["table", "outcome", "rows", "version", "seconds"], rows)
+    for result in report.files:
+        for note in result.notes:
+            console.info(f"  raw.{result.table}: {note}")
+    for skipped in report.skipped:
+        console.info(f"  skipped {skipped.path}: {skipped.reason}")
+    if report.files and all(f.outcome == "unchanged" for f in report.files):
+        console.info("All files unchanged since the last load: nothing to do.")
+    for failed in report.failed:
+        console.error(failed.message or f"{failed.source_file}: failed")
+
+
+def _print_transform(console: Console, report: TransformReport) -> None:
+    console.info(
+        f"dbt: {len(report.models)} models built, {len(report.tests)} tests passed in {report.seconds:.1f}s"
+    )
+
+
+def _print_summary(console: Console, summary: RunSummary) -> None:
+    if summary.ingest:
+        _print_ingest(console, summary.ingest)
+    if summary.transform:
+        _print_transform(console, summary.transform)
+    if summary.handoff:
+        h = summary.handoff
+        console.info(
+            f"Training data: {h['table']} — {h['train_rows']:,} train rows, {h['test_rows']:,} test rows, "
+            f"target {h['target']!r}, id {h['id']!r}"
+        )
+    times = ", ".join(f"{stage} {seconds:.1f}s" for stage, seconds in summary.seconds.items())
+    console.info(f"Time: {times}")
+
+
+def main() -> None:
+    cli(prog_name="autoflux")

@@ -1,0 +1,202 @@
+"""The pipeline: acquire → ingest → transform → hand-off, over one workspace and its engine."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autoflux.console import Console
+from autoflux.engines import create_engine
+from autoflux.engines.base import Engine
+from autoflux.exceptions import AutoFluxError, IngestError
+from autoflux.ingest import IngestReport, ingest_paths
+from autoflux.lake import RAW
+from autoflux.transform.dbt import NodeResult, TransformReport, run_dbt
+from autoflux.transform.scaffold import sync_project
+from autoflux.workspace import Workspace
+
+
+@dataclass
+class RunSummary:
+    """What one `autoflux run` did, stage by stage."""
+
+    ingest: IngestReport | None = None
+    transform: TransformReport | None = None
+    handoff: dict[str, Any] | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        result: dict[str, Any] = {"seconds": {k: round(v, 3) for k, v in self.seconds.items()}}
+        if self.ingest:
+            result["ingest"] = ingest_dict(self.ingest)
+        if self.transform:
+            result["transform"] = transform_dict(self.transform)
+        if self.handoff:
+            result["handoff"] = self.handoff
+        return result
+
+
+class Pipeline:
+    """One workspace's pipeline; each method is one CLI command."""
+
+    def __init__(self, workspace: Workspace, console: Console | None = None) -> None:
+        self.workspace = workspace
+        self.console = console or Console(quiet=True)
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = create_engine(self.workspace)
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+
+    def acquire(self, sources: Sequence[str], *, refresh: bool = False) -> list[Path]:
+        """Local folders/files holding each source's data (downloaded and unpacked into the cache)."""
+        from autoflux.acquire import acquire
+
+        paths = []
+        with self.console.progress(transfer=True) as progress:
+            for source in sources:
+                task = progress.add_task(f"fetch {source}", total=None) if progress else None
+
+                def on_progress(label: str, done: int, total: int | None, task=task) -> None:
+                    if progress is not None and task is not None:
+                        progress.update(task, completed=done, total=total)
+
+                acquired = acquire(source, cache_dir=self.workspace.cache_dir, refresh=refresh, on_progress=on_progress)
+                if acquired.from_cache and acquired.path.is_relative_to(self.workspace.cache_dir):
+                    self.console.info(f"{source}: up to date in the cache, nothing downloaded")
+                paths.append(acquired.path)
+        return paths
+
+    def ingest(self, sources: Sequence[str] = (), *, refresh: bool = False, force: bool = False) -> IngestReport:
+        """Ingest ``sources`` (or the config's) into raw tables, then update the dbt project."""
+        chosen = list(sources) or [str(self.workspace.resolve(s)) for s in self.workspace.config.sources]
+        if not chosen:
+            raise IngestError("no sources to ingest", hint="pass a folder or URL, or list sources in autoflux.yml")
+        roots = self.acquire(chosen, refresh=refresh)
+        with self.console.progress() as progress:
+            tasks: dict[str, Any] = {}
+            counts: dict[str, int] = {}
+
+            def on_file(data_file) -> None:
+                if progress is not None:
+                    size = data_file.path.stat().st_size if data_file.path.exists() else None
+                    tasks[data_file.table] = progress.add_task(f"raw.{data_file.table}", total=size, detail="")
+
+            def on_progress(data_file, rows: int, done: int | None) -> None:
+                if progress is not None:
+                    counts[data_file.table] = counts.get(data_file.table, 0) + rows
+                    progress.update(tasks[data_file.table], completed=done, detail=f"{counts[data_file.table]:,} rows")
+
+            report = ingest_paths(self.workspace, roots, force=force, on_file=on_file, on_progress=on_progress)
+        loaded = [f.table for f in report.loaded]
+        if loaded:
+            self.engine.publish_raw(loaded)
+        sync_project(self.workspace, self.engine)
+        return report
+
+    def transform(self, *, select: str | None = None, test: bool | None = None) -> TransformReport:
+        """Run the dbt project (run, then test) on the workspace's engine."""
+        if not self.workspace.lake.tables(RAW):
+            raise AutoFluxError("there are no raw tables yet", hint="run `autoflux ingest SOURCE` first")
+        sync_project(self.workspace, self.engine)
+        with self.console.progress() as progress:
+            task = progress.add_task("dbt", total=None, detail="") if progress else None
+
+            def on_node(node: NodeResult) -> None:
+                if progress is not None:
+                    progress.update(task, detail=f"{node.kind} {node.name}: {node.status}")
+
+            return run_dbt(self.workspace, self.engine, test=test, select=select, on_node=on_node)
+
+    def run(self, sources: Sequence[str] = (), *, refresh: bool = False, force: bool = False) -> RunSummary:
+        """Ingest, transform and prepare the hand-off; stops at the first stage that fails."""
+        from autoflux.handoff import load_training_data
+
+        summary = RunSummary()
+        started = time.perf_counter()
+        summary.ingest = self.ingest(sources, refresh=refresh, force=force)
+        summary.seconds["ingest"] = time.perf_counter() - started
+        if summary.ingest.failed:
+            return summary
+        started = time.perf_counter()
+        summary.transform = self.transform()
+        summary.seconds["transform"] = time.perf_counter() - started
+        started = time.perf_counter()
+        ml = self.workspace.config.ml
+        if any(r.name == ml.table for r in self.engine.relations([ml.schema_])):
+            data = load_training_data(self.workspace, format="arrow")
+            summary.handoff = {
+                "table": f"{ml.schema_}.{ml.table}",
+                "train_rows": data.train.num_rows,
+                "test_rows": data.test.num_rows,
+                "target": data.target,
+                "id": data.id,
+                "manifest": str(data.manifest_path),
+            }
+        summary.seconds["handoff"] = time.perf_counter() - started
+        return summary
+
+    def tables(self) -> list[dict[str, Any]]:
+        """Raw Delta tables (rows, version) and the engine's staging and mart tables (rows)."""
+        lake = self.workspace.lake
+        rows = []
+        for name in lake.tables(RAW):
+            table = lake.open(RAW, name)
+            rows.append({"schema": RAW, "table": name, "rows": table.count(), "version": table.version(), "format": "delta"})
+        for relation in self.engine.relations(["staging", "marts", self.workspace.config.ml.schema_]):
+            rows.append({"schema": relation.schema, "table": relation.name, "rows": relation.rows, "version": None, "format": relation.kind})
+        unique = {(r["schema"], r["table"]): r for r in rows}
+        return list(unique.values())
+
+    def export(self, table: str, path: Path) -> dict[str, Any]:
+        """Write ``schema.table`` (``raw.x`` from the lake, others from the engine) to Parquet or CSV."""
+        from autoflux.handoff import build_manifest, write_manifest
+
+        schema, _, name = table.rpartition(".")
+        schema = schema or self.workspace.config.ml.schema_
+        data = self.workspace.lake.open(RAW, name).to_pyarrow_table() if schema == RAW else self.engine.read_arrow(schema, name)
+        suffix = path.suffix.lower()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.tmp")
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            pq.write_table(data, temporary)
+        elif suffix == ".csv":
+            import pyarrow.csv as pacsv
+
+            pacsv.write_csv(data, temporary)
+        else:
+            raise AutoFluxError(f"cannot export to {path.name}", hint="use a .parquet or .csv file name")
+        temporary.replace(path)
+        manifest = build_manifest(self.workspace, f"{schema}.{name}", rows={"rows": data.num_rows})
+        manifest_path = write_manifest(manifest | {"export": str(path)}, path.with_name(path.name + ".manifest.json"))
+        return {"table": f"{schema}.{name}", "rows": data.num_rows, "path": str(path), "manifest": str(manifest_path)}
+
+
+def ingest_dict(report: IngestReport) -> dict[str, Any]:
+    return {
+        "load_id": report.load_id,
+        "files": [
+            {k: v for k, v in vars(f).items() if v not in (None, ())} for f in report.files
+        ],
+        "skipped": [{"path": str(s.path), "reason": s.reason} for s in report.skipped],
+        "seconds": round(report.seconds, 3),
+    }
+
+
+def transform_dict(report: TransformReport) -> dict[str, Any]:
+    return {
+        "models": [{"name": n.name, "status": n.status} for n in report.models],
+        "tests": [{"name": n.name, "status": n.status} for n in report.tests],
+        "seconds": round(report.seconds, 3),
+    }
