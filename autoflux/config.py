@@ -35,7 +35,7 @@ class ReaderSettings(Section):
 class CsvSettings(Section):
     delimiter: str | None = None
     encoding: str | None = None
-    block_size: int = Field(16 << 20, ge=1 << 16)
+    block_size: int = Field(4 << 20, ge=1 << 16)
 
 
 class IngestSettings(Section):

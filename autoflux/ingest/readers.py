@@ -5,7 +5,7 @@ the rules of :mod:`autoflux.ingest.schema`. Reading is streaming (bounded memory
 NDJSON and Parquet; JSON arrays and Excel sheets are read whole.
 
 CSV type policy: Arrow infers each column's type from the first block (``ingest.csv.block_size``,
-16 MiB by default). When a later value does not fit, the column is widened — integer → double →
+4 MiB by default). When a later value does not fit, the column is widened — integer → double →
 string, any other type → string — and the file is read again, so a load never fails or drops
 rows because of a late surprise.
 """
@@ -70,7 +70,7 @@ class WidenColumns(Exception):
 class CsvOptions:
     delimiter: str | None = None
     encoding: str | None = None
-    block_size: int = 16 << 20
+    block_size: int = 4 << 20
 
 
 def split_suffixes(path: Path) -> tuple[str, str | None]:
@@ -200,10 +200,14 @@ def unclosed_quote_line(path: Path) -> int | None:
 WIDER = {"int64": pa.float64(), "int32": pa.float64()}
 
 
-def read_csv(path: Path, options: CsvOptions, hints: dict[str, pa.DataType]) -> Columns:
+def read_csv(
+    path: Path, options: CsvOptions, hints: dict[str, pa.DataType], *, strict: Iterable[str] | None = None
+) -> Columns:
     """Stream a CSV/TSV file (optionally compressed); see the module docstring for the type policy.
 
-    ``hints`` map clean or original column names to types; a value that does not fit is an error.
+    ``hints`` map clean or original column names to types. A value that does not fit is an error
+    in the columns named in ``strict`` (all hinted columns when None: the user's type hints), and
+    widens the others (types chosen by an earlier read).
     """
     import pyarrow.csv as pacsv
 
@@ -223,13 +227,15 @@ def read_csv(path: Path, options: CsvOptions, hints: dict[str, pa.DataType]) -> 
     )
     parse_options = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
     hints = {c: hints.get(c) or hints[o] for c, o in zip(clean, names, strict=True) if c in hints or o in hints}
+    strict = set(hints) if strict is None else set(strict)
+    strict_hints = {c: hints[c] for c, o in zip(clean, names, strict=True) if c in hints and (c in strict or o in strict)}
     convert_options = pacsv.ConvertOptions(column_types=hints, strings_can_be_null=True)
     counter = _QuoteCounter(open_bytes(path))
     try:
         reader = pacsv.open_csv(counter, read_options=read_options, parse_options=parse_options, convert_options=convert_options)
     except pa.ArrowInvalid as error:
         counter.close()
-        raise _csv_error(path, error, clean, hints, encoding) from None
+        raise _csv_error(path, error, clean, strict_hints, encoding) from None
     if any(pa.types.is_binary(t) for t in reader.schema.types):
         counter.close()
         raise _undecodable(path, encoding)
@@ -247,7 +253,7 @@ def read_csv(path: Path, options: CsvOptions, hints: dict[str, pa.DataType]) -> 
                 except StopIteration:
                     break
                 except pa.ArrowInvalid as error:
-                    raise _csv_error(path, error, clean, hints, encoding) from None
+                    raise _csv_error(path, error, clean, strict_hints, encoding) from None
                 rows += batch.num_rows
                 yield batch
         finally:
@@ -343,13 +349,21 @@ def read_json(path: Path) -> Columns:
         raise IngestError("the file is empty", path=path, hint="remove it or replace it with data")
     if head[:1] == b"[":
         with open_bytes(path) as stream:
-            try:
-                records = json.loads(stream.read().to_pybytes())
-            except json.JSONDecodeError as error:
-                raise IngestError(f"invalid JSON: {error.msg}", path=path, line=error.lineno, hint="fix the JSON") from None
+            text = stream.read()
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise IngestError(f"invalid JSON: {error.msg}", path=path, line=error.lineno, hint="fix the JSON") from None
+        except UnicodeDecodeError:
+            raise IngestError("bytes that are not valid UTF-8", path=path, hint="save the file as UTF-8") from None
         if not records:
             raise IngestError("the JSON array is empty", path=path, hint="remove it or add records")
-        table = pa.Table.from_pylist([r if isinstance(r, dict) else {"value": r} for r in records])
+        rows = [r if isinstance(r, dict) else {"value": r} for r in records]
+        try:
+            table = pa.Table.from_pylist(rows)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            names = list(dict.fromkeys(name for row in rows for name in row))
+            table = pa.table({name: _mixed_array([row.get(name) for row in rows]) for name in names})
         return Columns(table.schema.names, table.schema.types, iter(table.to_batches()))
     try:
         reader = pajson.open_json(open_bytes(path))
@@ -363,7 +377,10 @@ def read_json(path: Path) -> Columns:
             except StopIteration:
                 return
             except pa.ArrowInvalid as error:
-                raise IngestError(f"invalid JSON lines: {error}", path=path, hint="fix the JSON") from None
+                hint = "fix the JSON"
+                if "changed from" in str(error):
+                    hint = "keep one JSON type per field (quote the values as strings), or read it with ingest.readers"
+                raise IngestError(f"invalid JSON lines: {error}", path=path, hint=hint) from None
 
     return Columns(reader.schema.names, reader.schema.types, batches())
 
@@ -387,11 +404,16 @@ def read_excel(path: Path, sheet: str | None) -> Columns:
 
 
 def _excel_array(values: list[Any]) -> pa.Array:
-    cleaned = [None if v == "" else v for v in values]
+    return _mixed_array([None if v == "" else v for v in values])
+
+
+def _mixed_array(values: list[Any]) -> pa.Array:
+    """``values`` as one Arrow array: their common type, else strings (JSON text for lists and objects)."""
     try:
-        return pa.array(cleaned)
+        return pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pa.array([None if v is None else str(v) for v in cleaned], pa.string())
+        text = [v if v is None or isinstance(v, str) else json.dumps(v, default=str) for v in values]
+        return pa.array(text, pa.string())
 
 
 # ------------------------------------------------------------------------------------ custom
