@@ -96,10 +96,10 @@ class Pipeline:
                     counts[data_file.table] = counts.get(data_file.table, 0) + rows
                     progress.update(tasks[data_file.table], completed=done, detail=f"{counts[data_file.table]:,} rows")
 
-            report = ingest_paths(self.workspace, roots, force=force, on_file=on_file, on_progress=on_progress)
-        loaded = [f.table for f in report.loaded]
-        if loaded:
-            self.engine.publish_raw(loaded)
+            report = ingest_paths(
+                self.workspace, roots, engine=self.engine, force=force, on_file=on_file, on_progress=on_progress
+            )
+        self.engine.publish_raw(self.workspace.lake.tables(RAW))
         sync_project(self.workspace, self.engine)
         return report
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -12,6 +13,9 @@ from pydantic import BaseModel, ConfigDict
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from autoflux.ingest.discover import DataFile
+    from autoflux.ingest.readers import Columns
+    from autoflux.ingest.writer import Lineage, Written
     from autoflux.workspace import Workspace
 
 
@@ -39,16 +43,44 @@ class Engine(ABC):
 
     - ``SOURCES_READ_LAKE``: dbt sources read the Delta tables in the lake directly (their paths go
       into ``sources.yml``); otherwise they are catalog tables ``raw.<table>`` the engine publishes.
-    - ``INGEST_EXECUTOR``: ``"arrow"`` when AutoFlux itself reads files and writes Delta, or the
-      name of an engine-native executor.
+    An engine that ingests with its own readers overrides :meth:`raw_state` and :meth:`write_raw`;
+    the default reads files with AutoFlux's Arrow readers and commits Delta tables with delta-rs.
     """
 
     SOURCES_READ_LAKE: ClassVar[bool] = False
-    INGEST_EXECUTOR: ClassVar[str] = "arrow"
 
     def __init__(self, settings: EngineSettings, workspace: Workspace) -> None:
         self.settings = settings
         self.workspace = workspace
+
+    def raw_state(self, table: str) -> tuple[str | None, int | None]:
+        """The fingerprint and version of ``raw.<table>``'s last load; ``(None, None)`` if never loaded."""
+        from autoflux.ingest.state import committed_fingerprint
+        from autoflux.lake import RAW
+
+        lake = self.workspace.lake
+        if not lake.exists(RAW, table):
+            return None, None
+        return committed_fingerprint(lake, RAW, table), lake.open(RAW, table).version()
+
+    def write_raw(
+        self,
+        data_file: DataFile,
+        open_columns: Callable[[dict[str, pa.DataType]], Columns],
+        *,
+        hints: Mapping[str, pa.DataType],
+        lineage: Lineage,
+        commit_metadata: Mapping[str, str],
+        on_batch: Callable[[int, int | None], None] | None = None,
+    ) -> Written:
+        """Replace ``raw.<data_file.table>`` with the file's rows in one commit."""
+        from autoflux.ingest.writer import write_table
+        from autoflux.lake import RAW
+
+        return write_table(
+            self.workspace.lake, RAW, data_file.table, open_columns,
+            hints=hints, lineage=lineage, commit_metadata=commit_metadata, on_batch=on_batch,
+        )
 
     @abstractmethod
     def dbt_output(self) -> dict[str, Any]:
@@ -62,7 +94,10 @@ class Engine(ABC):
         """Called after each dbt command AutoFlux runs in this process (release what dbt holds)."""
 
     def publish_raw(self, tables: Iterable[str]) -> None:
-        """Make freshly ingested raw tables visible to the engine's catalog (nothing by default)."""
+        """Make the lake's raw tables visible to the engine's catalog, loading only what changed.
+
+        Called after every ingest with all raw tables; nothing to do by default.
+        """
 
     @abstractmethod
     def relations(self, schemas: Iterable[str]) -> list[Relation]:

@@ -29,11 +29,11 @@ from autoflux.ingest.readers import (
     read_parquet,
 )
 from autoflux.ingest.schema import hint_type
-from autoflux.ingest.state import LogEntry, append_log, committed_fingerprint, fingerprint
-from autoflux.ingest.writer import FINGERPRINT_KEY, LOAD_ID_KEY, Lineage, write_table
-from autoflux.lake import RAW
+from autoflux.ingest.state import LogEntry, append_log, fingerprint
+from autoflux.ingest.writer import FINGERPRINT_KEY, LOAD_ID_KEY, Lineage
 
 if TYPE_CHECKING:
+    from autoflux.engines.base import Engine
     from autoflux.workspace import Workspace
 
 Outcome = Literal["loaded", "unchanged", "failed"]
@@ -52,6 +52,7 @@ class FileResult:
     version: int | None = None
     message: str | None = None
     notes: tuple[str, ...] = ()
+    fingerprint: str | None = None
 
 
 @dataclass
@@ -83,16 +84,22 @@ def ingest_paths(
     workspace: Workspace,
     roots: Sequence[Path],
     *,
+    engine: Engine | None = None,
     force: bool = False,
     on_file: Callable[[DataFile], None] | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> IngestReport:
     """Ingest the data files under local ``roots`` into ``raw`` tables of the workspace's lake.
 
+    ``engine`` (default: the workspace's) writes the tables and knows what each last loaded.
     Raises :class:`TableNameClashError` (before anything is written) when two files would become
     the same table; every other per-file problem is reported in the result.
     """
     started = time.perf_counter()
+    if engine is None:
+        from autoflux.engines import create_engine
+
+        engine = create_engine(workspace)
     settings = workspace.config.ingest
     readers = [(r.pattern, r.reader) for r in settings.readers]
     found: list[DataFile] = []
@@ -106,13 +113,13 @@ def ingest_paths(
         if on_file:
             on_file(data_file)
         progress = (lambda rows, done, f=data_file: on_progress(f, rows, done)) if on_progress else None
-        report.files.append(_ingest_file(workspace, data_file, report.load_id, force=force, on_batch=progress))
+        report.files.append(_ingest_file(workspace, engine, data_file, report.load_id, force=force, on_batch=progress))
     append_log(
         workspace.lake,
         [
             LogEntry(
                 report.load_id, r.table, r.source_file, r.outcome, r.rows, r.bytes, r.seconds,
-                r.version, None, r.message, datetime.now(UTC),
+                r.version, r.fingerprint, r.message, datetime.now(UTC),
             )
             for r in report.files
         ],
@@ -122,12 +129,19 @@ def ingest_paths(
 
 
 def _ingest_file(
-    workspace: Workspace, data_file: DataFile, load_id: str, *, force: bool, on_batch: Callable[[int, int | None], None] | None
+    workspace: Workspace,
+    engine: Engine,
+    data_file: DataFile,
+    load_id: str,
+    *,
+    force: bool,
+    on_batch: Callable[[int, int | None], None] | None,
 ) -> FileResult:
     started = time.perf_counter()
-    lake, settings = workspace.lake, workspace.config.ingest
+    settings = workspace.config.ingest
     size = data_file.path.stat().st_size if data_file.path.exists() else 0
     base = {"table": data_file.table, "source_file": str(data_file.path), "bytes": size}
+    print_ = None
     try:
         hints = _hints(workspace, data_file)
         reader = next((r for r in settings.readers if r.reader == data_file.reader), None)
@@ -141,13 +155,13 @@ def _ingest_file(
             print_ = fingerprint(data_file.path, shape)
         except OSError as error:
             raise IngestError(f"cannot read the file: {error.strerror}", path=data_file.path, hint="check it exists and is readable") from None
-        if not force and committed_fingerprint(lake, RAW, data_file.table) == print_:
-            version = lake.open(RAW, data_file.table).version()
-            return FileResult(outcome="unchanged", version=version, seconds=time.perf_counter() - started, **base)
-        written = write_table(
-            lake,
-            RAW,
-            data_file.table,
+        committed, version = engine.raw_state(data_file.table)
+        if not force and committed == print_:
+            return FileResult(
+                outcome="unchanged", version=version, fingerprint=print_, seconds=time.perf_counter() - started, **base
+            )
+        written = engine.write_raw(
+            data_file,
             lambda types: _open(workspace, data_file, types),
             hints=hints,
             lineage=Lineage(load_id, data_file.relative, datetime.now(UTC)),
@@ -155,10 +169,12 @@ def _ingest_file(
             on_batch=on_batch,
         )
     except AutoFluxError as error:
-        return FileResult(outcome="failed", message=str(error), seconds=time.perf_counter() - started, **base)
+        return FileResult(
+            outcome="failed", message=str(error), fingerprint=print_, seconds=time.perf_counter() - started, **base
+        )
     notes = tuple(f"column {name} read as {kind}" for name, kind in written.widened.items())
     return FileResult(
-        outcome="loaded", rows=written.rows, version=written.version, notes=notes,
+        outcome="loaded", rows=written.rows, version=written.version, notes=notes, fingerprint=print_,
         seconds=time.perf_counter() - started, **base,
     )
 
@@ -178,7 +194,8 @@ def _open(workspace: Workspace, data_file: DataFile, types: dict[str, pa.DataTyp
         raise IngestError("the file is missing or not a regular file", path=path, hint="check the path")
     if data_file.format == "csv":
         csv = workspace.config.ingest.csv
-        return read_csv(path, CsvOptions(csv.delimiter, csv.encoding, csv.block_size), types)
+        options = CsvOptions(csv.delimiter, csv.encoding, csv.block_size)
+        return read_csv(path, options, types, strict=_hints(workspace, data_file).keys())
     if data_file.format == "parquet":
         return read_parquet(path)
     if data_file.format == "json":

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autoflux.exceptions import IngestError, SourceNotFoundError, TableNameClashError
-from autoflux.ingest.readers import FORMATS, split_suffixes
+from autoflux.ingest.readers import COMPRESSIONS, FORMATS, split_suffixes
 from autoflux.ingest.schema import identifier
 
 
@@ -53,7 +53,7 @@ def discover(
         return _expand_sheets(data_file), []
     found: list[DataFile] = []
     skipped: list[Skipped] = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+    for path in sorted(p for p in root.rglob("*") if p.is_file() or _is_broken_link(p)):
         relative = path.relative_to(root).as_posix()
         if any(part.startswith(".") for part in path.relative_to(root).parts):
             continue
@@ -79,10 +79,15 @@ def check_unique_tables(files: Iterable[DataFile]) -> None:
             )
 
 
+def _is_broken_link(path: Path) -> bool:
+    """A symlink to nothing: listed, so that reading it fails with its name, never ignored."""
+    return path.is_symlink() and not path.exists()
+
+
 def _classify(path: Path, relative: str, readers: list[tuple[str, str]]) -> DataFile | Skipped:
     for pattern, reader in readers:
         if fnmatch.fnmatch(relative, pattern) or fnmatch.fnmatch(path.name, pattern):
-            return DataFile(path, relative, _table_name(relative), "custom", reader=reader)
+            return DataFile(path, relative, _table_name(relative, custom=True), "custom", reader=reader)
     suffix, _ = split_suffixes(path)
     data_format = FORMATS.get(suffix)
     if data_format is None:
@@ -91,10 +96,12 @@ def _classify(path: Path, relative: str, readers: list[tuple[str, str]]) -> Data
     return DataFile(path, relative, _table_name(relative), data_format)
 
 
-def _table_name(relative: str) -> str:
+def _table_name(relative: str, *, custom: bool = False) -> str:
+    """Folders and file name without its format and compression suffixes (a custom reader's file: its own)."""
     parts = relative.split("/")
     stem = parts[-1]
-    while Path(stem).suffix and (Path(stem).suffix.lower() in FORMATS or split_suffixes(Path(stem))[1]):
+    while (suffix := Path(stem).suffix.lower()) and (suffix in FORMATS or suffix in COMPRESSIONS or custom):
+        custom = custom and (suffix in FORMATS or suffix in COMPRESSIONS)
         stem = Path(stem).stem
     return identifier("_".join([*parts[:-1], stem]), fallback="table")
 

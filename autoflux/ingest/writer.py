@@ -13,7 +13,7 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from autoflux.exceptions import IngestError
+from autoflux.exceptions import AutoFluxError, IngestError
 from autoflux.ingest.readers import Columns, WidenColumns
 from autoflux.ingest.schema import lineage_schema, table_schema
 from autoflux.lake import Lake
@@ -82,13 +82,24 @@ def write_table(
                 widened |= failure[0].types
                 continue
             if failure:
-                raise failure[0] from None
+                raise _read_error(failure[0], lineage.source_file) from None
             if not isinstance(error, DeltaError | OSError):
                 raise
             raise IngestError(f"cannot write table {schema_name}.{table}: {error}", path=lineage.source_file) from None
         version = lake.open(schema_name, table).version()
         return Written(rows[0], version, schema, {k: str(v) for k, v in widened.items()})
     raise IngestError("column types kept changing while reading", path=lineage.source_file, hint="set ingest.types for its columns")
+
+
+def _read_error(error: BaseException, source_file: str) -> BaseException:
+    """``error`` raised while reading, as an :class:`IngestError` unless it is one already."""
+    if isinstance(error, AutoFluxError) or not isinstance(error, Exception):
+        return error
+    return IngestError(
+        f"reading failed: {type(error).__name__}: {' '.join(str(error).split())}",
+        path=source_file,
+        hint="check that the file is complete and well-formed (or fix its reader)",
+    )
 
 
 def _conform(
