@@ -22,6 +22,10 @@ workspace_option = click.option(
     "--workspace", "-w", default=".", show_default=True, type=click.Path(file_okay=False), help="The workspace folder."
 )
 
+wait_option = click.option(
+    "--wait", default=0.0, show_default=True, type=click.FloatRange(min=0), help="Seconds to wait for another run's lock."
+)
+
 
 def command(function: Callable[..., int | None]) -> Callable[..., None]:
     """Give a command --quiet/--json and turn AutoFlux errors into a one-line message and exit 1."""
@@ -67,10 +71,11 @@ def init(path: str, console: Console) -> None:
 @workspace_option
 @click.option("--refresh", is_flag=True, help="Download sources again even when cached.")
 @click.option("--force", is_flag=True, help="Reload files even when unchanged.")
+@wait_option
 @command
-def ingest(sources: tuple[str, ...], workspace: str, refresh: bool, force: bool, console: Console) -> int:
+def ingest(sources: tuple[str, ...], workspace: str, refresh: bool, force: bool, wait: float, console: Console) -> int:
     """Ingest SOURCES (folders, files, URLs; default: sources in autoflux.yml) into raw Delta tables."""
-    pipeline = _pipeline(workspace, console)
+    pipeline = _pipeline(workspace, console, wait)
     report = pipeline.ingest(_absolute(sources), refresh=refresh, force=force)
     _print_ingest(console, report)
     console.data(ingest_dict(report))
@@ -81,10 +86,11 @@ def ingest(sources: tuple[str, ...], workspace: str, refresh: bool, force: bool,
 @workspace_option
 @click.option("--select", "-s", help="dbt node selection, as for `dbt run --select`.")
 @click.option("--no-test", is_flag=True, help="Skip `dbt test`.")
+@wait_option
 @command
-def transform(workspace: str, select: str | None, no_test: bool, console: Console) -> None:
+def transform(workspace: str, select: str | None, no_test: bool, wait: float, console: Console) -> None:
     """Run the dbt project (run, then test) on the workspace's engine."""
-    report = _pipeline(workspace, console).transform(select=select, test=False if no_test else None)
+    report = _pipeline(workspace, console, wait).transform(select=select, test=False if no_test else None)
     _print_transform(console, report)
     console.data(transform_dict(report))
 
@@ -94,10 +100,11 @@ def transform(workspace: str, select: str | None, no_test: bool, console: Consol
 @workspace_option
 @click.option("--refresh", is_flag=True, help="Download sources again even when cached.")
 @click.option("--force", is_flag=True, help="Reload files even when unchanged.")
+@wait_option
 @command
-def run(sources: tuple[str, ...], workspace: str, refresh: bool, force: bool, console: Console) -> int:
+def run(sources: tuple[str, ...], workspace: str, refresh: bool, force: bool, wait: float, console: Console) -> int:
     """Ingest SOURCES, run dbt and prepare the training hand-off, with a summary."""
-    summary = _pipeline(workspace, console).run(_absolute(sources), refresh=refresh, force=force)
+    summary = _pipeline(workspace, console, wait).run(_absolute(sources), refresh=refresh, force=force)
     _print_summary(console, summary)
     console.data(summary.as_dict())
     return 1 if summary.ingest and summary.ingest.failed else 0
@@ -125,8 +132,8 @@ def export(table: str, path: str, workspace: str, console: Console) -> None:
     console.data(result)
 
 
-def _pipeline(workspace: str, console: Console) -> Pipeline:
-    return Pipeline(Workspace.open(workspace, require_config=True), console)
+def _pipeline(workspace: str, console: Console, wait: float = 0.0) -> Pipeline:
+    return Pipeline(Workspace.open(workspace, require_config=True), console, wait=wait)
 
 
 def _absolute(sources: tuple[str, ...]) -> list[str]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from autoflux.engines.base import Engine
 from autoflux.exceptions import AutoFluxError, IngestError
 from autoflux.ingest import IngestReport, ingest_paths
 from autoflux.lake import RAW
+from autoflux.lock import workspace_lock
 from autoflux.transform.dbt import NodeResult, TransformReport, run_dbt
 from autoflux.transform.scaffold import sync_project
 from autoflux.workspace import Workspace
@@ -42,10 +44,25 @@ class RunSummary:
 class Pipeline:
     """One workspace's pipeline; each method is one CLI command."""
 
-    def __init__(self, workspace: Workspace, console: Console | None = None) -> None:
+    def __init__(self, workspace: Workspace, console: Console | None = None, *, wait: float = 0.0) -> None:
         self.workspace = workspace
         self.console = console or Console(quiet=True)
+        self.wait = wait
         self._engine: Engine | None = None
+        self._locked = False
+
+    @contextlib.contextmanager
+    def _writing(self, command: str) -> Iterator[None]:
+        """Hold the workspace lock (re-entrant within this pipeline)."""
+        if self._locked:
+            yield
+            return
+        with workspace_lock(self.workspace.state_dir, command=command, wait=self.wait):
+            self._locked = True
+            try:
+                yield
+            finally:
+                self._locked = False
 
     @property
     def engine(self) -> Engine:
@@ -78,6 +95,10 @@ class Pipeline:
 
     def ingest(self, sources: Sequence[str] = (), *, refresh: bool = False, force: bool = False) -> IngestReport:
         """Ingest ``sources`` (or the config's) into raw tables, then update the dbt project."""
+        with self._writing("ingest"):
+            return self._ingest(sources, refresh=refresh, force=force)
+
+    def _ingest(self, sources: Sequence[str], *, refresh: bool, force: bool) -> IngestReport:
         chosen = list(sources) or [str(self.workspace.resolve(s)) for s in self.workspace.config.sources]
         if not chosen:
             raise IngestError("no sources to ingest", hint="pass a folder or URL, or list sources in autoflux.yml")
@@ -105,6 +126,10 @@ class Pipeline:
 
     def transform(self, *, select: str | None = None, test: bool | None = None) -> TransformReport:
         """Run the dbt project (run, then test) on the workspace's engine."""
+        with self._writing("transform"):
+            return self._transform(select=select, test=test)
+
+    def _transform(self, *, select: str | None, test: bool | None) -> TransformReport:
         if not self.workspace.lake.tables(RAW):
             raise AutoFluxError("there are no raw tables yet", hint="run `autoflux ingest SOURCE` first")
         sync_project(self.workspace, self.engine)
@@ -119,6 +144,10 @@ class Pipeline:
 
     def run(self, sources: Sequence[str] = (), *, refresh: bool = False, force: bool = False) -> RunSummary:
         """Ingest, transform and prepare the hand-off; stops at the first stage that fails."""
+        with self._writing("run"):
+            return self._run(sources, refresh=refresh, force=force)
+
+    def _run(self, sources: Sequence[str], *, refresh: bool, force: bool) -> RunSummary:
         from autoflux.handoff import load_training_data
 
         summary = RunSummary()
