@@ -95,13 +95,13 @@ def acquire(
     source = source.strip()
     if not source:
         raise AcquireError("the source is empty", hint="give a path, kaggle:…, an http(s) URL or s3://…")
-    options = dict(
-        cache_dir=Path(cache_dir).expanduser(),
-        refresh=refresh,
-        max_archive_bytes=max_archive_bytes,
-        sha256=_checked_sha256(sha256, source),
-        on_progress=on_progress or _no_progress,
-    )
+    options = {
+        "cache_dir": Path(cache_dir).expanduser(),
+        "refresh": refresh,
+        "max_archive_bytes": max_archive_bytes,
+        "sha256": _checked_sha256(sha256, source),
+        "on_progress": on_progress or _no_progress,
+    }
     kind = source_kind(source)
     if kind == "local":
         from autoflux.acquire.local import acquire_local

@@ -21,11 +21,11 @@ import tarfile
 import uuid
 import zipfile
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
 
+from autoflux.acquire import Progress
 from autoflux.exceptions import AcquireError, UnsafeArchiveError
 
 ArchiveKind = Literal["zip", "tar", "bz2", "xz"]
@@ -43,8 +43,6 @@ _CORRUPT = (
     EOFError,
     NotImplementedError,
 )
-
-Progress = Callable[[str, int, int | None], None]
 
 
 def archive_kind(path: Path) -> ArchiveKind | None:
@@ -82,7 +80,7 @@ class _Job:
         return UnsafeArchiveError(
             f"archive {how} more than the limit of {_human(self.budget.limit)} at entry {entry!r}",
             path=self.name,
-            hint=f"{_UNSAFE_HINT}; raise max_archive_bytes if you trust it",
+            hint="nothing of it was unpacked; raise max_archive_bytes if you trust it",
         )
 
     def copy(self, src: BinaryIO, target: Path, entry: str) -> None:
@@ -148,6 +146,10 @@ def extract(
             f"archive holds clashing entries ({Path(error.filename or '').name!r} twice, or as file and folder)",
             path=name,
         ) from None
+    except OSError as error:
+        if error.errno is not None:
+            raise
+        raise AcquireError(f"archive is corrupt or unreadable ({error})", path=name) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if created:

@@ -23,7 +23,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +101,7 @@ class Slot:
         marker = {
             "source": self.source,
             "version": version,
-            "completed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "completed_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "files": files,
             **info,
         }

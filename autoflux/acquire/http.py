@@ -20,8 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from autoflux.acquire import Acquired, Progress, RetryPolicy
-from autoflux.acquire import archives, cache
+from autoflux.acquire import Acquired, Progress, RetryPolicy, archives, cache
 from autoflux.exceptions import AcquireError, CredentialsError, SourceNotFoundError
 
 if TYPE_CHECKING:
@@ -30,7 +29,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 Opener = Callable[[int, "str | None"], "requests.Response"]
 
-_CHUNK = 1 << 20
+_CHUNK = 1 << 16
 _TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
@@ -93,8 +92,12 @@ def acquire_http(
 
         try:
             got = download(
-                open_response, slot.partial / "download.part", label=url_file_name(url), retry=retry,
-                on_progress=on_progress, source=url,
+                open_response,
+                slot.partial / "download.part",
+                label=url_file_name(url),
+                retry=retry,
+                on_progress=on_progress,
+                source=url,
             )
         except requests.HTTPError as error:
             slot.prune()
@@ -114,9 +117,7 @@ def acquire_http(
     with slot.stage() as tmp:
         got.path.replace(tmp / "data" / got.name)
         archives.unpack_all(tmp / "data", max_bytes=max_archive_bytes, label=url, on_progress=on_progress)
-        entry = slot.publish(
-            tmp, sha256=got.sha256, size=got.size, etag=got.etag, last_modified=got.last_modified
-        )
+        entry = slot.publish(tmp, sha256=got.sha256, size=got.size, etag=got.etag, last_modified=got.last_modified)
     return Acquired(url, entry.data, False, got.received)
 
 
@@ -158,18 +159,14 @@ def download(
                 part.unlink(missing_ok=True)
                 continue
             _check_status(response)
-            digest = hashlib.sha256()
             if response.status_code == 206 and (not offset or _range_start(response) != offset):
                 part.unlink(missing_ok=True)
                 state = None
                 raise _Truncated("the server sent another byte range than asked")
             if offset and response.status_code == 206:
-                mode = "ab"
-                with open(part, "rb") as handle:
-                    for chunk in iter(lambda: handle.read(_CHUNK), b""):
-                        digest.update(chunk)
+                mode, digest = "ab", _hash_file(part)
             else:
-                mode, offset = "wb", 0
+                mode, digest, offset = "wb", hashlib.sha256(), 0
                 state = _state_of(response)
                 _save_state(part, state)
             length = response.headers.get("Content-Length")
@@ -187,7 +184,12 @@ def download(
                 raise _Truncated(f"connection closed after {offset} of {total} bytes")
             _state_path(part).unlink(missing_ok=True)
             return Download(
-                part, state["name"], offset, received, digest.hexdigest(), state.get("etag"),
+                part,
+                state["name"],
+                offset,
+                received,
+                digest.hexdigest(),
+                state.get("etag"),
                 state.get("last_modified"),
             )
         except (requests.RequestException, _Truncated, _TransientStatus) as error:
@@ -201,7 +203,7 @@ def download(
                 failure = AcquireError(
                     f"download failed after {attempt} tries ({_reason(error)})",
                     path=source,
-                    hint="check the network or the server and run again; the partial download is kept and resumed",
+                    hint="check the network or the server and run again; it resumes where the server allows it",
                 )
                 failure.retryable = True
                 raise failure from None
@@ -268,9 +270,7 @@ def _is_transient(error: BaseException) -> bool:
     if isinstance(error, requests.HTTPError):
         status = error.response.status_code if error.response is not None else 0
         return status in _TRANSIENT_STATUS or status >= 500
-    return isinstance(
-        error, (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
-    )
+    return isinstance(error, (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError))
 
 
 def _reason(error: BaseException) -> str:
@@ -287,6 +287,14 @@ def _reason(error: BaseException) -> str:
     return str(error)
 
 
+def _hash_file(path: Path) -> Any:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest
+
+
 def _range_start(response: requests.Response) -> int | None:
     match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
     return int(match.group(1)) if match else None
@@ -295,7 +303,6 @@ def _range_start(response: requests.Response) -> int | None:
 def _state_of(response: requests.Response) -> dict[str, Any]:
     headers = response.headers
     return {
-        "url": response.url,
         "name": _response_file_name(response),
         "etag": headers.get("ETag"),
         "last_modified": headers.get("Last-Modified"),
@@ -318,7 +325,8 @@ def _load_state(part: Path) -> dict[str, Any] | None:
         state = json.loads(_state_path(part).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         state = None
-    if not isinstance(state, dict) or not _validator(state) or not part.exists():
+    usable = isinstance(state, dict) and _validator(state) and isinstance(state.get("name"), str)
+    if not usable or not part.exists():
         part.unlink(missing_ok=True)
         _state_path(part).unlink(missing_ok=True)
         return None

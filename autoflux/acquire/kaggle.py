@@ -6,8 +6,10 @@ Credentials come from KAGGLE_API_TOKEN, ~/.kaggle/access_token, KAGGLE_USERNAME 
 or kaggle.json in KAGGLE_CONFIG_DIR (else ~/.kaggle, ~/.config/kaggle); they are never printed.
 ``KAGGLE_API_ENVIRONMENT`` picks the Kaggle endpoint as in the official client.
 
-Each call asks Kaggle for the download (one request, redirected to the file); when its ETag /
-Last-Modified / size match the cached version, the body is not read and the cache is used.
+A dataset version never changes, so a cached ``@<version>`` is used without asking Kaggle.
+Otherwise each call asks Kaggle for the download (one request, redirected to the file, as the
+official client does); when its ETag / Last-Modified / size match the cached version, the
+response is closed unread and the cache is used.
 """
 
 from __future__ import annotations
@@ -19,9 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from autoflux.acquire import Acquired, Progress, RetryPolicy
-from autoflux.acquire import archives, cache, http
-from autoflux.exceptions import AcquireError, CredentialsError, MissingDependencyError, SourceNotFoundError
+from autoflux.acquire import Acquired, Progress, RetryPolicy, archives, cache, http
+from autoflux.exceptions import (
+    AcquireError,
+    CredentialsError,
+    MissingDependencyError,
+    SourceNotFoundError,
+)
 
 if TYPE_CHECKING:
     import requests
@@ -136,6 +142,11 @@ def acquire_kaggle(
     ref = parse(source)
     if sha256 is not None:
         raise AcquireError("sha256 is checked for http(s) URLs and local files only", path=source, hint="drop sha256")
+    slot = cache.slot(cache_dir, ref.canonical, kind="kaggle")
+    if ref.version is not None and not refresh:
+        hit = slot.complete()
+        if hit:
+            return Acquired(source, hit.data, True, 0)
     creds = credentials()
     try:
         from kagglesdk import KaggleClient
@@ -143,7 +154,6 @@ def acquire_kaggle(
         raise MissingDependencyError("Kaggle sources", extra="kaggle", package="kaggle") from None
     import requests
 
-    slot = cache.slot(cache_dir, ref.canonical, kind="kaggle")
     try:
         client = KaggleClient(username=creds.username, password=creds.key, api_token=creds.token, verbose=False)
     except Exception as error:
@@ -164,7 +174,7 @@ def acquire_kaggle(
 
         try:
             first = http.retrying(ask, retry=retry, source=source)
-            version = _version(first)
+            version = "" if ref.version is not None else _version(first)
             hit = None if refresh else slot.complete(version)
             if hit:
                 first.close()
@@ -172,8 +182,13 @@ def acquire_kaggle(
             if refresh:
                 slot.clear_partial()
             got = http.download(
-                open_response, slot.partial / "download.part", label=http.url_file_name(first.url),
-                retry=retry, on_progress=on_progress, source=source, first=first,
+                open_response,
+                slot.partial / "download.part",
+                label=http.url_file_name(first.url),
+                retry=retry,
+                on_progress=on_progress,
+                source=source,
+                first=first,
             )
         except requests.HTTPError as error:
             slot.prune()
@@ -196,13 +211,17 @@ def _request(client, ref: KaggleRef) -> requests.Response:
     if ref.kind == "competition":
         api = client.competitions.competition_api_client
         if ref.file:
-            from kagglesdk.competitions.types.competition_api_service import ApiDownloadDataFileRequest
+            from kagglesdk.competitions.types.competition_api_service import (
+                ApiDownloadDataFileRequest,
+            )
 
             request = ApiDownloadDataFileRequest()
             request.competition_name = ref.slug
             request.file_name = ref.file
             return api.download_data_file(request)
-        from kagglesdk.competitions.types.competition_api_service import ApiDownloadDataFilesRequest
+        from kagglesdk.competitions.types.competition_api_service import (
+            ApiDownloadDataFilesRequest,
+        )
 
         request = ApiDownloadDataFilesRequest()
         request.competition_name = ref.slug

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from autoflux.acquire import Acquired, Progress
-from autoflux.acquire import archives, cache
+from autoflux.acquire import Acquired, Progress, archives, cache
 from autoflux.exceptions import AcquireError, SourceNotFoundError
 
 
@@ -59,9 +58,7 @@ def acquire_local(
     with slot.stage() as tmp:
         budget = archives.Budget(max_archive_bytes)
         data = tmp / "data"
-        archives.extract(
-            path, data, max_bytes=max_archive_bytes, label=source, on_progress=on_progress, budget=budget
-        )
+        archives.extract(path, data, max_bytes=max_archive_bytes, label=source, on_progress=on_progress, budget=budget)
         archives.unpack_all(
             data, max_bytes=max_archive_bytes, label=source, on_progress=on_progress, levels=1, budget=budget
         )
