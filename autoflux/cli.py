@@ -112,12 +112,46 @@ def run(sources: tuple[str, ...], workspace: str, refresh: bool, force: bool, wa
 
 @cli.command()
 @workspace_option
+@click.option("--history", "history_of", metavar="TABLE", help="Show the versions of raw TABLE instead.")
 @command
-def tables(workspace: str, console: Console) -> None:
-    """List raw, staging and mart tables with row counts and Delta versions."""
-    rows = _pipeline(workspace, console).tables()
+def tables(workspace: str, history_of: str | None, console: Console) -> None:
+    """List raw, staging and mart tables with row counts and Delta versions (or one table's history)."""
+    pipeline = _pipeline(workspace, console)
+    if history_of:
+        versions = pipeline.history(history_of)
+        rows = [[v["version"], v["operation"], v["load_id"], v["source_file"], v["rows_added"], "; ".join(v["schema_changes"])] for v in versions]
+        console.table(f"History of raw.{history_of}", ["version", "operation", "load", "file", "rows", "schema"], rows)
+        console.data(versions)
+        return
+    rows = pipeline.tables()
     console.table("Tables", ["schema", "table", "rows", "version", "format"], [list(r.values()) for r in rows])
     console.data(rows)
+
+
+@cli.command()
+@click.argument("tables", nargs=-1)
+@workspace_option
+@wait_option
+@command
+def optimize(tables: tuple[str, ...], workspace: str, wait: float, console: Console) -> None:
+    """Compact small files of raw TABLES (default: every lake table) into larger ones."""
+    results = _pipeline(workspace, console, wait).optimize(list(tables) or None)
+    console.table("Optimize", ["table", "files_added", "files_removed"], [list(r.values()) for r in results])
+    console.data(results)
+
+
+@cli.command()
+@click.argument("tables", nargs=-1)
+@workspace_option
+@click.option("--retention-hours", default=168, show_default=True, type=click.IntRange(min=0), help="Keep files younger than this.")
+@click.option("--dry-run", is_flag=True, help="List what would be deleted, delete nothing.")
+@wait_option
+@command
+def vacuum(tables: tuple[str, ...], workspace: str, retention_hours: int, dry_run: bool, wait: float, console: Console) -> None:
+    """Delete files of raw TABLES (default: every lake table) that no version within the retention uses."""
+    results = _pipeline(workspace, console, wait).vacuum(list(tables) or None, retention_hours=retention_hours, dry_run=dry_run)
+    console.table("Vacuum", ["table", "files", "dry_run"], [list(r.values()) for r in results])
+    console.data(results)
 
 
 @cli.command()

@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 from autoflux.engines import create_engine
 from autoflux.exceptions import ConfigError, MissingDependencyError
 from autoflux.ingest.schema import LINEAGE_COLUMNS
+from autoflux.ingest.state import last_load
 from autoflux.lake import RAW
 from autoflux.workspace import Workspace
 
@@ -56,6 +57,14 @@ def load_training_data(
             f"table {ml.schema_}.{name} has no split column {ml.split_column!r}",
             hint="set ml.split_column in autoflux.yml, or add the column to the mart",
         )
+    for key, configured in (("target", ml.target), ("id", ml.id)):
+        if configured is not None and configured not in data.column_names:
+            raise ConfigError(
+                f"ml.{key} {configured!r} is not a column of {ml.schema_}.{name}",
+                hint=f"set ml.{key} in autoflux.yml to one of: {', '.join(data.column_names)}",
+            )
+    target = target if target in data.column_names else None  # inferred from raw tables the mart may not keep
+    id_column = id_column if id_column in data.column_names else None
     is_train = pc.equal(data[ml.split_column], "train")
     train = data.filter(is_train).drop_columns([ml.split_column])
     test = data.filter(pc.invert(is_train)).drop_columns([ml.split_column])
@@ -103,11 +112,10 @@ def build_manifest(workspace: Workspace, relation: str, *, rows: dict[str, int])
     lake = workspace.lake
     raw = {}
     for name in lake.tables(RAW):
-        table = lake.open(RAW, name)
-        last = table.history(1)[0] if table.history(1) else {}
+        last = last_load(lake, RAW, name)
         raw[name] = {
             "uri": lake.table_uri(RAW, name),
-            "version": table.version(),
+            "version": lake.open(RAW, name).version(),
             "load_id": last.get("autoflux.load_id"),
             "fingerprint": last.get("autoflux.fingerprint"),
             "source_file": last.get("autoflux.source_file"),

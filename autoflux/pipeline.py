@@ -186,6 +186,26 @@ class Pipeline:
         unique = {(r["schema"], r["table"]): r for r in rows}
         return list(unique.values())
 
+    def optimize(self, tables: list[str] | None = None) -> list[dict[str, Any]]:
+        """Compact the small files of raw (default: all lake) tables."""
+        from autoflux.maintenance import optimize
+
+        with self._writing("optimize"):
+            return optimize(self.workspace.lake, tables)
+
+    def vacuum(self, tables: list[str] | None = None, *, retention_hours: int, dry_run: bool = False) -> list[dict[str, Any]]:
+        """Remove files older than the retention that no kept version refers to."""
+        from autoflux.maintenance import vacuum
+
+        with self._writing("vacuum"):
+            return vacuum(self.workspace.lake, tables, retention_hours=retention_hours, dry_run=dry_run)
+
+    def history(self, table: str) -> list[dict[str, Any]]:
+        """Versions of ``raw.<table>`` with their loads and schema changes."""
+        from autoflux.maintenance import history
+
+        return history(self.workspace.lake, table.removeprefix(f"{RAW}."))
+
     def export(self, table: str, path: Path) -> dict[str, Any]:
         """Write ``schema.table`` (``raw.x`` from the lake, others from the engine) to Parquet or CSV."""
         from autoflux.handoff import build_manifest, write_manifest

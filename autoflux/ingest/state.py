@@ -60,12 +60,17 @@ def fingerprint(path: Path, settings: object) -> str:
     return digest.hexdigest()
 
 
-def committed_fingerprint(lake: Lake, schema: str, table: str) -> str | None:
-    """The fingerprint recorded by the table's last commit, or None for a new table."""
+def last_load(lake: Lake, schema: str, table: str) -> dict[str, str]:
+    """The commit info of the table's last load (maintenance commits such as OPTIMIZE are passed over)."""
     if not lake.exists(schema, table):
-        return None
-    history = lake.open(schema, table).history(1)
-    return history[0].get("autoflux.fingerprint") if history else None
+        return {}
+    history = lake.open(schema, table).history(100)
+    return next((commit for commit in history if "autoflux.fingerprint" in commit), {})
+
+
+def committed_fingerprint(lake: Lake, schema: str, table: str) -> str | None:
+    """The fingerprint recorded by the table's last load, or None for a new table."""
+    return last_load(lake, schema, table).get("autoflux.fingerprint")
 
 
 def append_log(lake: Lake, entries: list[LogEntry]) -> None:
