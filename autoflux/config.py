@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails
 
 from autoflux.engines import ENGINES, EngineSettings, engine_settings_class
 from autoflux.exceptions import ConfigError
@@ -24,6 +25,11 @@ ENV_PREFIX = "AUTOFLUX__"
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_default(cls, value: Any) -> Any:
+        return {} if value is None else value  # a section whose keys are all commented out
 
 
 class ReaderSettings(Section):
@@ -82,8 +88,13 @@ class Config(Section):
         settings = dict(value or {})
         kind = settings.get("type", "duckdb")
         if kind not in ENGINES:
-            raise ValueError(f"engine type {kind!r} is not one of {', '.join(ENGINES)}")
-        return engine_settings_class(kind).model_validate(settings)
+            expected = ", ".join(repr(k) for k in ENGINES)
+            detail = InitErrorDetails(type="literal_error", loc=("type",), input=kind, ctx={"expected": expected})
+            raise ValidationError.from_exception_data("engine", [detail])
+        chosen = engine_settings_class(kind)
+        # Keys of other engines are ignored, so AUTOFLUX__ENGINE__TYPE can switch a file written for another engine.
+        others = {key for name in ENGINES if name != kind for key in engine_settings_class(name).model_fields}
+        return chosen.model_validate({k: v for k, v in settings.items() if k in chosen.model_fields or k not in others})
 
 
 def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> Config:
@@ -119,7 +130,9 @@ def _apply_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict
             continue
         node = data
         for key in keys[:-1]:
-            node = node.setdefault(key, {})
+            if node.get(key) is None:
+                node[key] = {}
+            node = node[key]
             if not isinstance(node, dict):
                 raise ConfigError(f"{name} sets a key inside {key!r}, which is not a section")
         try:
@@ -133,7 +146,9 @@ def _apply_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict
 def _config_error(error: ValidationError, path: Path | None, overridden: dict[str, str]) -> ConfigError:
     first = error.errors()[0]
     key = ".".join(str(part) for part in first["loc"] if not str(part).startswith("function-"))
-    origin = overridden.get(key) or next((v for k, v in overridden.items() if key.startswith(k)), None)
+    origin = overridden.get(key) or next(
+        (v for k, v in overridden.items() if key.startswith(f"{k}.") or k.startswith(f"{key}.")), None
+    )
     where = f"{origin} (environment)" if origin else str(path or CONFIG_FILE)
     if first["type"] == "extra_forbidden":
         return ConfigError(f"unknown key {key!r}", path=where, hint="remove it or check its spelling and section")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ from autoflux.ingest.discover import DataFile, Skipped, check_unique_tables, dis
 from autoflux.ingest.readers import (
     Columns,
     CsvOptions,
+    WidenColumns,
     load_callable,
     read_csv,
     read_custom,
@@ -189,9 +190,37 @@ def _hints(workspace: Workspace, data_file: DataFile) -> dict[str, pa.DataType]:
 
 
 def _open(workspace: Workspace, data_file: DataFile, types: dict[str, pa.DataType]) -> Columns:
+    """The file's columns; any failure to read it, now or while streaming, is an IngestError naming it."""
     path = data_file.path
     if not path.is_file():
         raise IngestError("the file is missing or not a regular file", path=path, hint="check the path")
+    try:
+        columns = _read(workspace, data_file, types)
+    except (OSError, pa.ArrowException) as error:
+        raise _unreadable(path, error) from None
+    columns.batches = _guarded(path, columns.batches)
+    return columns
+
+
+def _guarded(path: Path, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    try:
+        yield from batches
+    except (AutoFluxError, WidenColumns):
+        raise
+    except Exception as error:
+        raise _unreadable(path, error) from None
+
+
+def _unreadable(path: Path, error: BaseException) -> IngestError:
+    return IngestError(
+        f"cannot read the file ({type(error).__name__}: {' '.join(str(error).split())})",
+        path=path,
+        hint="check that the file is complete and well-formed (a custom reader: fix the reader)",
+    )
+
+
+def _read(workspace: Workspace, data_file: DataFile, types: dict[str, pa.DataType]) -> Columns:
+    path = data_file.path
     if data_file.format == "csv":
         csv = workspace.config.ingest.csv
         options = CsvOptions(csv.delimiter, csv.encoding, csv.block_size)

@@ -17,6 +17,7 @@ import csv
 import importlib
 import importlib.util
 import io
+import itertools
 import json
 import re
 import sys
@@ -95,8 +96,19 @@ def read_head(path: Path, size: int = SAMPLE_BYTES) -> bytes:
 # ---------------------------------------------------------------------------------------- CSV
 
 
+_LATIN_ALPHABETS = {
+    "Basic Latin", "Control character", "Latin-1 Supplement", "Latin Extended-A", "Latin Extended-B",
+    "Latin Extended Additional", "General Punctuation", "Currency Symbols", "Spacing Modifier Letters",
+}
+
+
 def detect_encoding(path: Path, head: bytes) -> str:
-    """``utf-8`` (with or without BOM) when the head decodes as such, else the best guess."""
+    """``utf-8`` (with or without BOM) when the head decodes as such, else the best guess.
+
+    A sample cannot tell Latin code pages apart (French text reads as well in cp1257 as in
+    cp1252), so when the best guess is Latin-script text, cp1252 (a superset of latin-1's
+    letters, what spreadsheets save) wins if it decodes the bytes; other scripts keep the guess.
+    """
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
     try:
@@ -113,6 +125,12 @@ def detect_encoding(path: Path, head: bytes) -> str:
             path=path,
             hint="set ingest.csv.encoding in autoflux.yml (for example latin-1 or cp1252)",
         )
+    if set(best.alphabets) <= _LATIN_ALPHABETS:
+        try:
+            head.decode("cp1252")
+            return "cp1252"
+        except UnicodeDecodeError:
+            pass
     return best.encoding
 
 
@@ -163,15 +181,17 @@ _RAGGED_ROW = re.compile(r"Expected (\d+) columns, got (\d+): (.*)", re.S)
 
 
 def find_line(path: Path, needle: bytes | None) -> int | None:
-    """The 1-based line of the first line starting with ``needle`` (errors only: it reads the file)."""
+    """The 1-based line equal to ``needle``, else the first starting with it (errors only: it reads the file)."""
     if not needle:
         return None
-    needle = needle.rstrip(b"\r\n")
+    needle, first_prefix = needle.rstrip(b"\r\n"), None
     with open_bytes(path) as stream:
         for number, line in enumerate(io.BufferedReader(_QuoteCounter(stream)), start=1):
-            if line.rstrip(b"\r\n") == needle or line.startswith(needle):
+            if line.rstrip(b"\r\n") == needle:
                 return number
-    return None
+            if first_prefix is None and line.startswith(needle):
+                first_prefix = number
+    return first_prefix
 
 
 def first_invalid_line(path: Path, encoding: str) -> int | None:
@@ -185,16 +205,25 @@ def first_invalid_line(path: Path, encoding: str) -> int | None:
     return None
 
 
-def unclosed_quote_line(path: Path) -> int | None:
-    """The line where the quoted field that never closes was opened."""
-    open_at, inside = None, False
+_END_OF_FILE = "autoflux-end-of-file-1c5f0e"
+
+
+def unclosed_quote_line(path: Path, encoding: str = "utf-8", delimiter: str = ",") -> int | None:
+    """The line where a quoted field that never closes was opened, or None when every one closes.
+
+    Read as pyarrow reads it: a quote inside an unquoted field (``15" screen``) is a literal
+    character. A sentinel line after the end comes back as its own row unless a quote is open.
+    """
+    start, last = 1, None
     with open_bytes(path) as stream:
-        for number, line in enumerate(io.BufferedReader(_QuoteCounter(stream)), start=1):
-            for _ in range(line.count(b'"')):
-                inside = not inside
-                if inside:
-                    open_at = number
-    return open_at if inside else None
+        text = io.TextIOWrapper(io.BufferedReader(_QuoteCounter(stream)), encoding=encoding, errors="replace", newline="")
+        reader = csv.reader(itertools.chain(text, ["\n", _END_OF_FILE + "\n"]), delimiter=delimiter)
+        try:
+            for row in reader:
+                last, start = (start, row), reader.line_num + 1
+        except csv.Error:  # a field past csv's size limit: the rest of the file inside quotes
+            return start
+    return None if last is None or last[1] == [_END_OF_FILE] else last[0]
 
 
 WIDER = {"int64": pa.float64(), "int32": pa.float64()}
@@ -212,7 +241,7 @@ def read_csv(
     import pyarrow.csv as pacsv
 
     head = read_head(path)
-    if not head.strip():
+    if not head.removeprefix(codecs.BOM_UTF8).strip():
         raise IngestError("the file is empty", path=path, hint="remove it or replace it with data")
     encoding = options.encoding or detect_encoding(path, head)
     text = head.decode(encoding, errors="replace")
@@ -235,17 +264,22 @@ def read_csv(
         reader = pacsv.open_csv(counter, read_options=read_options, parse_options=parse_options, convert_options=convert_options)
     except pa.ArrowInvalid as error:
         counter.close()
-        raise _csv_error(path, error, clean, strict_hints, encoding) from None
-    if any(pa.types.is_binary(t) for t in reader.schema.types):
+        raise _csv_error(path, error, clean, strict_hints, encoding, delimiter) from None
+
+    def close() -> None:
+        reader.close()  # stops Arrow's read-ahead before its stream goes away
         counter.close()
+
+    if any(pa.types.is_binary(t) for t in reader.schema.types):
+        close()
         raise _undecodable(path, encoding)
     unknown = {n: pa.string() for n, t in zip(clean, reader.schema.types, strict=True) if pa.types.is_null(t)}
     if unknown:
-        counter.close()
+        close()
         raise WidenColumns(unknown, "no values in the first block")
 
     def batches() -> Iterator[pa.RecordBatch]:
-        rows = 0
+        rows, last = 0, None
         try:
             while True:
                 try:
@@ -253,18 +287,16 @@ def read_csv(
                 except StopIteration:
                     break
                 except pa.ArrowInvalid as error:
-                    raise _csv_error(path, error, clean, strict_hints, encoding) from None
+                    raise _csv_error(path, error, clean, strict_hints, encoding, delimiter) from None
                 rows += batch.num_rows
+                last = batch.slice(batch.num_rows - 1) if batch.num_rows else last
                 yield batch
         finally:
-            counter.close()
-        if counter.quotes % 2:
-            raise IngestError(
-                "a quoted field is never closed (unbalanced quotes)",
-                path=path,
-                line=unclosed_quote_line(path),
-                hint='close the quote, or double a literal quote inside a quoted field ("")',
-            )
+            close()
+        # A quote that never closes swallows the rest of the file into the last row's value.
+        suspect = counter.quotes % 2 or _spans_lines(last)
+        if suspect and (line := unclosed_quote_line(path, encoding, delimiter)) is not None:
+            raise _unclosed_quote(path, line)
         if rows == 0:
             raise IngestError("the file has a header but no data rows", path=path, hint="add rows or remove the file")
 
@@ -280,6 +312,19 @@ def _csv_header(path: Path, head: bytes, encoding: str, delimiter: str) -> list[
     return first
 
 
+def _spans_lines(row: pa.RecordBatch | None) -> bool:
+    return row is not None and any(isinstance(v, str) and ("\n" in v or "\r" in v) for v in row.to_pylist()[0].values())
+
+
+def _unclosed_quote(path: Path, line: int) -> IngestError:
+    return IngestError(
+        "a quoted field is never closed (unbalanced quotes)",
+        path=path,
+        line=line,
+        hint='close the quote, or double a literal quote inside a quoted field ("")',
+    )
+
+
 def _undecodable(path: Path, encoding: str) -> IngestError:
     return IngestError(
         f"bytes that are not valid {encoding}",
@@ -289,7 +334,9 @@ def _undecodable(path: Path, encoding: str) -> IngestError:
     )
 
 
-def _csv_error(path: Path, error: pa.ArrowInvalid, names: list[str], hints: dict, encoding: str) -> Exception:
+def _csv_error(
+    path: Path, error: pa.ArrowInvalid, names: list[str], hints: dict, encoding: str, delimiter: str
+) -> Exception:
     message = str(error)
     if match := _CONVERSION_ERROR.search(message):
         column, target, value = names[int(match[1])], match[2], match[3]
@@ -306,11 +353,13 @@ def _csv_error(path: Path, error: pa.ArrowInvalid, names: list[str], hints: dict
         wider = WIDER.get(target, pa.string()) if _is_number(value) else pa.string()
         return WidenColumns({column: wider}, f"value {value!r} is not {target}")
     if match := _RAGGED_ROW.search(message):
-        expected, got, text = match[1], match[2], match[3]
+        expected, got, text = match[1], match[2], match[3].removesuffix(" ...")  # Arrow shortens long rows
+        if "\n" in text and (line := unclosed_quote_line(path, encoding, delimiter)) is not None:
+            return _unclosed_quote(path, line)
         return IngestError(
             f"a row has {got} fields where the header has {expected}",
             path=path,
-            line=find_line(path, text.encode(encoding, errors="replace")),
+            line=find_line(path, text.splitlines()[0].encode(encoding, errors="replace") if text else None),
             hint="fix that row, or quote values that contain the delimiter",
         )
     if "invalid UTF8" in message or "UTF-8" in message:
@@ -404,7 +453,16 @@ def read_excel(path: Path, sheet: str | None) -> Columns:
 
 
 def _excel_array(values: list[Any]) -> pa.Array:
-    return _mixed_array([None if v == "" else v for v in values])
+    """Excel stores every number as a double: a column of whole numbers is read as integers."""
+    cleaned = [None if v == "" else v for v in values]
+    numbers = [v for v in cleaned if isinstance(v, float)]
+    if all(_whole(n) for n in numbers) or any(isinstance(v, str) for v in cleaned):
+        cleaned = [int(v) if _whole(v) else v for v in cleaned]
+    return _mixed_array(cleaned)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, float) and value.is_integer() and abs(value) < 2**53
 
 
 def _mixed_array(values: list[Any]) -> pa.Array:

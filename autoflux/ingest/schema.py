@@ -23,6 +23,9 @@ from autoflux.exceptions import ConfigError
 LINEAGE_COLUMNS = ("_load_id", "_source_file", "_ingested_at")
 SOURCE_NAME_KEY = "autoflux.source_name"
 
+_FOLD = str.maketrans(
+    {"ß": "ss", "æ": "ae", "Æ": "Ae", "ø": "o", "Ø": "O", "œ": "oe", "Œ": "Oe", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D"}
+)
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _NOT_WORD = re.compile(r"[^0-9a-zA-Z]+")
 
@@ -30,9 +33,10 @@ _NOT_WORD = re.compile(r"[^0-9a-zA-Z]+")
 def snake_case(name: str) -> str:
     """``"Annual Income ($)"`` → ``"annual_income"``, ``"PassengerId"`` → ``"passenger_id"``.
 
-    Accents are folded to ASCII, other characters become ``_``; the result may be empty.
+    Accents are folded to ASCII (``ß`` → ``ss``, ``ø`` → ``o`` …), other characters become ``_``;
+    the result may be empty.
     """
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    ascii_name = unicodedata.normalize("NFKD", name.translate(_FOLD)).encode("ascii", "ignore").decode()
     words = _NOT_WORD.sub("_", _CAMEL_BOUNDARY.sub("_", ascii_name))
     return words.strip("_").lower()
 

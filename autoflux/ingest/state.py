@@ -65,7 +65,16 @@ def last_load(lake: Lake, schema: str, table: str) -> dict[str, str]:
     if not lake.exists(schema, table):
         return {}
     history = lake.open(schema, table).history(100)
-    return next((commit for commit in history if "autoflux.fingerprint" in commit), {})
+    return next((commit for commit in map(with_user_metadata, history) if "autoflux.fingerprint" in commit), {})
+
+
+def with_user_metadata(commit: dict) -> dict:
+    """A commit's info with the keys of its ``userMetadata`` JSON (how Spark's Delta writer records them) merged in."""
+    try:
+        extra = json.loads(commit.get("userMetadata") or "{}")
+    except (TypeError, ValueError):
+        return commit
+    return {**extra, **commit} if isinstance(extra, dict) else commit
 
 
 def committed_fingerprint(lake: Lake, schema: str, table: str) -> str | None:

@@ -1,0 +1,176 @@
+"""Fixtures shared by every test: workspaces, the CLI in-process and as a subprocess, CI rules.
+
+CI rule: a test that needs a service (a server, an engine, an optional package) calls
+``require(condition, reason)``. Locally a missing service skips the test; when the environment
+says ``CI=true`` it fails it, so a CI run can never go green by skipping what it should test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "loan-default"
+
+# Wide enough that rich never truncates a table cell or wraps a message in captured output.
+CLI_ENV = {"COLUMNS": "240", "NO_COLOR": "1", "TERM": "dumb"}
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() == "true"
+
+
+def require(condition: object, reason: str) -> None:
+    """Go on when ``condition`` holds; else skip the test, or fail it when ``CI=true``."""
+    if condition:
+        return
+    if in_ci():
+        pytest.fail(f"CI=true and this test's requirement is missing: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def requirement() -> Callable[[object, str], None]:
+    """:func:`require` as a fixture (a test module cannot import this conftest reliably)."""
+    return require
+
+
+@pytest.fixture(scope="session")
+def example_dir() -> Path:
+    """The bundled Kaggle-style competition: train.csv (1000 rows), test.csv (400), sample_submission.csv."""
+    return EXAMPLE
+
+
+# ------------------------------------------------------------------------------ workspaces
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """A fresh workspace made by ``autoflux.init`` (default config, empty lake)."""
+    import autoflux
+
+    return autoflux.init(tmp_path / "ws")
+
+
+def update_config(workspace: Path, patch: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``patch`` (nested sections) into the workspace's autoflux.yml; returns the new config."""
+
+    def merge(into: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+        for key, value in changes.items():
+            if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+                merge(into[key], value)
+            else:
+                into[key] = value
+        return into
+
+    path = workspace / "autoflux.yml"
+    config = merge(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, patch)
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return config
+
+
+@pytest.fixture
+def configure() -> Callable[[Path, Mapping[str, Any]], dict[str, Any]]:
+    return update_config
+
+
+def lake_state(workspace: Path) -> dict[str, tuple[int, int]]:
+    """Each raw Delta table of the workspace as (version, row count)."""
+    from autoflux.lake import RAW
+    from autoflux.workspace import Workspace
+
+    lake = Workspace.open(workspace).lake
+    return {name: (lake.open(RAW, name).version(), lake.open(RAW, name).count()) for name in lake.tables(RAW)}
+
+
+@pytest.fixture
+def lake_snapshot() -> Callable[[Path], dict[str, tuple[int, int]]]:
+    return lake_state
+
+
+# ------------------------------------------------------------------------------------- CLI
+
+
+@dataclass(frozen=True)
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def error_lines(self) -> list[str]:
+        """The ``error: …`` lines the CLI printed."""
+        return [line for line in self.output.splitlines() if line.startswith("error:")]
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None) -> CliResult:
+    """Run ``autoflux ARGS`` in this process with click's CliRunner.
+
+    An exception escaping the CLI (what a user would see as a traceback) fails the test here.
+    """
+    from autoflux.cli import cli
+
+    runner = CliRunner()
+    with contextlib.chdir(cwd or Path.cwd()):
+        result = runner.invoke(cli, list(args), env={**CLI_ENV, **(env or {})}, catch_exceptions=True)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        trace = "".join(traceback.format_exception(*result.exc_info)) if result.exc_info else repr(result.exception)
+        pytest.fail(f"`autoflux {' '.join(args)}` raised instead of printing an error:\n{trace}")
+    return CliResult(result.exit_code, result.stdout, result.stderr)
+
+
+def run_cli_process(
+    *args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None, timeout: float = 300
+) -> CliResult:
+    """Run ``python -m autoflux ARGS`` as a subprocess, the way a user's shell does."""
+    environment = {k: v for k, v in os.environ.items() if not _shapes_autoflux(k)}
+    completed = subprocess.run(
+        [sys.executable, "-m", "autoflux", *args],
+        cwd=cwd,
+        env={**environment, **CLI_ENV, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return CliResult(completed.returncode, completed.stdout, completed.stderr)
+
+
+@pytest.fixture(scope="session")
+def cli() -> Callable[..., CliResult]:
+    """``cli("ingest", "data", cwd=ws)``: the CLI in-process (fast)."""
+    return run_cli
+
+
+@pytest.fixture(scope="session")
+def cli_process() -> Callable[..., CliResult]:
+    """``cli_process("run", "data", cwd=ws)``: the CLI as a subprocess (true end to end)."""
+    return run_cli_process
+
+
+def _shapes_autoflux(name: str) -> bool:
+    """AUTOFLUX__* overrides and the AUTOFLUX_* variables dbt reads; AUTOFLUX_TEST_* configure the tests."""
+    return name.startswith("AUTOFLUX") and not name.startswith("AUTOFLUX_TEST_")
+
+
+@pytest.fixture(autouse=True)
+def _no_autoflux_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Variables of the shell running the tests must not change what AutoFlux does in them."""
+    for name in list(os.environ):
+        if _shapes_autoflux(name):
+            monkeypatch.delenv(name)

@@ -1,0 +1,139 @@
+"""Hand-off: roles from config or inferred, the split, formats, the manifest (mart built without dbt)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from autoflux.exceptions import ConfigError, TableNotFoundError
+from autoflux.handoff import load_training_data, ml_roles
+from autoflux.ingest import ingest_paths
+from autoflux.workspace import Workspace
+
+
+def write_raw(workspace: Path, tmp_path: Path, files: dict[str, str]) -> None:
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    for name, text in files.items():
+        (data / name).write_text(text)
+    report = ingest_paths(Workspace.open(workspace), [data])
+    assert not report.failed
+
+
+def write_mart(workspace: Path, table: pa.Table, *, schema: str = "marts", name: str = "ml_training_set") -> None:
+    import duckdb
+
+    with duckdb.connect(str(workspace / "warehouse.duckdb")) as connection:
+        connection.execute(f"create schema if not exists {schema}")
+        connection.register("frame", table)
+        connection.execute(f"create or replace table {schema}.{name} as select * from frame")
+
+
+MART = pa.table(
+    {
+        "passenger_id": [1, 2, 3, 4],
+        "age": [30, 40, 50, 60],
+        "survived": [1, 0, None, None],
+        "split": ["train", "train", "test", "test"],
+    }
+)
+
+
+@pytest.fixture
+def competition(workspace, tmp_path):
+    write_raw(
+        workspace,
+        tmp_path,
+        {
+            "train.csv": "PassengerId,Age,Survived\n1,30,1\n2,40,0\n",
+            "test.csv": "PassengerId,Age\n3,50\n4,60\n",
+        },
+    )
+    write_mart(workspace, MART)
+    return workspace
+
+
+def test_roles_are_inferred_from_the_raw_tables(competition):
+    assert ml_roles(Workspace.open(competition)) == ("survived", "passenger_id")
+
+
+def test_sample_submission_names_target_and_id(workspace, tmp_path):
+    write_raw(
+        workspace,
+        tmp_path,
+        {
+            "train.csv": "key,x,label\n1,2,0\n",
+            "test.csv": "key,x,label\n3,4,\n",  # same columns: train-only inference cannot decide
+            "sample_submission.csv": "key,label\n3,0\n",
+        },
+    )
+    assert ml_roles(Workspace.open(workspace)) == ("label", "key")
+
+
+def test_split_target_and_id(competition):
+    data = load_training_data(competition, format="arrow")
+    assert (data.target, data.id) == ("survived", "passenger_id")
+    assert data.train.column_names == ["passenger_id", "age", "survived"]
+    assert data.test.column_names == ["passenger_id", "age"]
+    assert data.train["passenger_id"].to_pylist() == [1, 2]
+    assert data.test["passenger_id"].to_pylist() == [3, 4]
+    assert data.features == ["age"]
+
+
+def test_config_roles_win(competition, configure):
+    configure(competition, {"ml": {"target": "age", "id": "passenger_id", "format": "polars"}})
+    data = load_training_data(competition)
+    assert (data.target, data.id) == ("age", "passenger_id")
+    assert type(data.train).__module__.startswith("polars")
+    assert "age" not in data.test.columns
+    assert data.features == ["survived"]
+
+
+def test_a_configured_target_missing_from_the_mart_is_an_error(competition, configure):
+    configure(competition, {"ml": {"target": "Survived "}})
+    with pytest.raises(ConfigError) as caught:
+        load_training_data(competition)
+    message = str(caught.value)
+    assert "ml.target 'Survived '" in message and "marts.ml_training_set" in message and "survived" in message
+
+
+def test_a_missing_split_column_is_a_config_error(competition, configure):
+    configure(competition, {"ml": {"split_column": "fold"}})
+    with pytest.raises(ConfigError, match="no split column 'fold'"):
+        load_training_data(competition)
+
+
+def test_another_table_and_schema(competition, configure):
+    write_mart(competition, MART.slice(0, 3), schema="gold", name="features")
+    configure(competition, {"ml": {"schema": "gold"}})
+    data = load_training_data(competition, table="features", format="pandas")
+    assert (len(data.train), len(data.test)) == (2, 1)
+    assert data.manifest["relation"] == "gold.features"
+    assert data.manifest_path.name == "features.manifest.json"
+
+
+def test_a_missing_mart_says_to_run_transform(workspace):
+    with pytest.raises(TableNotFoundError, match="autoflux transform"):
+        load_training_data(workspace)
+
+
+def test_an_unknown_format_is_a_config_error(competition):
+    with pytest.raises(ConfigError, match="pandas, polars or arrow"):
+        load_training_data(competition, format="numpy")
+
+
+def test_manifest_lists_raw_versions_and_load_ids(competition, tmp_path):
+    (tmp_path / "data" / "train.csv").write_text("PassengerId,Age,Survived\n1,31,1\n2,40,0\n")
+    second = ingest_paths(Workspace.open(competition), [tmp_path / "data"])
+    data = load_training_data(competition, format="arrow")
+    on_disk = json.loads(data.manifest_path.read_text())
+    assert on_disk["raw_tables"]["train"]["version"] == 1
+    assert on_disk["raw_tables"]["train"]["load_id"] == second.load_id
+    assert on_disk["raw_tables"]["test"]["version"] == 0
+    assert on_disk["raw_tables"]["test"]["load_id"] != second.load_id
+    assert on_disk["rows"] == {"train": 2, "test": 2}
+    assert on_disk["features"] == ["age"]
+    assert on_disk["dbt_models"] == {}  # dbt never ran here
