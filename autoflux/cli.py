@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -172,7 +174,7 @@ def _pipeline(workspace: str, console: Console, wait: float = 0.0) -> Pipeline:
 
 def _absolute(sources: tuple[str, ...]) -> list[str]:
     """Local paths on the command line are relative to the current folder, URLs stay as they are."""
-    return [s if "://" in s or s.startswith("kaggle:") else str(Path(s).resolve()) for s in sources]
+    return [s if "://" in s or s.startswith("kaggle:") else str(Path(s).absolute()) for s in sources]
 
 
 def _print_ingest(console: Console, report: IngestReport) -> None:
@@ -185,8 +187,9 @@ def _print_ingest(console: Console, report: IngestReport) -> None:
         console.info(f"  skipped {skipped.path}: {skipped.reason}")
     if report.files and all(f.outcome == "unchanged" for f in report.files):
         console.info("All files unchanged since the last load: nothing to do.")
-    for failed in report.failed:
-        console.error(failed.message or f"{failed.source_file}: failed")
+    if not console.json_output:
+        for failed in report.failed:
+            console.error(failed.message or f"{failed.source_file}: failed")
 
 
 def _print_transform(console: Console, report: TransformReport) -> None:
@@ -211,4 +214,13 @@ def _print_summary(console: Console, summary: RunSummary) -> None:
 
 
 def main() -> None:
-    cli(prog_name="autoflux")
+    """Run the CLI and leave without waiting on Arrow's thread pools (apache/arrow#34314)."""
+    try:
+        cli(prog_name="autoflux")
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

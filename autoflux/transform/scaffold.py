@@ -46,8 +46,22 @@ def init_workspace(path: Path) -> Path:
         shutil.copytree(source, root / "dbt", dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
     for folder in ("models/staging", "models/marts", "tests", "macros"):
         (root / "dbt" / folder).mkdir(parents=True, exist_ok=True)
+    _write_managed(root / "dbt" / "models" / "sources.yml", _dump({"version": 2, "sources": [{"name": RAW, "schema": RAW, "tables": []}]}))
+    _write_initial_profiles(root)
     (root / ".gitignore").write_text(".autoflux/\nlake/\nwarehouse.duckdb*\ndbt/target/\ndbt/logs/\n", encoding="utf-8")
     return root
+
+
+def _write_initial_profiles(root: Path) -> None:
+    from autoflux.engines import create_engine
+    from autoflux.workspace import Workspace
+
+    workspace = Workspace.open(root)
+    engine = create_engine(workspace)
+    try:
+        _write_managed(workspace.dbt_dir / "profiles.yml", _profiles(workspace, engine))
+    finally:
+        engine.close()
 
 
 def sync_project(workspace: Workspace, engine: Engine) -> list[Path]:
@@ -55,8 +69,7 @@ def sync_project(workspace: Workspace, engine: Engine) -> list[Path]:
     project = workspace.dbt_dir
     if not (project / "dbt_project.yml").exists():
         raise WorkspaceError(f"no dbt project in {project}", hint="check dbt.project_dir in autoflux.yml, or run `autoflux init`")
-    schemas = {name: workspace.lake.open(RAW, name).schema().to_arrow() for name in workspace.lake.tables(RAW)}
-    schemas = {name: pa.schema(schema) for name, schema in schemas.items()}
+    schemas = {name: engine.raw_table(name).schema for name in engine.raw_tables()}
     written = [
         _write_managed(project / "profiles.yml", _profiles(workspace, engine)),
         _write_managed(project / "models" / "sources.yml", _sources(workspace, schemas)),

@@ -295,11 +295,6 @@ def test_run_stops_after_a_failed_ingest(workspace, cli, half_bad):
     assert [line for line in result.error_lines() if "bad.csv" in line]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="CLI bug (autoflux/cli.py + console.py): with --json a failed file prints an {'error': …} "
-    "document and then the summary document, so stdout is not one JSON document",
-)
 def test_run_json_on_failure_is_one_json_document(workspace, cli, half_bad):
     result = cli("run", str(half_bad), "--json", cwd=workspace)
     assert result.exit_code == 1
