@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: example test bench clean
+.PHONY: example test deps bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,13 @@ example: $(STAMP)
 	test -f example_ws/autoflux.yml || $(BIN)/autoflux init example_ws
 	$(BIN)/autoflux run examples/loan-default --workspace example_ws
 
-test: $(STAMP)
+# System packages the Spark tests use (Java 17, the PostgreSQL JDBC driver for the metastore),
+# installed only when missing.
+deps:
+	command -v java >/dev/null && test -f /usr/share/java/postgresql.jar || { apt-get update -qq && \
+	  apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless libpostgresql-jdbc-java; }
+
+test: $(STAMP) deps
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

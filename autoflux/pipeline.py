@@ -120,7 +120,7 @@ class Pipeline:
             report = ingest_paths(
                 self.workspace, roots, engine=self.engine, force=force, on_file=on_file, on_progress=on_progress
             )
-        self.engine.publish_raw(self.workspace.lake.tables(RAW))
+        self.engine.publish_raw(self.engine.raw_tables())
         sync_project(self.workspace, self.engine)
         return report
 
@@ -130,7 +130,7 @@ class Pipeline:
             return self._transform(select=select, test=test)
 
     def _transform(self, *, select: str | None, test: bool | None) -> TransformReport:
-        if not self.workspace.lake.tables(RAW):
+        if not self.engine.raw_tables():
             raise AutoFluxError("there are no raw tables yet", hint="run `autoflux ingest SOURCE` first")
         sync_project(self.workspace, self.engine)
         with self.console.progress() as progress:
@@ -176,11 +176,10 @@ class Pipeline:
 
     def tables(self) -> list[dict[str, Any]]:
         """Raw Delta tables (rows, version) and the engine's staging and mart tables (rows)."""
-        lake = self.workspace.lake
         rows = []
-        for name in lake.tables(RAW):
-            table = lake.open(RAW, name)
-            rows.append({"schema": RAW, "table": name, "rows": table.count(), "version": table.version(), "format": "delta"})
+        for name in self.engine.raw_tables():
+            table = self.engine.raw_table(name, count=True)
+            rows.append({"schema": RAW, "table": name, "rows": table.rows, "version": table.version, "format": table.format})
         for relation in self.engine.relations(["staging", "marts", self.workspace.config.ml.schema_]):
             rows.append({"schema": relation.schema, "table": relation.name, "rows": relation.rows, "version": None, "format": relation.kind})
         unique = {(r["schema"], r["table"]): r for r in rows}
@@ -212,7 +211,7 @@ class Pipeline:
 
         schema, _, name = table.rpartition(".")
         schema = schema or self.workspace.config.ml.schema_
-        data = self.workspace.lake.open(RAW, name).to_pyarrow_table() if schema == RAW else self.engine.read_arrow(schema, name)
+        data = self.engine.read_raw(name) if schema == RAW else self.engine.read_arrow(schema, name)
         suffix = path.suffix.lower()
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.tmp")

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 ENGINES: dict[str, str] = {
     "duckdb": "autoflux.engines.duckdb",
+    "postgres": "autoflux.engines.postgres",
+    "spark": "autoflux.engines.spark",
 }
 
 

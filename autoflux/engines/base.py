@@ -27,6 +27,19 @@ class EngineSettings(BaseModel):
 
 
 @dataclass(frozen=True)
+class RawTable:
+    """A raw table as its last load left it: columns, version, row count (when asked) and load metadata."""
+
+    name: str
+    schema: pa.Schema
+    version: int | None
+    rows: int | None
+    metadata: dict[str, str]
+    uri: str
+    format: str = "delta"
+
+
+@dataclass(frozen=True)
 class Relation:
     """A table or view the engine holds."""
 
@@ -43,11 +56,16 @@ class Engine(ABC):
 
     - ``SOURCES_READ_LAKE``: dbt sources read the Delta tables in the lake directly (their paths go
       into ``sources.yml``); otherwise they are catalog tables ``raw.<table>`` the engine publishes.
+    - ``FRAME_FORMATS``: frame types of the engine's own the hand-off can return (besides pandas,
+      polars and Arrow), served by :meth:`training_frames`.
     An engine that ingests with its own readers overrides :meth:`raw_state` and :meth:`write_raw`;
     the default reads files with AutoFlux's Arrow readers and commits Delta tables with delta-rs.
+    One whose raw tables are not Delta tables in the lake also overrides :meth:`raw_tables`,
+    :meth:`raw_table` and :meth:`read_raw`.
     """
 
     SOURCES_READ_LAKE: ClassVar[bool] = False
+    FRAME_FORMATS: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, settings: EngineSettings, workspace: Workspace) -> None:
         self.settings = settings
@@ -82,6 +100,33 @@ class Engine(ABC):
             hints=hints, lineage=lineage, commit_metadata=commit_metadata, on_batch=on_batch,
         )
 
+    def raw_tables(self) -> list[str]:
+        """Names of the raw tables, sorted."""
+        from autoflux.lake import RAW
+
+        return self.workspace.lake.tables(RAW)
+
+    def raw_table(self, table: str, *, count: bool = False) -> RawTable:
+        """``raw.<table>``'s columns, version and last load; its row count too when ``count``."""
+        from autoflux.ingest.state import last_load
+        from autoflux.lake import RAW
+
+        lake = self.workspace.lake
+        delta = lake.open(RAW, table)
+        metadata = {k: str(v) for k, v in last_load(lake, RAW, table).items() if k.startswith("autoflux.")}
+        schema = pa_schema(delta.schema().to_arrow())
+        return RawTable(table, schema, delta.version(), delta.count() if count else None, metadata, lake.table_uri(RAW, table))
+
+    def read_raw(self, table: str, *, version: int | None = None) -> pa.Table:
+        """``raw.<table>`` (as of ``version``, when given) as Arrow."""
+        from autoflux.lake import RAW
+
+        return self.workspace.lake.open(RAW, table, version=version).to_pyarrow_table()
+
+    def training_frames(self, schema: str, table: str, *, split_column: str, format: str) -> tuple[Any, Any]:
+        """Train and test rows of ``schema.table`` as frames in ``format`` (one of ``FRAME_FORMATS``), split column dropped."""
+        raise NotImplementedError(f"{type(self).__name__} has no {format} frames")
+
     @abstractmethod
     def dbt_output(self) -> dict[str, Any]:
         """This engine's entry under ``outputs`` in the generated profiles.yml."""
@@ -109,3 +154,10 @@ class Engine(ABC):
 
     def close(self) -> None:
         """Release connections."""
+
+
+def pa_schema(schema: Any) -> pa.Schema:
+    """A pyarrow schema from any Arrow schema object (delta-rs returns arro3's)."""
+    import pyarrow as pa
+
+    return pa.schema(schema)

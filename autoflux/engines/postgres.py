@@ -1,0 +1,470 @@
+"""PostgreSQL: the raw Delta tables are loaded into schema ``raw``; dbt-postgres builds the models.
+
+Raw tables are loaded by ADBC's binary COPY, streamed batch by batch from the Delta table, and
+only when the table's load id changed since it was last published. Each load fills a new table
+that replaces the old one by rename in the same transaction, so a reader sees the old rows or the
+new ones, never part of a load. The table's comment records what it holds (load id, Delta
+version). The hand-off reads marts back as Arrow through ADBC (binary COPY as well).
+
+Connection settings come from ``autoflux.yml`` (``url`` or ``host``, ``port``, ``user``,
+``password``, ``database``), then libpq's environment (``PGHOST``, ``PGPORT``, ``PGUSER``,
+``PGPASSWORD``, ``PGDATABASE``). The password reaches dbt through an environment variable dbt
+treats as secret; it is never written to profiles.yml nor put in a message.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+
+import pyarrow as pa
+from pydantic import SecretStr, field_validator
+
+from autoflux.engines.base import Engine as BaseEngine
+from autoflux.engines.base import EngineSettings, Relation
+from autoflux.exceptions import (
+    ConfigError,
+    EngineError,
+    MissingDependencyError,
+    TableNameClashError,
+    TableNotFoundError,
+)
+from autoflux.lake import RAW
+
+if TYPE_CHECKING:
+    from autoflux.workspace import Workspace
+
+PASSWORD_ENV = "DBT_ENV_SECRET_AUTOFLUX_POSTGRES_PASSWORD"
+MAX_IDENTIFIER = 63
+BATCH_ROWS = 65_536
+
+
+class Settings(EngineSettings):
+    type: Literal["postgres"] = "postgres"
+    url: SecretStr | None = None
+    host: str | None = None
+    port: int | None = None
+    user: str | None = None
+    password: SecretStr | None = None
+    database: str | None = None
+    sslmode: str | None = None
+    connect_timeout: int = 10
+
+    @field_validator("url", "password", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int | float) else value  # never echo a secret in a type error
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where to connect, with settings, URL, environment and defaults resolved (in that order)."""
+
+    host: str
+    port: int
+    user: str
+    database: str
+    password: str | None
+    sslmode: str | None
+    connect_timeout: int
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def uri(self) -> str:
+        credentials = quote(self.user, safe="") + (":" + quote(self.password, safe="") if self.password else "")
+        query: dict[str, Any] = {"connect_timeout": self.connect_timeout, "application_name": "autoflux"}
+        if self.sslmode:
+            query["sslmode"] = self.sslmode
+        if self.host.startswith("/"):
+            query["host"] = self.host
+            location = ""
+        else:
+            location = f"[{self.host}]" if ":" in self.host else quote(self.host, safe="")
+        return f"postgresql://{credentials}@{location}:{self.port}/{quote(self.database, safe='')}?{urlencode(query)}"
+
+    def scrub(self, text: str) -> str:
+        return text.replace(self.password, "***") if self.password else text
+
+
+def resolve_target(settings: Settings, environ: Mapping[str, str] = os.environ) -> Target:
+    """The connection ``settings`` describe; keys win over ``url``, which wins over ``PG*`` variables."""
+    parts: dict[str, Any] = {}
+    if settings.url is not None:
+        url = urlsplit(settings.url.get_secret_value())
+        if url.scheme not in ("postgresql", "postgres"):
+            raise ConfigError("engine.url must start with postgresql://", hint="postgresql://user:password@host:5432/database")
+        try:
+            port = url.port
+        except ValueError:
+            raise ConfigError("engine.url has a port that is not a number", hint="postgresql://user:password@host:5432/database") from None
+        query = dict(parse_qsl(url.query))
+        parts = {
+            "host": unquote(url.hostname or "") or query.get("host"),
+            "port": port or query.get("port"),
+            "user": unquote(url.username or "") or query.get("user"),
+            "password": unquote(url.password or "") or query.get("password"),
+            "database": unquote(url.path.lstrip("/")) or query.get("dbname"),
+            "sslmode": query.get("sslmode"),
+        }
+    password = settings.password.get_secret_value() if settings.password is not None else None
+    user = settings.user or parts.get("user") or environ.get("PGUSER") or getpass.getuser()
+    port = settings.port or parts.get("port") or environ.get("PGPORT") or 5432
+    try:
+        port = int(port)
+    except ValueError:
+        raise ConfigError(f"PGPORT={port!r} is not a port number", hint="set engine.port in autoflux.yml") from None
+    return Target(
+        host=settings.host or parts.get("host") or environ.get("PGHOST") or "localhost",
+        port=port,
+        user=user,
+        database=settings.database or parts.get("database") or environ.get("PGDATABASE") or user,
+        password=password or parts.get("password") or environ.get("PGPASSWORD") or None,
+        sslmode=settings.sslmode or parts.get("sslmode"),
+        connect_timeout=settings.connect_timeout,
+    )
+
+
+class Engine(BaseEngine):
+    settings: Settings
+
+    def __init__(self, settings: Settings, workspace: Workspace) -> None:
+        super().__init__(settings, workspace)
+        self.target = resolve_target(settings)
+
+    def dbt_output(self) -> dict[str, Any]:
+        target = self.target
+        output: dict[str, Any] = {
+            "type": "postgres",
+            "host": target.host,
+            "port": target.port,
+            "user": target.user,
+            "password": "{{ env_var('%s', env_var('PGPASSWORD', '')) }}" % PASSWORD_ENV,
+            "dbname": target.database,
+            "schema": "public",
+            "threads": self.workspace.config.dbt.threads,
+            "connect_timeout": target.connect_timeout,
+        }
+        if target.sslmode:
+            output["sslmode"] = target.sslmode
+        return output
+
+    def dbt_env(self) -> dict[str, str]:
+        return {PASSWORD_ENV: self.target.password} if self.target.password else {}
+
+    def publish_raw(self, tables: Iterable[str]) -> None:
+        """Load each raw Delta table whose load id changed into ``raw.<table>``, one transaction each."""
+        names = list(tables)
+        if not names:
+            return
+        _check_identifiers(names, "table")
+        lake = self.workspace.lake
+        with self._connect() as connection, connection.cursor() as cursor:
+            self._execute(cursor, f"create schema if not exists {_ident(RAW)}", "creating schema raw")
+            connection.commit()
+            published = self._marks(cursor)
+            for name in names:
+                delta = lake.open(RAW, name)
+                mark = _mark(delta)
+                if _same_load(published.get(name), mark):
+                    continue
+                try:
+                    self._load(cursor, name, delta, mark)
+                    connection.commit()
+                except BaseException as error:
+                    with suppress(Exception):
+                        connection.rollback()
+                    if isinstance(error, self._errors()):
+                        raise self._query_error(error, f"loading raw.{name} into PostgreSQL") from None
+                    raise
+
+    def _load(self, cursor, name: str, delta, mark: dict[str, Any]) -> None:
+        self._execute(cursor, f"select pg_advisory_xact_lock(hashtext({_literal('autoflux raw.' + name)}))", f"locking raw.{name}")
+        if _same_load(self._marks(cursor, name).get(name), mark):
+            return  # another process published this load while we waited
+        dataset = delta.to_pyarrow_dataset()
+        columns = [(field, *_postgres_type(field, name)) for field in dataset.schema]
+        _check_identifiers([f.name for f, _, _ in columns], f"raw.{name} column")
+        schema = pa.schema([pa.field(f.name, arrow_type) for f, _, arrow_type in columns])
+        staging = "_autoflux_load_" + hashlib.sha1(name.encode()).hexdigest()[:16]
+        target, new = f"{_ident(RAW)}.{_ident(name)}", f"{_ident(RAW)}.{_ident(staging)}"
+        what = f"loading raw.{name} into PostgreSQL"
+        definition = ", ".join(f"{_ident(f.name)} {pg_type}" for f, pg_type, _ in columns)
+        self._execute(cursor, f"create table {new} ({definition})", what)
+        batches = (batch.cast(schema, safe=False) for batch in _batches(delta, dataset))
+        try:
+            cursor.adbc_ingest(staging, pa.RecordBatchReader.from_batches(schema, batches), mode="append", db_schema_name=RAW)
+        except self._errors() as error:
+            raise self._query_error(error, what) from None
+        self._execute(cursor, f"comment on table {new} is {_literal(json.dumps(mark))}", what)
+        for field, _, _ in columns:
+            comment = (field.metadata or {}).get(b"comment")
+            if comment:
+                self._execute(cursor, f"comment on column {new}.{_ident(field.name)} is {_literal(comment.decode())}", what)
+        dependents = self._dependents(cursor, name)
+        if not dependents:
+            self._execute(cursor, f"drop table if exists {target}", what)
+            self._execute(cursor, f"alter table {new} rename to {_ident(name)}", what)
+            return
+        if self._columns(cursor, name) != self._columns(cursor, staging):
+            raise EngineError(
+                f"cannot replace raw.{name} in PostgreSQL: its columns changed and views depend on it ({', '.join(dependents)})",
+                hint="drop those views (dbt recreates its own), then ingest again",
+            )
+        self._execute(cursor, f"truncate {target}", what)  # views depend on the table: keep it, swap its rows
+        self._execute(cursor, f"insert into {target} select * from {new}", what)
+        self._execute(cursor, f"comment on table {target} is {_literal(json.dumps(mark))}", what)
+        self._execute(cursor, f"drop table {new}", what)
+
+    def relations(self, schemas: Iterable[str]) -> list[Relation]:
+        wanted = list(schemas)
+        if not wanted:
+            return []
+        with self._connect() as connection, connection.cursor() as cursor:
+            rows = self._fetch(
+                cursor,
+                "select n.nspname, c.relname, c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+                f"where n.nspname in ({', '.join(_literal(s) for s in wanted)}) and c.relkind in ('r', 'p', 'm', 'v') "
+                "order by 1, 2",
+                "listing tables",
+            )
+            result = []
+            for schema, name, kind in rows:
+                count = None
+                if kind != "v":
+                    count = self._fetch(cursor, f"select count(*) from {_ident(schema)}.{_ident(name)}", f"counting {schema}.{name}")[0][0]
+                result.append(Relation(schema, name, count, "view" if kind == "v" else "table"))
+        return result
+
+    def read_arrow(self, schema: str, table: str) -> pa.Table:
+        with self._connect() as connection, connection.cursor() as cursor:
+            found = self._fetch(cursor, f"select to_regclass({_literal(_ident(schema) + '.' + _ident(table))})::text", "looking up a table")
+            if found[0][0] is None:
+                raise TableNotFoundError(
+                    f"no table {schema}.{table} in PostgreSQL database {self.target.database!r} at {self.target.address}",
+                    hint="run `autoflux transform` first",
+                )
+            try:
+                cursor.execute(f"select * from {_ident(schema)}.{_ident(table)}")
+                data = cursor.fetch_arrow_table()
+            except self._errors() as error:
+                raise self._query_error(error, f"reading {schema}.{table}") from None
+        return _plain(data)
+
+    @contextmanager
+    def _connect(self) -> Iterator[Any]:
+        try:
+            from adbc_driver_postgresql import dbapi
+        except ImportError:
+            raise MissingDependencyError("the postgres engine", extra="postgres", package="adbc-driver-postgresql") from None
+        try:
+            connection = dbapi.connect(self.target.uri())
+        except dbapi.Error as error:
+            raise self._connection_error(error) from None
+        try:
+            yield connection
+        except dbapi.Error as error:
+            raise self._query_error(error, "a statement") from None
+        finally:
+            with suppress(dbapi.Error):
+                connection.close()
+
+    @staticmethod
+    def _errors() -> type[Exception]:
+        from adbc_driver_manager import Error
+
+        return Error
+
+    def _execute(self, cursor, sql: str, what: str) -> None:
+        try:
+            cursor.execute(sql)
+        except self._errors() as error:
+            raise self._query_error(error, what) from None
+
+    def _fetch(self, cursor, sql: str, what: str) -> list[tuple]:
+        self._execute(cursor, sql, what)
+        return cursor.fetchall()
+
+    def _marks(self, cursor, name: str | None = None) -> dict[str, dict[str, Any]]:
+        only = f" and c.relname = {_literal(name)}" if name is not None else ""
+        rows = self._fetch(
+            cursor,
+            "select c.relname, obj_description(c.oid, 'pg_class') from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+            f"where n.nspname = {_literal(RAW)} and c.relkind in ('r', 'p'){only}",
+            "reading what raw holds",
+        )
+        marks = {}
+        for relation, comment in rows:
+            try:
+                marks[relation] = json.loads(comment or "")
+            except ValueError:
+                marks[relation] = {}
+        return marks
+
+    def _dependents(self, cursor, name: str) -> list[str]:
+        rows = self._fetch(
+            cursor,
+            "select distinct n.nspname || '.' || v.relname from pg_depend d join pg_rewrite r on r.oid = d.objid "
+            "join pg_class v on v.oid = r.ev_class join pg_namespace n on n.oid = v.relnamespace "
+            f"where d.refobjid = to_regclass({_literal(_ident(RAW) + '.' + _ident(name))}) and v.oid <> d.refobjid order by 1",
+            f"looking up views on raw.{name}",
+        )
+        return [row[0] for row in rows]
+
+    def _columns(self, cursor, name: str) -> list[tuple]:
+        return self._fetch(
+            cursor,
+            "select attname, format_type(atttypid, atttypmod) from pg_attribute "
+            f"where attrelid = to_regclass({_literal(_ident(RAW) + '.' + _ident(name))}) and attnum > 0 and not attisdropped order by attnum",
+            f"reading the columns of raw.{name}",
+        )
+
+    def _connection_error(self, error: Exception) -> EngineError:
+        target, reason = self.target, self.target.scrub(_reason(error))
+        lowered = reason.lower()
+        if "does not exist" in lowered and "database" in lowered:
+            return EngineError(
+                f"database {target.database!r} does not exist on PostgreSQL at {target.address}",
+                hint=f"create it (createdb {target.database}) or set engine.database in autoflux.yml",
+            )
+        if any(s in lowered for s in ("authentication failed", "password", "role", "pg_hba.conf", "not permitted to log in")):
+            return EngineError(
+                f"PostgreSQL at {target.address} refused user {target.user!r}: authentication failed ({reason})",
+                hint="check engine.user and engine.password in autoflux.yml (or PGUSER/PGPASSWORD)",
+            )
+        down = EngineError(
+            f"cannot reach PostgreSQL at {target.address}: {reason}",
+            hint="is the server running? check engine.host and engine.port in autoflux.yml (or PGHOST/PGPORT)",
+        )
+        down.retryable = True
+        return down
+
+    def _query_error(self, error: Exception, what: str) -> EngineError:
+        sqlstate = getattr(error, "sqlstate", None)
+        detail = f" [SQLSTATE {sqlstate}]" if sqlstate else ""
+        return EngineError(f"{what} failed on PostgreSQL at {self.target.address}: {self.target.scrub(_reason(error))}{detail}")
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _reason(error: Exception) -> str:
+    """The server's message in one line, without the driver's prefixes and the query text."""
+    text = str(error)
+    found = re.search(r"(?:ERROR|FATAL):\s+([^\n]+)", text)
+    if found:
+        return found.group(1).strip()
+    text = re.sub(r"^[A-Z_]+: \[libpq\] [^:]+: ", "", text.strip())
+    text = re.sub(r"^connection to server at [^:]+ failed: ", "", text)
+    return next((line.strip() for line in text.splitlines() if line.strip()), text).removesuffix(".")
+
+
+def _mark(delta) -> dict[str, Any]:
+    last = next(iter(delta.history(1)), {})
+    return {"autoflux_load_id": last.get("autoflux.load_id"), "delta_version": delta.version(), "source_file": last.get("autoflux.source_file")}
+
+
+def _batches(delta, dataset) -> Iterator[pa.RecordBatch]:
+    """The table's rows batch by batch: file by file when plain (less memory than a dataset scan)."""
+    import pyarrow.parquet as pq
+
+    features = set(delta.protocol().reader_features or ())
+    if delta.metadata().partition_columns or features & {"deletionVectors", "columnMapping"}:
+        yield from dataset.scanner(batch_size=BATCH_ROWS, batch_readahead=1, fragment_readahead=1).to_batches()
+        return
+    for path in dataset.files:
+        with dataset.filesystem.open_input_file(path) as source:
+            yield from pq.ParquetFile(source).iter_batches(batch_size=BATCH_ROWS, columns=dataset.schema.names)
+
+
+def _same_load(published: dict[str, Any] | None, mark: dict[str, Any]) -> bool:
+    if not published:
+        return False
+    if mark["autoflux_load_id"] is not None:
+        return published.get("autoflux_load_id") == mark["autoflux_load_id"]
+    return published.get("delta_version") == mark["delta_version"]
+
+
+def _check_identifiers(names: list[str], kind: str) -> None:
+    """PostgreSQL cuts identifiers to 63 bytes: two names that become one are an error."""
+    seen: dict[bytes, str] = {}
+    for name in names:
+        key = name.encode()[:MAX_IDENTIFIER]
+        if key in seen and seen[key] != name:
+            raise TableNameClashError(
+                f"{kind} names {seen[key]!r} and {name!r} become the same PostgreSQL identifier "
+                f"(identifiers are cut to {MAX_IDENTIFIER} bytes)",
+                hint="rename one of the files (or columns) so their first 63 bytes differ",
+            )
+        seen[key] = name
+
+
+def _postgres_type(field: pa.Field, table: str) -> tuple[str, pa.DataType]:
+    """The PostgreSQL column type for an Arrow field, and the Arrow type ADBC's COPY sends for it."""
+    kind = field.type
+    if pa.types.is_boolean(kind):
+        return "boolean", kind
+    if pa.types.is_integer(kind):
+        width = kind.bit_width + (8 if pa.types.is_unsigned_integer(kind) else 0)
+        if width <= 16:
+            return "smallint", pa.int16()
+        if width <= 32:
+            return "integer", pa.int32()
+        if width <= 64 and not pa.types.is_uint64(kind):
+            return "bigint", pa.int64()
+        return "numeric(20,0)", pa.decimal128(20, 0)
+    if pa.types.is_float16(kind) or pa.types.is_float32(kind):
+        return "real", pa.float32()
+    if pa.types.is_float64(kind):
+        return "double precision", kind
+    if pa.types.is_decimal(kind):
+        return f"numeric({kind.precision},{kind.scale})", kind
+    if pa.types.is_date(kind):
+        return "date", pa.date32()
+    if pa.types.is_timestamp(kind):
+        return ("timestamptz" if kind.tz else "timestamp"), pa.timestamp("us", tz=kind.tz)
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+        return "text", pa.string()
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_binary_view(kind):
+        return "bytea", pa.binary()
+    raise EngineError(
+        f"raw.{table} column {field.name!r} has type {kind}, which the postgres engine cannot load",
+        hint="hint a plain type for it in ingest.types (autoflux.yml)",
+    )
+
+
+def _plain(data: pa.Table) -> pa.Table:
+    """ADBC's result without driver metadata; numeric as decimal (double when unconstrained)."""
+    fields, columns = [], []
+    for field, column in zip(data.schema, data.columns):
+        metadata = field.metadata or {}
+        if isinstance(field.type, pa.BaseExtensionType):
+            column = pa.chunked_array([chunk.storage for chunk in column.chunks], field.type.storage_type)
+        if metadata.get(b"POSTGRESQL:type") == b"numeric":
+            typmod = int(metadata.get(b"POSTGRESQL:typmod", b"-1"))
+            if typmod >= 4:
+                precision, scale = (typmod - 4) >> 16, (typmod - 4) & 0xFFFF
+                kind = pa.decimal128(precision, scale) if precision <= 38 else pa.decimal256(precision, scale)
+            else:
+                kind = pa.float64()
+            try:
+                column = column.cast(kind)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                column = column.cast(pa.float64())  # NaN or a value the decimal cannot hold
+        fields.append(pa.field(field.name, column.type))
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields))

@@ -1,0 +1,417 @@
+"""Spark: local, on a cluster, or through Spark Connect; a Hive metastore; Delta or Parquet tables.
+
+- Where Spark runs: ``engine.master`` — ``local[*]``, a cluster master URL (``spark://host:7077``,
+  ``yarn``, ``k8s://…``) or a Spark Connect server (``sc://host:15002``). ``engine.conf`` passes
+  any other Spark setting through.
+- Catalog: the Hive metastore, embedded Derby in the workspace or PostgreSQL
+  (``engine.metastore``), whose schema is created whole on first use (see :mod:`.metastore`).
+- Storage: raw tables are external tables at the lake's layout (``<lake>/raw/<table>``); dbt's
+  models are managed tables under ``engine.warehouse``. With ``format: delta`` (the default) raw
+  tables are Delta tables the embedded engine reads too, each load one commit whose
+  ``userMetadata`` holds the load id and fingerprint. With ``format: parquet`` each load is
+  written to a new folder ``<lake>/raw/<table>/v<N>`` and then swapped into the catalog, with
+  the load's metadata in table properties; a failed load leaves the table as it was.
+- Ingest reads files with Spark's own readers (:mod:`.ingest`); dbt runs through dbt-spark, the
+  ``session`` method in this process, or ``thrift`` when ``engine.thrift_host`` names a Spark
+  Thrift Server.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from autoflux.engines.base import Engine as BaseEngine
+from autoflux.engines.base import EngineSettings, RawTable, Relation
+from autoflux.engines.spark import session as sessions
+from autoflux.exceptions import IngestError, TableNotFoundError
+from autoflux.lake import RAW
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from autoflux.ingest.discover import DataFile
+    from autoflux.ingest.readers import Columns
+    from autoflux.ingest.writer import Lineage, Written
+
+VERSION_KEY = "autoflux.version"
+PASSWORD_ENV = "DBT_ENV_SECRET_AUTOFLUX_METASTORE_PASSWORD"
+_SECRET_CONF = "spark.hadoop.javax.jdo.option.ConnectionPassword"
+
+
+class MetastoreSettings(BaseModel):
+    """``engine.metastore``: where the Hive catalog keeps its tables."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["derby", "postgres"] = "derby"
+    path: str = ".autoflux/metastore_db"
+    url: str | None = None
+    user: str | None = None
+    password: SecretStr | None = None
+    driver_jar: str = "/usr/share/java/postgresql.jar"
+
+    @field_validator("password", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int | float) else value
+
+
+class Settings(EngineSettings):
+    type: Literal["spark"] = "spark"
+    master: str = "local[*]"
+    app_name: str = "autoflux"
+    format: Literal["delta", "parquet"] = "delta"
+    warehouse: str = "warehouse"
+    metastore: MetastoreSettings = Field(default_factory=MetastoreSettings)
+    delta_version: str | None = None
+    packages: list[str] = Field(default_factory=list)
+    conf: dict[str, str] = Field(default_factory=dict)
+    thrift_host: str | None = None
+    thrift_port: int = 10000
+    connect_timeout: float = Field(5.0, gt=0)
+
+    @field_validator("conf", mode="before")
+    @classmethod
+    def _strings(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+        return value
+
+
+class Engine(BaseEngine):
+    """Spark with a Hive catalog; see the module docstring."""
+
+    SOURCES_READ_LAKE = False
+    FRAME_FORMATS = ("spark",)
+    settings: Settings
+
+    @property
+    def spark(self) -> SparkSession:
+        """The SparkSession (started on first use, shared by every engine of this process)."""
+        return sessions.get_session(self.settings, self.workspace)
+
+    @property
+    def remote(self) -> bool:
+        return sessions.is_remote(self.settings.master)
+
+    @property
+    def delta(self) -> bool:
+        return self.settings.format == "delta"
+
+    # ------------------------------------------------------------------------------- raw tables
+
+    def raw_state(self, table: str) -> tuple[str | None, int | None]:
+        if self.delta:
+            return super().raw_state(table)
+        properties = self._properties(table)
+        version = properties.get(VERSION_KEY)
+        return properties.get("autoflux.fingerprint"), int(version) if version is not None else None
+
+    def write_raw(
+        self,
+        data_file: DataFile,
+        open_columns: Callable[[dict[str, pa.DataType]], Columns],
+        *,
+        hints: Mapping[str, pa.DataType],
+        lineage: Lineage,
+        commit_metadata: Mapping[str, str],
+        on_batch: Callable[[int, int | None], None] | None = None,
+    ) -> Written:
+        """Read the file with Spark's readers (or AutoFlux's, for formats Spark lacks) and replace ``raw.<table>``."""
+        from autoflux.engines.spark import ingest
+
+        table = data_file.table
+        if ingest.can_read(data_file):
+            csv = self.workspace.config.ingest.csv
+            dialect = ingest.CsvDialect(csv.delimiter, csv.encoding)
+            frame = ingest.read_file(self.spark, data_file, dialect=dialect, hints=hints, lineage=lineage)
+            if data_file.format == "csv" and self.delta and self._is_empty(frame, data_file):
+                raise _no_rows(data_file)
+            if data_file.format == "csv":
+                try:
+                    version, rows = self._save(frame, table, commit_metadata, data_file)
+                except IngestError:  # types from the file's head did not fit further values: type over all of them
+                    frame = ingest.read_file(self.spark, data_file, dialect=dialect, hints=hints, lineage=lineage, sample=False)
+                    version, rows = self._save(frame, table, commit_metadata, data_file)
+                return self._written(frame, version, rows, data_file, on_batch)
+        elif self.delta and not self.remote:
+            written = super().write_raw(
+                data_file, open_columns, hints=hints, lineage=lineage, commit_metadata=commit_metadata, on_batch=on_batch
+            )
+            self.publish_raw([table])
+            return written
+        else:
+            frame = self._arrow_frame(data_file, open_columns, hints, lineage)
+        version, rows = self._save(frame, table, commit_metadata, data_file)
+        return self._written(frame, version, rows, data_file, on_batch)
+
+    def _written(self, frame: DataFrame, version: int, rows: int, data_file: DataFile, on_batch) -> Written:
+        from autoflux.ingest.writer import Written
+
+        if on_batch:
+            on_batch(rows, data_file.path.stat().st_size)
+        schema = pa.schema([_arrow_field(field) for field in frame.schema.fields])
+        return Written(rows, version, schema, {})
+
+    def _is_empty(self, frame: DataFrame, data_file: DataFile) -> bool:
+        from autoflux.engines.spark import ingest
+
+        try:
+            return frame.isEmpty()
+        except Exception as error:
+            raise ingest.read_error(error, data_file.path) from None
+
+    def _arrow_frame(self, data_file, open_columns, hints, lineage) -> DataFrame:
+        """A file Spark cannot read, through AutoFlux's Arrow readers and writer rules (read whole)."""
+        import tempfile
+
+        from autoflux.ingest.writer import write_table
+        from autoflux.lake import Lake
+
+        with tempfile.TemporaryDirectory(prefix="autoflux-") as folder:
+            write_table(Lake(folder), RAW, data_file.table, open_columns, hints=hints, lineage=lineage, commit_metadata={})
+            data = Lake(folder).open(RAW, data_file.table).to_pyarrow_table()
+        return self.spark.createDataFrame(data)
+
+    def _save(self, frame: DataFrame, table: str, metadata: Mapping[str, str], data_file: DataFile) -> tuple[int, int]:
+        from pyspark.sql import Observation
+        from pyspark.sql import functions as F
+
+        from autoflux.engines.spark import ingest
+
+        name = f"{RAW}.{_ident(table)}"
+        self._create_raw_database()
+        location = self.workspace.lake.table_uri(RAW, table)
+        if self.delta:
+            writer = (
+                frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+                .option("userMetadata", json.dumps(dict(metadata), sort_keys=True)).option("path", location)
+            )
+            try:
+                writer.saveAsTable(name)
+            except Exception as error:
+                if not self.workspace.lake.exists(RAW, table):
+                    _remove(location, self.workspace.lake.storage_options)
+                raise ingest.read_error(error, data_file.path) from None
+            delta = self.workspace.lake.open(RAW, table)
+            metrics = (delta.history(1)[0].get("operationMetrics") or {}) if delta.history(1) else {}
+            rows = metrics.get("numOutputRows")
+            return delta.version(), int(rows) if rows is not None else self.spark.table(name).count()
+        previous = self._properties(table).get(VERSION_KEY)
+        version = int(previous) + 1 if previous is not None else 0
+        folder = f"{location}/v{version}"
+        observation = Observation("autoflux_rows")
+        try:
+            frame.observe(observation, F.count(F.lit(1)).alias("rows")).write.mode("overwrite").parquet(folder)
+            rows = int(observation.get["rows"])
+            if rows == 0 and data_file.format == "csv":
+                raise _no_rows(data_file)
+        except Exception as error:
+            _remove(folder, self.workspace.lake.storage_options)
+            if isinstance(error, IngestError):
+                raise
+            raise ingest.read_error(error, data_file.path) from None
+        properties = {**metadata, VERSION_KEY: str(version)}
+        listed = ", ".join(f"{_literal(k)} = {_literal(v)}" for k, v in properties.items())
+        self._sql(f"drop table if exists {name}")
+        self._sql(f"create table {name} using parquet location {_literal(folder)} tblproperties ({listed})")
+        if previous is not None and int(previous) != version:
+            _remove(f"{location}/v{previous}", self.workspace.lake.storage_options)
+        return version, rows
+
+    def _create_raw_database(self) -> None:
+        if not getattr(self, "_raw_database", False):
+            self._sql(f"create database if not exists {RAW}")
+            self._raw_database = True
+
+    def raw_tables(self) -> list[str]:
+        if self.delta:
+            return super().raw_tables()
+        return sorted(r.name for r in self._tables(RAW))
+
+    def raw_table(self, table: str, *, count: bool = False) -> RawTable:
+        if self.delta:
+            return super().raw_table(table, count=count)
+        properties = self._properties(table)
+        if not properties:
+            raise TableNotFoundError(f"no table {RAW}.{table} in Spark's catalog", hint="run `autoflux ingest` first")
+        frame = self.spark.table(f"{RAW}.{_ident(table)}")
+        schema = pa.schema([_arrow_field(field) for field in frame.schema.fields])
+        version = properties.get(VERSION_KEY)
+        metadata = {k: v for k, v in properties.items() if k.startswith("autoflux.")}
+        uri = f"{self.workspace.lake.table_uri(RAW, table)}/v{version}"
+        return RawTable(table, schema, int(version) if version else None, frame.count() if count else None, metadata, uri, "parquet")
+
+    def read_raw(self, table: str, *, version: int | None = None) -> pa.Table:
+        if self.delta and version is None and self.workspace.lake.exists(RAW, table):
+            return super().read_raw(table)
+        return self.frame(RAW, table, version=version).toArrow()
+
+    def publish_raw(self, tables: Iterable[str]) -> None:
+        """Register the lake's Delta tables (e.g. written by the embedded engine) in Spark's catalog."""
+        if not self.delta:
+            return
+        wanted = list(tables)
+        if not wanted:
+            return
+        self._create_raw_database()
+        known = {r.name for r in self._tables(RAW)}
+        for table in wanted:
+            name, location = f"{RAW}.{_ident(table)}", self.workspace.lake.table_uri(RAW, table)
+            if table in known:
+                registered = self._location(name)
+                if registered is None or _same_location(registered, location):
+                    continue
+                self._sql(f"drop table {name}")
+            self._sql(f"create table if not exists {name} using delta location {_literal(location)}")
+
+    def _location(self, name: str) -> str | None:
+        for row in self._sql(f"describe table extended {name}").collect():
+            if row[0] == "Location":
+                return row[1]
+        return None
+
+    # ----------------------------------------------------------------------------------- dbt
+
+    def dbt_output(self) -> dict[str, Any]:
+        threads = self.workspace.config.dbt.threads
+        if self.settings.thrift_host:
+            return {
+                "type": "spark", "method": "thrift", "host": self.settings.thrift_host, "port": self.settings.thrift_port,
+                "user": "autoflux", "schema": "default", "threads": threads, "connect_retries": 3, "connect_timeout": 10,
+            }
+        parameters = {} if self.remote else dict(sessions.spark_conf(self.settings, self.workspace))
+        if _SECRET_CONF in parameters:
+            parameters[_SECRET_CONF] = "{{ env_var('%s', '') }}" % PASSWORD_ENV
+        output = {"type": "spark", "method": "session", "host": "localhost", "schema": "default", "threads": threads}
+        if parameters:
+            output["server_side_parameters"] = parameters
+        return output
+
+    def dbt_env(self) -> dict[str, str]:
+        environment = {}
+        if self.remote:
+            environment["SPARK_REMOTE"] = self.settings.master
+        if self.settings.metastore.password is not None:
+            environment[PASSWORD_ENV] = self.settings.metastore.password.get_secret_value()
+        if not self.settings.thrift_host:
+            self.spark  # noqa: B018 - dbt's session method then finds this session, settings and all
+        return environment
+
+    def after_dbt(self) -> None:
+        """Remove folders a failed model build left in the warehouse, which would fail the next run."""
+        if self.remote or self.settings.thrift_host:
+            return
+        self._remove_orphans()
+
+    def _remove_orphans(self) -> None:
+        jvm = self.spark.sparkContext._jvm
+        catalog = self.spark._jsparkSession.sessionState().catalog()
+        for database in self.spark.catalog.listDatabases():
+            if database.name == RAW:
+                continue
+            root = jvm.org.apache.hadoop.fs.Path(database.locationUri)
+            fs = root.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration())
+            if not fs.exists(root):
+                continue
+            tables = {t.name.lower() for t in self.spark.catalog.listTables(database.name)}
+            for status in fs.listStatus(root):
+                name = status.getPath().getName()
+                if status.isDirectory() and not name.startswith((".", "_")) and not name.endswith(".db") and name.lower() not in tables:
+                    identifier = jvm.org.apache.spark.sql.catalyst.TableIdentifier(name, jvm.scala.Option.apply(database.name))
+                    if not catalog.tableExists(identifier):
+                        fs.delete(status.getPath(), True)
+
+    # --------------------------------------------------------------------------- reading back
+
+    def relations(self, schemas: Iterable[str]) -> list[Relation]:
+        result = []
+        for schema in schemas:
+            for table in self._tables(schema):
+                kind = "view" if table.tableType == "VIEW" else "table"
+                rows = self.spark.table(f"{_ident(schema)}.{_ident(table.name)}").count() if kind == "table" else None
+                result.append(Relation(schema, table.name, rows, kind))
+        return result
+
+    def read_arrow(self, schema: str, table: str) -> pa.Table:
+        return self.frame(schema, table).toArrow()
+
+    def frame(self, schema: str, table: str, *, version: int | None = None) -> DataFrame:
+        """``schema.table`` as a Spark DataFrame; ``version`` reads a raw Delta table as of that version."""
+        if version is not None:
+            if not self.delta:
+                raise TableNotFoundError(f"{schema}.{table} has no versions: engine.format is parquet", hint="set engine.format: delta")
+            location = self.workspace.lake.table_uri(schema, table)
+            return self.spark.read.format("delta").option("versionAsOf", version).load(location)
+        if not any(t.name == table for t in self._tables(schema)):
+            raise TableNotFoundError(f"no table {schema}.{table} in Spark's catalog", hint="run `autoflux transform` first")
+        return self.spark.table(f"{_ident(schema)}.{_ident(table)}")
+
+    def training_frames(self, schema: str, table: str, *, split_column: str, format: str) -> tuple[Any, Any]:
+        frame = self.frame(schema, table)
+        split = frame[_ident(split_column)]
+        return frame.filter(split == "train").drop(split_column), frame.filter(split != "train").drop(split_column)
+
+    # ------------------------------------------------------------------------------- helpers
+
+    def _sql(self, statement: str) -> DataFrame:
+        return self.spark.sql(statement)
+
+    def _tables(self, schema: str) -> list[Any]:
+        spark = self.spark
+        if not spark.catalog.databaseExists(schema):
+            return []
+        return [t for t in spark.catalog.listTables(schema) if not t.isTemporary]
+
+    def _properties(self, table: str) -> dict[str, str]:
+        """The raw table's properties; empty when the table does not exist."""
+        name = f"{RAW}.{_ident(table)}"
+        if not self.spark.catalog.tableExists(name):
+            return {}
+        return {row["key"]: row["value"] for row in self._sql(f"show tblproperties {name}").collect()}
+
+
+def _same_location(left: str, right: str) -> bool:
+    def plain(uri: str) -> str:
+        return uri.removeprefix("file://").removeprefix("file:").rstrip("/")
+
+    return plain(left) == plain(right)
+
+
+def _no_rows(data_file: DataFile) -> IngestError:
+    return IngestError("the file has a header but no data rows", path=data_file.path, hint="add rows or remove the file")
+
+
+def stop() -> None:
+    """Stop the SparkSession the engine started in this process."""
+    sessions.stop()
+
+
+def _arrow_field(field) -> pa.Field:
+    from pyspark.sql.pandas.types import to_arrow_type
+
+    metadata = {k: str(v) for k, v in (field.metadata or {}).items()}
+    return pa.field(field.name, to_arrow_type(field.dataType, timezone="UTC"), nullable=True, metadata=metadata or None)
+
+
+def _ident(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _remove(uri: str, storage_options: Mapping[str, str]) -> None:
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(uri, **storage_options)
+    if fs.exists(path):
+        fs.rm(path, recursive=True)
+
+
+__all__ = ["Engine", "MetastoreSettings", "Settings", "stop"]

@@ -1,0 +1,268 @@
+"""Ingest on Spark: Spark's own CSV, JSON and Parquet readers, AutoFlux's naming and typing rules.
+
+Nothing is collected to the driver and there is no pandas round trip, so a load scales with the
+cluster. The rules are those of :mod:`autoflux.ingest.schema`, applied to Spark types by way of
+Arrow: a column's Spark type goes to Arrow, :func:`~autoflux.ingest.schema.lake_type` picks the
+stored type, and that comes back to Spark. Text formats are typed over all their values (Spark's
+inference pass), so no column needs widening later; integers read from text are ``bigint``, as
+on the embedded engine. Hints in ``ingest.types`` win, and a value that does not fit one fails
+the load. Formats Spark has no reader for (Excel, custom readers, zstd) go through AutoFlux's
+Arrow readers and reach Spark as Arrow.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from autoflux.exceptions import IngestError
+from autoflux.ingest.readers import (
+    _csv_header,
+    detect_delimiter,
+    detect_encoding,
+    read_head,
+    split_suffixes,
+)
+from autoflux.ingest.schema import (
+    LINEAGE_COLUMNS,
+    SOURCE_NAME_KEY,
+    lake_type,
+    unique_column_names,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from autoflux.ingest.discover import DataFile
+    from autoflux.ingest.writer import Lineage
+
+SPARK_FORMATS = {"csv", "json", "parquet"}
+SPARK_COMPRESSIONS = {None, "gzip", "bz2"}
+SAMPLE_BYTES = 4 << 20
+
+
+@dataclass(frozen=True)
+class CsvDialect:
+    delimiter: str | None = None
+    encoding: str | None = None
+
+
+def can_read(data_file: DataFile) -> bool:
+    """Whether Spark's own readers take this file."""
+    return data_file.format in SPARK_FORMATS and split_suffixes(data_file.path)[1] in SPARK_COMPRESSIONS
+
+
+def read_file(
+    spark: SparkSession,
+    data_file: DataFile,
+    *,
+    dialect: CsvDialect,
+    hints: Mapping[str, pa.DataType],
+    lineage: Lineage,
+    sample: bool = True,
+) -> DataFrame:
+    """The file as a DataFrame with clean names, lake types, hints applied and the lineage columns.
+
+    With ``sample`` (classic Spark), CSV types are inferred from the file's first
+    :data:`SAMPLE_BYTES` only, which saves a pass over the file; a value further on that does not
+    fit fails the load, and the caller reads again with ``sample=False`` (types over all values).
+    """
+    path = data_file.path
+    if not path.is_file():
+        raise IngestError("the file is missing or not a regular file", path=path, hint="check the path")
+    if data_file.format == "csv":
+        frame, names, text = _read_csv(spark, path, dialect, hints, sample)
+    elif data_file.format == "json":
+        frame, names, text = _read_json(spark, path), None, True
+    else:
+        frame, names, text = _read_parquet(spark, path), None, False
+    return conform(frame, names or frame.columns, hints, lineage, text=text)
+
+
+def conform(
+    frame: DataFrame, source_names: list[str], hints: Mapping[str, pa.DataType], lineage: Lineage, *, text: bool = False
+) -> DataFrame:
+    """Rename, retype and annotate ``frame``'s columns by the ingest rules; append the lineage columns."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import ByteType, IntegerType, LongType, ShortType
+
+    columns = []
+    fields = frame.schema.fields
+    for index, (field, source, clean) in enumerate(zip(fields, source_names, unique_column_names(source_names), strict=True)):
+        hinted = hints.get(clean) or hints.get(source)
+        if hinted is not None:
+            target = spark_type(hinted)
+        elif text and isinstance(field.dataType, IntegerType | ShortType | ByteType):
+            target = LongType()
+        else:
+            target = lake_spark_type(field.dataType)
+        metadata = {SOURCE_NAME_KEY: source, "comment": f"source column {source!r}"}
+        column = F.col(quoted(frame.columns[index]))
+        if target != field.dataType:
+            column = column.cast(target)
+        columns.append(column.alias(clean, metadata=metadata))
+    lineage_values = [
+        F.lit(lineage.load_id).alias(LINEAGE_COLUMNS[0]),
+        F.lit(lineage.source_file).alias(LINEAGE_COLUMNS[1]),
+        F.lit(lineage.ingested_at).cast("timestamp").alias(LINEAGE_COLUMNS[2]),
+    ]
+    return frame.select(*columns, *lineage_values)
+
+
+def quoted(name: str) -> str:
+    """``name`` as a Spark column reference, whatever characters it holds."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def lake_spark_type(data_type: Any) -> Any:
+    """The Spark type a column of ``data_type`` is stored as: :func:`lake_type` through Arrow."""
+    from pyspark.sql.pandas.types import to_arrow_type
+
+    try:
+        arrow = to_arrow_type(data_type, timezone="UTC")
+    except Exception:
+        from pyspark.sql.types import StringType
+
+        return StringType()
+    return spark_type(lake_type(arrow))
+
+
+def spark_type(arrow_type: pa.DataType) -> Any:
+    from pyspark.sql.pandas.types import from_arrow_type
+
+    return from_arrow_type(arrow_type, prefer_timestamp_ntz=False)
+
+
+def _read_csv(spark: SparkSession, path: Path, dialect: CsvDialect, hints: Mapping[str, pa.DataType], sample: bool):
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    head = read_head(path)
+    if not head.strip():
+        raise IngestError("the file is empty", path=path, hint="remove it or replace it with data")
+    encoding = dialect.encoding or detect_encoding(path, head)
+    delimiter = dialect.delimiter or detect_delimiter(path, head.decode(encoding, errors="replace"))
+    names = _csv_header(path, head, encoding, delimiter)
+    options = {
+        "header": "true",
+        "sep": delimiter,
+        "encoding": encoding,
+        "quote": '"',
+        "escape": '"',
+        "multiLine": "false",
+        "mode": "FAILFAST",
+        "enforceSchema": "true",
+    }
+    positional = [f"c{i}" for i in range(len(names))]
+    clean = unique_column_names(names)
+    if all((c in hints or n in hints) for c, n in zip(clean, names, strict=True)):
+        inferred = StructType([StructField(p, StringType()) for p in positional])
+    elif sample and not type(spark).__module__.startswith("pyspark.sql.connect"):
+        lines = _sample_lines(path, encoding)
+        rows = spark.sparkContext.parallelize(lines, 1)
+        inferred = _infer(spark.read.options(**options, inferSchema="true").csv(rows), positional, path)
+    else:
+        inferred = _infer(spark.read.options(**options, inferSchema="true").csv(str(path)), positional, path)
+    fields = []
+    for field, source, name in zip(inferred.fields, names, clean, strict=True):
+        hinted = hints.get(name) or hints.get(source)
+        fields.append(StructField(field.name, spark_type(hinted) if hinted is not None else field.dataType))
+    frame = spark.read.options(**options).schema(StructType(fields)).csv(str(path))
+    return frame, names, True
+
+
+def _sample_lines(path: Path, encoding: str) -> list[str]:
+    """The file's first lines (at most :data:`SAMPLE_BYTES`, whole lines only), header included."""
+    head = read_head(path, SAMPLE_BYTES)
+    lines = head.decode(encoding, errors="replace").lstrip("\ufeff").splitlines()
+    return lines[:-1] if len(head) >= SAMPLE_BYTES and len(lines) > 2 else lines
+
+
+def _infer(frame: DataFrame, positional: list[str], path: Path):
+    from pyspark.sql.types import StructField, StructType
+
+    try:
+        schema = frame.schema
+    except Exception as error:
+        raise read_error(error, path) from None
+    if len(schema.fields) != len(positional):
+        raise IngestError(
+            f"the header has {len(positional)} fields but Spark found {len(schema.fields)}",
+            path=path,
+            hint="check the delimiter (ingest.csv.delimiter) and the quoting of the header",
+        )
+    return StructType([StructField(p, f.dataType) for p, f in zip(positional, schema.fields, strict=True)])
+
+
+def _read_json(spark: SparkSession, path: Path) -> DataFrame:
+    head = read_head(path, 1 << 16).lstrip()
+    if not head:
+        raise IngestError("the file is empty", path=path, hint="remove it or replace it with data")
+    array = head[:1] == b"["
+    frame = spark.read.options(multiLine=str(array).lower(), mode="FAILFAST").json(str(path))
+    try:
+        columns = frame.columns
+    except Exception as error:
+        raise read_error(error, path) from None
+    if "_corrupt_record" in columns:
+        raise IngestError("invalid JSON", path=path, hint="one JSON object per line, or one array of objects, is expected")
+    first = _first_keys(head, array)
+    ordered = [c for c in first if c in columns] + [c for c in columns if c not in first]
+    return frame.select(*[quoted(c) for c in ordered])
+
+
+def _first_keys(head: bytes, array: bool) -> list[str]:
+    """The keys of the first record, in file order (Spark sorts inferred JSON fields by name)."""
+    text = head.decode("utf-8", errors="replace")
+    try:
+        if array:
+            decoder = json.JSONDecoder()
+            record, _ = decoder.raw_decode(text[1:].lstrip())
+        else:
+            record = json.loads(next(line for line in io.StringIO(text) if line.strip()))
+    except (ValueError, StopIteration):
+        return []
+    return list(record) if isinstance(record, dict) else []
+
+
+def _read_parquet(spark: SparkSession, path: Path) -> DataFrame:
+    frame = spark.read.parquet(str(path))
+    try:
+        frame.schema  # noqa: B018 - reads the footer now, so a bad file fails here
+    except Exception as error:
+        raise IngestError(f"not a readable Parquet file ({first_line(error)})", path=path, hint="check the file is complete") from None
+    return frame
+
+
+def read_error(error: BaseException, path: Path | str) -> IngestError:
+    """A Spark read or write failure as an IngestError naming the file (and the value, when Spark says)."""
+    message = first_line(error)
+    cause = _root_cause(error)
+    if "MALFORMED_RECORD" in message or "Malformed" in message or "CANNOT_PARSE" in message:
+        detail = f": {cause}" if cause and cause not in message else ""
+        return IngestError(
+            f"a row cannot be parsed{detail}",
+            path=path,
+            hint="fix the row (fields per row, quoting), or the value, or its type in ingest.types of autoflux.yml",
+        )
+    return IngestError(f"Spark failed to load the file: {message}", path=path, hint="check that it is complete and well-formed")
+
+
+def _root_cause(error: BaseException) -> str:
+    text = str(error)
+    for line in reversed(text.splitlines()):
+        line = line.strip()
+        if line.startswith(("Caused by:", "org.apache", "java.")) and ":" in line:
+            return line.split(":", 2)[-1].strip()[:200]
+    return ""
+
+
+def first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = lines[0] if lines else type(error).__name__
+    return text[:400]

@@ -1,0 +1,276 @@
+"""One SparkSession per process, built from the engine settings, with fast and plain failures.
+
+Before Spark is started the things that otherwise fail late or hang are checked: Java (17 or 21)
+for classic Spark, a TCP connection to a cluster master or Spark Connect server, and to the
+metastore database. A session is reused while the settings that shape it stay the same; other
+settings stop it and start a new one (one SparkContext per JVM).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from autoflux.exceptions import EngineError, MissingDependencyError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from autoflux.engines.spark import Settings
+    from autoflux.workspace import Workspace
+
+JAVA_VERSIONS = (17, 21)
+SCALA_VERSION = "2.13"
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+CONNECT_PORT = 15002
+MASTER_PORTS = {"spark": 7077, "k8s": 443, "mesos": 5050}
+
+_lock = threading.Lock()
+
+
+@dataclass
+class _Current:
+    key: tuple
+    session: SparkSession
+    remote: bool
+
+
+_current: _Current | None = None
+
+
+def is_remote(master: str) -> bool:
+    return master.startswith("sc://")
+
+
+def is_local(master: str) -> bool:
+    return master == "local" or master.startswith("local[")
+
+
+def get_session(settings: Settings, workspace: Workspace) -> SparkSession:
+    """The process's SparkSession for ``settings``, started (after the checks) when needed."""
+    global _current
+    from autoflux.engines.spark import metastore
+
+    conf = spark_conf(settings, workspace)
+    remote = is_remote(settings.master)
+    key = (settings.master, tuple(sorted(conf.items())))
+    with _lock:
+        if _current is not None and _current.key == key and _alive(_current):
+            return _current.session
+        stop()
+        _require_pyspark()
+        check_master(settings.master, settings.connect_timeout)
+        if remote:
+            session = _remote_session(settings.master, conf)
+        else:
+            check_java()
+            if settings.metastore.type == "postgres":
+                metastore.check_reachable(settings.metastore, settings.connect_timeout)
+            session = _classic_session(conf)
+            try:
+                if settings.format == "delta":
+                    _check_delta(session)
+                if settings.metastore.type == "postgres":
+                    metastore.ensure_schema(session, settings.metastore)
+            except BaseException:
+                session.stop()
+                raise
+        _current = _Current(key, session, remote)
+        return session
+
+
+def stop() -> None:
+    """Stop the session AutoFlux started in this process, if any."""
+    global _current
+    if _current is None:
+        return
+    current, _current = _current, None
+    try:
+        current.session.stop()
+    finally:
+        if current.remote:
+            os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
+
+
+def spark_conf(settings: Settings, workspace: Workspace) -> dict[str, str]:
+    """The Spark settings the engine starts (or connects) with; ``engine.conf`` wins."""
+    from autoflux.engines.spark import metastore
+
+    if is_remote(settings.master):
+        return {"spark.sql.session.timeZone": "UTC", **settings.conf}
+    conf = {
+        "spark.master": settings.master,
+        "spark.app.name": settings.app_name,
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.warehouse.dir": warehouse_uri(settings, workspace),
+        "spark.sql.catalogImplementation": "hive",
+        "spark.sql.sources.default": settings.format,
+        "spark.sql.legacy.createHiveTableByDefault": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.ui.enabled": "false",
+        **metastore.spark_conf(settings.metastore, workspace),
+    }
+    packages = list(settings.packages)
+    if settings.format == "delta":
+        conf["spark.sql.extensions"] = DELTA_EXTENSION
+        conf["spark.sql.catalog.spark_catalog"] = DELTA_CATALOG
+        if settings.delta_version:
+            packages.append(f"io.delta:delta-spark_{SCALA_VERSION}:{settings.delta_version}")
+    if packages:
+        conf["spark.jars.packages"] = ",".join(packages)
+    for key, value in settings.conf.items():
+        if key in ("spark.driver.extraClassPath", "spark.jars") and conf.get(key):
+            value = f"{conf[key]}{':' if key.endswith('ClassPath') else ','}{value}"
+        conf[key] = value
+    return conf
+
+
+def warehouse_uri(settings: Settings, workspace: Workspace) -> str:
+    """Where managed tables (dbt's models) live: a URI, or an absolute path in the workspace."""
+    if "://" in settings.warehouse:
+        return settings.warehouse
+    return str(workspace.resolve(settings.warehouse).resolve())
+
+
+def check_java() -> int:
+    """The major version of the Java that Spark will use; raises EngineError when it is missing or unsupported."""
+    home = os.environ.get("JAVA_HOME")
+    java = os.path.join(home, "bin", "java") if home else shutil.which("java")
+    install = "install Java 17 or 21 (e.g. `apt-get install openjdk-17-jre-headless`) and put it on PATH or set JAVA_HOME"
+    if not java or not os.path.exists(java):
+        raise EngineError("the spark engine needs Java, and none was found", hint=install)
+    try:
+        output = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30).stderr
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise EngineError(f"cannot run {java}: {error}", hint=install) from None
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', output)
+    major = int(match[1]) if match else 0
+    if major == 1 and match and match[2]:
+        major = int(match[2])
+    if major not in JAVA_VERSIONS:
+        raise EngineError(f"Spark 4 runs on Java 17 or 21, and {java} is Java {major or 'of an unknown version'}", hint=install)
+    return major
+
+
+def check_master(master: str, timeout: float) -> None:
+    """Connect to the master (or Spark Connect server) once, so a wrong URL fails in seconds."""
+    address = master_address(master)
+    if address is None:
+        return
+    host, port = address
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as error:
+        raise EngineError(
+            f"cannot reach the Spark {'Connect server' if is_remote(master) else 'master'} at {master} "
+            f"({host}:{port}): {error.strerror or error}",
+            hint="start it, or correct engine.master in autoflux.yml",
+        ) from None
+
+
+def master_address(master: str) -> tuple[str, int] | None:
+    """The host and port to reach for ``master``; None for local, YARN and unknown schemes."""
+    if is_local(master) or master == "yarn":
+        return None
+    url = master.removeprefix("k8s://")
+    scheme = "k8s" if master.startswith("k8s://") else url.split("://", 1)[0]
+    if "://" not in url:
+        url = f"https://{url}"
+    parts = urlsplit(url.split(",")[0])
+    if not parts.hostname:
+        return None
+    default = CONNECT_PORT if scheme == "sc" else MASTER_PORTS.get(scheme, 443 if parts.scheme == "https" else 80)
+    return parts.hostname, parts.port or default
+
+
+def _require_pyspark() -> None:
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        raise MissingDependencyError("the spark engine", extra="spark", package="pyspark") from None
+
+
+def _classic_session(conf: dict[str, str]) -> SparkSession:
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
+    if SparkContext._jvm is not None:
+        _forget_settings(SparkContext._jvm, conf)
+    builder = SparkSession.builder
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    try:
+        session = builder.enableHiveSupport().getOrCreate()
+    except Exception as error:
+        raise EngineError(f"Spark did not start: {_first_line(error)}", hint="check engine.master and engine.conf in autoflux.yml") from None
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+_LAUNCH_SETTINGS = {
+    "spark.driver.extraClassPath", "spark.driver.extraJavaOptions", "spark.driver.memory", "spark.jars",
+    "spark.jars.packages", "spark.submit.deployMode", "spark.submit.pyFiles", "spark.app.submitTime",
+}
+
+
+def _forget_settings(jvm: Any, conf: dict[str, str]) -> None:
+    """Drop the previous session's settings from the JVM's system properties.
+
+    pyspark starts the JVM once per process with the first session's settings as ``spark.*``
+    system properties, and every later SparkConf reads them: a Delta catalog or a PostgreSQL
+    driver name would otherwise outlive the session that asked for it.
+    """
+    properties = jvm.java.lang.System.getProperties()
+    for key in list(properties.stringPropertyNames()):
+        if key.startswith("spark.") and key not in conf and key not in _LAUNCH_SETTINGS:
+            jvm.java.lang.System.clearProperty(key)
+
+
+def _remote_session(url: str, conf: dict[str, str]) -> SparkSession:
+    from pyspark.sql.connect.session import SparkSession as RemoteSession
+
+    builder = RemoteSession.builder.remote(url)
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    try:
+        session = builder.getOrCreate()
+        session.version  # noqa: B018 - a round trip: fails now when the server refuses this client
+    except Exception as error:
+        raise EngineError(f"Spark Connect at {url} refused the session: {_first_line(error)}", hint="check the server and the pyspark version") from None
+    os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"
+    return session
+
+
+def _check_delta(session: SparkSession) -> None:
+    jvm = session.sparkContext._jvm
+    try:
+        jvm.java.lang.Class.forName(DELTA_EXTENSION, False, jvm.java.lang.Thread.currentThread().getContextClassLoader())
+    except Exception:
+        raise EngineError(
+            "engine.format is delta, but Delta Lake's Spark connector is not on Spark's classpath",
+            hint=(
+                "set engine.delta_version in autoflux.yml (e.g. 4.0.0: Spark fetches io.delta:delta-spark from Maven), "
+                "put the delta-spark jars on spark.jars, or set engine.format: parquet"
+            ),
+        ) from None
+
+
+def _alive(current: _Current) -> bool:
+    if current.remote:
+        return not getattr(current.session, "is_stopped", False)
+    context = current.session.sparkContext
+    return context._jsc is not None and not context._jsc.sc().isStopped()
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__

@@ -1,0 +1,328 @@
+"""The postgres engine against the real server: raw loads, reloads, readers during a load, hand-off."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import autoflux
+from autoflux.engines.postgres import PASSWORD_ENV, Settings, resolve_target
+from autoflux.exceptions import ConfigError, EngineError, TableNotFoundError
+from autoflux.lake import RAW
+from autoflux.workspace import Workspace
+
+
+def ingest(workspace: Path, sources: list[Path], *, force: bool = False):
+    """``autoflux.ingest`` (the name ``autoflux.ingest`` is the subpackage once it is imported)."""
+    from autoflux.pipeline import Pipeline
+
+    pipeline = Pipeline(Workspace.open(workspace))
+    try:
+        return pipeline.ingest([str(s) for s in sources], force=force)
+    finally:
+        pipeline.close()
+
+
+def oids(postgres, database: str) -> dict[str, int]:
+    rows = postgres.query(
+        database,
+        "select c.relname, c.oid::bigint from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+        "where n.nspname = 'raw' and c.relkind = 'r'",
+    )
+    return dict(rows)
+
+
+def load_ids(postgres, database: str, table: str) -> set[str]:
+    return {row[0] for row in postgres.query(database, f'select distinct _load_id from raw."{table}"')}
+
+
+def copy_example(example_dir: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / "data"
+    shutil.copytree(example_dir, folder)
+    return folder
+
+
+# ------------------------------------------------------------------------------ settings
+
+
+def test_settings_resolve_keys_then_url_then_environment_then_defaults():
+    url = "postgresql://ann:p%40ss%2Fword@db.example:6543/warehouse?sslmode=require"
+    target = resolve_target(Settings(url=url), {})
+    assert (target.host, target.port, target.user, target.password, target.database, target.sslmode) == (
+        "db.example", 6543, "ann", "p@ss/word", "warehouse", "require"
+    )
+    assert resolve_target(Settings(url=url, database="other", port=7000), {}).database == "other"
+    environ = {"PGHOST": "envhost", "PGPORT": "5999", "PGUSER": "bob", "PGPASSWORD": "envpw", "PGDATABASE": "envdb"}
+    target = resolve_target(Settings(), environ)
+    assert (target.host, target.port, target.user, target.password, target.database) == ("envhost", 5999, "bob", "envpw", "envdb")
+    target = resolve_target(Settings(host="keyhost", user="carol"), environ)
+    assert (target.host, target.user, target.database) == ("keyhost", "carol", "envdb")
+    target = resolve_target(Settings(user="dan"), {})
+    assert (target.host, target.port, target.database, target.password) == ("localhost", 5432, "dan", None)
+    assert resolve_target(Settings(host="/var/run/postgresql", user="u", database="d"), {}).uri().startswith("postgresql://u@:5432/d?")
+
+
+def test_a_url_that_is_not_postgresql_is_a_config_error_without_the_secret(secret):
+    with pytest.raises(ConfigError) as raised:
+        resolve_target(Settings(url=f"mysql://u:{secret}@h/db"), {})
+    assert "postgresql://" in str(raised.value) and secret not in str(raised.value)
+
+
+def test_the_password_stays_out_of_config_repr_and_profiles(tmp_path, configure, secret):
+    root = autoflux.init(tmp_path / "ws")
+    configure(root, {"engine": {"type": "postgres", "host": "127.0.0.1", "user": "postgres", "database": "d", "password": secret}})
+    workspace = Workspace.open(root)
+    assert secret not in repr(workspace.config) and secret not in str(workspace.config.model_dump())
+    from autoflux.engines import create_engine
+
+    engine = create_engine(workspace)
+    assert secret not in json.dumps(engine.dbt_output())
+    assert engine.dbt_env() == {PASSWORD_ENV: secret}
+    assert PASSWORD_ENV.startswith("DBT_ENV_SECRET_")  # dbt scrubs these values from its logs
+
+
+def test_switching_engine_type_by_environment_ignores_other_engines_keys(tmp_path, monkeypatch):
+    root = autoflux.init(tmp_path / "ws")  # the template sets engine.path, a duckdb key
+    monkeypatch.setenv("AUTOFLUX__ENGINE__TYPE", "postgres")
+    monkeypatch.setenv("AUTOFLUX__ENGINE__DATABASE", "x")
+    config = Workspace.open(root).config
+    assert config.engine.type == "postgres" and config.engine.database == "x"
+
+
+# ------------------------------------------------------------------------ the example run
+
+
+def test_example_runs_end_to_end_on_postgres_and_never_prints_the_password(
+    tmp_path, postgres, database, cli_process, example_dir, monkeypatch, secret
+):
+    root = autoflux.init(tmp_path / "ws")
+    env = {
+        "AUTOFLUX__ENGINE__TYPE": "postgres",
+        "AUTOFLUX__ENGINE__HOST": "127.0.0.1",
+        "AUTOFLUX__ENGINE__PORT": "5432",
+        "AUTOFLUX__ENGINE__USER": "postgres",
+        "AUTOFLUX__ENGINE__DATABASE": database,
+        "AUTOFLUX__ENGINE__PASSWORD": secret,
+    }
+    run = cli_process("run", str(example_dir), "-w", str(root), env=env)
+    assert run.exit_code == 0, run.output
+    assert "1,000 train rows, 400 test rows" in run.output
+    tables = cli_process("tables", "-w", str(root), "--json", env=env)
+    assert tables.exit_code == 0, tables.output
+    listed = {(r["schema"], r["table"]): r["rows"] for r in json.loads(tables.stdout)}
+    assert listed[("marts", "ml_training_set")] == 1400 and listed[("staging", "stg_full")] == 1400
+    assert listed[("raw", "train")] == 1000
+
+    columns = dict(postgres.query(database, "select column_name, data_type from information_schema.columns "
+                                            "where table_schema = 'raw' and table_name = 'train'"))
+    assert columns["id"] == "bigint" and columns["annual_income"] == "double precision"
+    assert columns["term"] == "text" and columns["application_date"] == "date"
+    assert columns["_ingested_at"] == "timestamp with time zone"
+    mark = json.loads(postgres.query(database, "select obj_description('raw.train'::regclass)")[0][0])
+    lake = Workspace.open(root).lake
+    assert mark["autoflux_load_id"] == lake.open(RAW, "train").history(1)[0]["autoflux.load_id"]
+    assert load_ids(postgres, database, "train") == {mark["autoflux_load_id"]}
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    data = autoflux.load_training_data(root)
+    assert data.train.shape == (1000, 14) and data.test.shape == (400, 13)
+    assert (data.target, data.id) == ("default", "id")
+    assert str(data.train["id"].dtype) == "int64" and str(data.train["annual_income"].dtype) == "float64"
+    polars = autoflux.load_training_data(root, format="polars")
+    assert polars.train.height == 1000
+
+    written = [p for p in root.rglob("*") if p.is_file() and "lake" not in p.parts]
+    assert (root / "dbt" / "profiles.yml") in written and (root / ".autoflux" / "logs" / "dbt.log") in written
+    for output in (run.output, tables.output, *(p.read_text(errors="replace") for p in written)):
+        assert secret not in output
+
+
+# ---------------------------------------------------------------------------- reloading
+
+
+def test_a_second_publish_with_nothing_changed_loads_nothing(pg_workspace, postgres, database, example_dir, pg_engine):
+    ingest(pg_workspace, [example_dir])
+    first = oids(postgres, database)
+    assert set(first) == {"train", "test", "sample_submission"}
+    ingest(pg_workspace, [example_dir])
+    engine = pg_engine(pg_workspace)
+    engine.publish_raw(["train", "test", "sample_submission"])
+    assert oids(postgres, database) == first
+    ingest(pg_workspace, [example_dir], force=True)  # new load ids: everything reloads
+    assert set(oids(postgres, database).values()).isdisjoint(first.values())
+
+
+def test_a_changed_file_reloads_only_its_table(pg_workspace, postgres, database, example_dir, tmp_path):
+    data = copy_example(example_dir, tmp_path)
+    ingest(pg_workspace, [data])
+    before = oids(postgres, database)
+    old_load = load_ids(postgres, database, "test")
+    with open(data / "test.csv", "a", encoding="utf-8") as file:
+        file.write("1401,41,50000.00,9000,36 months,9.99,700,3,RENT,car,West,No,2020-01-01\n")
+    ingest(pg_workspace, [data])
+    after = oids(postgres, database)
+    assert after["train"] == before["train"] and after["sample_submission"] == before["sample_submission"]
+    assert after["test"] != before["test"]
+    assert postgres.query(database, "select count(*) from raw.test")[0][0] == 401
+    assert load_ids(postgres, database, "test").isdisjoint(old_load)
+
+
+def write_rows(path: Path, rows: int, label: str) -> None:
+    with open(path, "w", encoding="utf-8") as file:
+        file.write("id,label,value\n")
+        file.writelines(f"{i},{label},{i * 0.5}\n" for i in range(rows))
+
+
+def test_a_reader_during_a_load_sees_the_old_table_or_the_new_one(pg_workspace, postgres, database, tmp_path):
+    data = tmp_path / "big"
+    data.mkdir()
+    write_rows(data / "big.csv", 300_000, "old")
+    ingest(pg_workspace, [data])
+    old = (300_000, "old")
+    write_rows(data / "big.csv", 200_000, "new")
+    new = (200_000, "new")
+
+    seen: list[tuple[tuple, bool]] = []
+    done = threading.Event()
+
+    def read() -> None:
+        with postgres.connect(database) as connection, connection.cursor() as cursor:
+            while True:
+                finished = done.is_set()
+                cursor.execute("select count(*) from pg_stat_activity where query ilike 'copy %_autoflux_load_%' and datname = current_database()")
+                loading = cursor.fetchone()[0] > 0
+                cursor.execute("select count(*), min(label), max(label) from raw.big")
+                count, low, high = cursor.fetchone()
+                seen.append(((count, low) if low == high else (count, low, high), loading))
+                if finished:
+                    return
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        ingest(pg_workspace, [data])
+    finally:
+        done.set()
+        reader.join()
+    states = [state for state, _ in seen]
+    assert set(states) <= {old, new}, set(states) - {old, new}
+    assert states[0] == old and states[-1] == new
+    assert any(loading and state == old for state, loading in seen), "no read happened while the COPY ran"
+
+
+def test_a_load_killed_halfway_leaves_the_old_table(pg_workspace, postgres, database, tmp_path):
+    data = tmp_path / "big"
+    data.mkdir()
+    write_rows(data / "big.csv", 100_000, "old")
+    ingest(pg_workspace, [data])
+    write_rows(data / "big.csv", 400_000, "new")
+    killed: list[int] = []
+
+    def kill() -> None:
+        deadline = time.monotonic() + 60
+        while not killed and time.monotonic() < deadline:
+            rows = postgres.query(
+                database,
+                "select pg_terminate_backend(pid) from pg_stat_activity "
+                "where query ilike 'copy %_autoflux_load_%' and datname = current_database() and pid <> pg_backend_pid()",
+            )
+            killed.extend(1 for row in rows if row[0])
+            time.sleep(0.005)
+
+    killer = threading.Thread(target=kill)
+    killer.start()
+    try:
+        with pytest.raises(EngineError) as raised:
+            ingest(pg_workspace, [data])
+    finally:
+        killed.append(0)
+        killer.join()
+    assert "loading raw.big" in str(raised.value) and "\n" not in str(raised.value)
+    assert postgres.query(database, "select count(*), max(label) from raw.big")[0] == (100_000, "old")
+    assert postgres.query(database, "select count(*) from pg_class where relname like '_autoflux_load_%'")[0][0] == 0
+    ingest(pg_workspace, [data])  # the lake has the new rows: the next publish loads them
+    assert postgres.query(database, "select count(*), max(label) from raw.big")[0] == (400_000, "new")
+
+
+def test_views_on_a_raw_table_keep_working_across_reloads(pg_workspace, postgres, database, example_dir, tmp_path):
+    data = copy_example(example_dir, tmp_path)
+    ingest(pg_workspace, [data])
+    postgres.query(database, "create view public.test_ids as select id from raw.test")
+    with open(data / "test.csv", "a", encoding="utf-8") as file:
+        file.write("1401,41,50000.00,9000,36 months,9.99,700,3,RENT,car,West,No,2020-01-01\n")
+    ingest(pg_workspace, [data])
+    assert postgres.query(database, "select count(*) from public.test_ids")[0][0] == 401
+    (data / "test.csv").write_text("id,other\n1,x\n", encoding="utf-8")
+    with pytest.raises(EngineError, match=r"raw\.test.*columns changed.*public\.test_ids"):
+        ingest(pg_workspace, [data])
+    assert postgres.query(database, "select count(*) from raw.test")[0][0] == 401
+
+
+# ----------------------------------------------------------------------- types and reads
+
+
+def test_types_are_mapped_faithfully_and_read_back(pg_workspace, postgres, database, pg_engine, tmp_path):
+    data = tmp_path / "typed"
+    data.mkdir()
+    table = pa.table({
+        "i32": pa.array([1, None, -3], pa.int32()),
+        "i64": pa.array([2**40, None, -1], pa.int64()),
+        "f64": pa.array([1.5, None, float("inf")], pa.float64()),
+        "amount": pa.array([decimal.Decimal("12.34"), None, decimal.Decimal("-0.01")], pa.decimal128(10, 2)),
+        "flag": pa.array([True, None, False]),
+        "day": pa.array([dt.date(2020, 2, 29), None, dt.date(1970, 1, 1)]),
+        "at": pa.array([dt.datetime(2021, 3, 4, 5, 6, 7, 891011, tzinfo=dt.UTC), None, dt.datetime(1999, 12, 31, tzinfo=dt.UTC)],
+                       pa.timestamp("us", tz="UTC")),
+        "name": pa.array(["é \"quoted\" 'x'", None, ""]),
+    })
+    pq.write_table(table, data / "typed.parquet")
+    ingest(pg_workspace, [data])
+    columns = dict(postgres.query(database, "select column_name, format_type(atttypid, atttypmod) from information_schema.columns c "
+                                            "join pg_attribute a on a.attrelid = 'raw.typed'::regclass and a.attname = c.column_name "
+                                            "where table_schema = 'raw' and table_name = 'typed'"))
+    assert columns == {
+        "i32": "integer", "i64": "bigint", "f64": "double precision", "amount": "numeric(10,2)", "flag": "boolean",
+        "day": "date", "at": "timestamp with time zone", "name": "text",
+        "_load_id": "text", "_source_file": "text", "_ingested_at": "timestamp with time zone",
+    }
+    read = pg_engine(pg_workspace).read_arrow("raw", "typed")
+    lake = Workspace.open(pg_workspace).lake.open(RAW, "typed").to_pyarrow_table()
+    assert read.schema.metadata is None and all(not f.metadata for f in read.schema)
+    assert read.schema == pa.schema([pa.field(f.name, f.type) for f in lake.schema])
+    assert read.sort_by("i64").to_pylist() == lake.sort_by("i64").to_pylist()
+
+
+def test_read_arrow_of_a_missing_table_and_relations_of_missing_schemas(pg_workspace, pg_engine, database):
+    engine = pg_engine(pg_workspace)
+    with pytest.raises(TableNotFoundError, match=rf"no table marts\.nothing in PostgreSQL database '{database}'"):
+        engine.read_arrow("marts", "nothing")
+    assert engine.relations(["staging", "marts"]) == []
+
+
+def test_identifiers_are_always_quoted(pg_workspace, postgres, database, pg_engine, tmp_path):
+    data = tmp_path / "q"
+    data.mkdir()
+    (data / "select.csv").write_text("order,user,group\n1,a,b\n", encoding="utf-8")
+    ingest(pg_workspace, [data])
+    assert postgres.query(database, 'select "order", "user", "group" from raw."select"') == [(1, "a", "b")]
+    assert pg_engine(pg_workspace).read_arrow("raw", "select").column_names[:3] == ["order", "user", "group"]
+
+
+def test_a_partitioned_delta_table_is_loaded_whole(pg_workspace, postgres, database, pg_engine):
+    from deltalake import write_deltalake
+
+    lake = Workspace.open(pg_workspace).lake
+    data = pa.table({"id": pa.array(range(10), pa.int64()), "part": pa.array(["a", "b"] * 5)})
+    write_deltalake(lake.table_uri(RAW, "parted"), data, partition_by=["part"])
+    pg_engine(pg_workspace).publish_raw(["parted"])
+    assert postgres.query(database, "select part, count(*), sum(id)::bigint from raw.parted group by 1 order by 1") == [("a", 5, 20), ("b", 5, 25)]

@@ -1,0 +1,141 @@
+"""Engine parity: the example pipeline builds the same training mart on every engine.
+
+The example competition runs end to end (ingest, the workspace's unchanged dbt project, hand-off)
+once per engine, and each engine's mart is compared with the reference engine's: the same column
+names in the same order, types of the same family, the same rows ordered by id, values equal
+(floats within a relative 1e-9).
+
+To add an engine: append its name to ``ENGINES`` and define a module-scoped fixture
+``<name>_engine`` that returns the ``engine`` section of autoflux.yml for it (calling
+``requirement`` when its service or package is missing, so CI fails rather than skips).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+import yaml
+
+import autoflux
+from autoflux.engines import create_engine
+from autoflux.workspace import Workspace
+
+ENGINES = ["duckdb", "postgres", "spark"]
+REFERENCE = "duckdb"
+ID = "id"
+
+
+@pytest.fixture(scope="module")
+def duckdb_engine() -> dict[str, Any]:
+    return {"type": "duckdb"}
+
+
+@pytest.fixture(scope="module")
+def postgres_engine(requirement) -> Iterator[dict[str, Any]]:
+    """A scratch database on the PostgreSQL at 127.0.0.1:5432, dropped afterwards."""
+    host, port = os.environ.get("AUTOFLUX_TEST_PGHOST", "127.0.0.1"), int(os.environ.get("AUTOFLUX_TEST_PGPORT", "5432"))
+    user = os.environ.get("AUTOFLUX_TEST_PGUSER", "postgres")
+    try:
+        from adbc_driver_postgresql import dbapi
+    except ImportError:
+        requirement(False, 'adbc-driver-postgresql is not installed (pip install "autoflux[postgres]")')
+    name = f"autoflux_test_{uuid.uuid4().hex[:8]}_parity"
+
+    def admin(sql: str) -> None:
+        with dbapi.connect(f"postgresql://{user}@{host}:{port}/postgres", autocommit=True) as connection, connection.cursor() as cursor:
+            cursor.execute(sql)
+
+    try:
+        admin(f'create database "{name}"')
+    except dbapi.Error as error:
+        requirement(False, f"no PostgreSQL at {host}:{port}: {error}")
+    yield {"type": "postgres", "host": host, "port": port, "user": user, "database": name}
+    admin(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture(scope="module")
+def spark_engine(requirement) -> dict[str, Any]:
+    """Local Spark, Derby metastore in the workspace, Parquet tables (no Delta connector offline)."""
+    import shutil
+
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        requirement(False, 'pyspark is not installed (pip install "autoflux[spark]")')
+    requirement(shutil.which("java") or os.environ.get("JAVA_HOME"), "no Java: install Java 17 or 21")
+    conf = {"spark.sql.shuffle.partitions": "2", "spark.driver.extraClassPath": "/usr/share/java/postgresql.jar"}
+    return {"type": "spark", "master": "local[2]", "format": "parquet", "conf": conf}
+
+
+def run_example(settings: Mapping[str, Any], folder: Path, example: Path) -> pa.Table:
+    """``autoflux run`` of the example in a fresh workspace on the engine ``settings`` describe; its mart."""
+    root = autoflux.init(folder / "ws")
+    config_path = root / "autoflux.yml"
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    config["engine"] = dict(settings)
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        for variable in [v for v in os.environ if v.startswith("AUTOFLUX")]:
+            patch.delenv(variable)
+        summary = autoflux.run(root, [example])
+        assert summary.handoff is not None, "the run built no training mart"
+        workspace = Workspace.open(root)
+        engine = create_engine(workspace)
+        try:
+            return engine.read_arrow(workspace.config.ml.schema_, workspace.config.ml.table)
+        finally:
+            engine.close()
+
+
+@pytest.fixture(scope="module")
+def reference(request, tmp_path_factory, example_dir) -> pa.Table:
+    settings = request.getfixturevalue(f"{REFERENCE}_engine")
+    return run_example(settings, tmp_path_factory.mktemp(REFERENCE), example_dir)
+
+
+@pytest.fixture(scope="module", params=[e for e in ENGINES if e != REFERENCE])
+def mart(request, tmp_path_factory, example_dir) -> tuple[str, pa.Table]:
+    settings = request.getfixturevalue(f"{request.param}_engine")
+    return request.param, run_example(settings, tmp_path_factory.mktemp(request.param), example_dir)
+
+
+def family(kind: pa.DataType) -> str:
+    """Types that map to each other across engines share a family."""
+    checks = [
+        ("integer", pa.types.is_integer), ("float", pa.types.is_floating), ("decimal", pa.types.is_decimal),
+        ("boolean", pa.types.is_boolean), ("date", pa.types.is_date), ("timestamp", pa.types.is_timestamp),
+        ("string", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)),
+    ]
+    return next((name for name, check in checks if check(kind)), str(kind))
+
+
+def same(left: Any, right: Any) -> bool:
+    if isinstance(left, float) and isinstance(right, float):
+        return (math.isnan(left) and math.isnan(right)) or math.isclose(left, right, rel_tol=1e-9, abs_tol=1e-12)
+    return left == right
+
+
+def test_the_reference_mart_is_the_example(reference):
+    assert reference.num_rows == 1400 and ID in reference.column_names
+    assert sorted(reference[ID].to_pylist()) == list(range(1, 1401))
+
+
+def test_the_mart_is_the_same_on_every_engine(reference, mart):
+    engine, table = mart
+    assert table.column_names == reference.column_names, engine
+    assert [family(f.type) for f in table.schema] == [family(f.type) for f in reference.schema], (
+        f"{engine}: {table.schema} vs {REFERENCE}: {reference.schema}"
+    )
+    assert table.num_rows == reference.num_rows, engine
+    ours, theirs = table.sort_by(ID), reference.sort_by(ID)
+    for name in reference.column_names:
+        values, expected = ours[name].to_pylist(), theirs[name].to_pylist()
+        differing = [(theirs[ID][i].as_py(), a, b) for i, (a, b) in enumerate(zip(values, expected)) if not same(a, b)]
+        assert not differing, f"{engine}: column {name!r} differs from {REFERENCE} at (id, {engine}, {REFERENCE}) {differing[:5]}"
