@@ -4,6 +4,10 @@
 >>> autoflux.run("my_ws", ["data/"])          # ingest + transform + hand-off
 >>> data = autoflux.load_training_data("my_ws")
 >>> data.train, data.test, data.target, data.id
+>>> autoflux.Pipeline.open("my_ws").ingest(["more/"])   # one stage at a time
+
+The stages are methods of :class:`Pipeline` (``autoflux.ingest`` and ``autoflux.transform`` are
+the stage packages).
 """
 
 from __future__ import annotations
@@ -15,9 +19,7 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from autoflux.ingest import IngestReport
-    from autoflux.pipeline import RunSummary
-    from autoflux.transform.dbt import TransformReport
+    from autoflux.pipeline import Pipeline, RunSummary
 
 
 def init(path: str | Path) -> Path:
@@ -27,26 +29,11 @@ def init(path: str | Path) -> Path:
     return init_workspace(Path(path))
 
 
-def _pipeline(workspace: str | Path):
-    from autoflux.pipeline import Pipeline
-    from autoflux.workspace import Workspace
-
-    return Pipeline(Workspace.open(workspace, require_config=True))
-
-
-def ingest(workspace: str | Path = ".", sources: Sequence[str | Path] = (), *, refresh: bool = False, force: bool = False) -> IngestReport:
-    """Ingest ``sources`` (default: the config's) into the workspace's raw Delta tables."""
-    return _pipeline(workspace).ingest([str(s) for s in sources], refresh=refresh, force=force)
-
-
-def transform(workspace: str | Path = ".", *, select: str | None = None, test: bool | None = None) -> TransformReport:
-    """Run the workspace's dbt project on its engine."""
-    return _pipeline(workspace).transform(select=select, test=test)
-
-
 def run(workspace: str | Path = ".", sources: Sequence[str | Path] = (), *, refresh: bool = False, force: bool = False) -> RunSummary:
     """Ingest, transform and prepare the hand-off in one go."""
-    return _pipeline(workspace).run([str(s) for s in sources], refresh=refresh, force=force)
+    from autoflux.pipeline import Pipeline
+
+    return Pipeline.open(workspace).run([str(s) for s in sources], refresh=refresh, force=force)
 
 
 def load_training_data(workspace: str | Path = ".", *, format: str | None = None, table: str | None = None):
@@ -56,4 +43,12 @@ def load_training_data(workspace: str | Path = ".", *, format: str | None = None
     return load(workspace, format=format, table=table)  # type: ignore[arg-type]
 
 
-__all__ = ["__version__", "init", "ingest", "load_training_data", "run", "transform"]
+def __getattr__(name: str):
+    if name == "Pipeline":
+        from autoflux.pipeline import Pipeline
+
+        return Pipeline
+    raise AttributeError(f"module 'autoflux' has no attribute {name!r}")
+
+
+__all__ = ["Pipeline", "__version__", "init", "load_training_data", "run"]

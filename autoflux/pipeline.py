@@ -51,6 +51,11 @@ class Pipeline:
         self._engine: Engine | None = None
         self._locked = False
 
+    @classmethod
+    def open(cls, workspace: str | Path = ".", *, wait: float = 0.0) -> Pipeline:
+        """The pipeline of the workspace at ``workspace`` (which must hold autoflux.yml)."""
+        return cls(Workspace.open(workspace, require_config=True), wait=wait)
+
     @contextlib.contextmanager
     def _writing(self, command: str) -> Iterator[None]:
         """Hold the workspace lock (re-entrant within this pipeline)."""
@@ -130,8 +135,10 @@ class Pipeline:
             return self._transform(select=select, test=test)
 
     def _transform(self, *, select: str | None, test: bool | None) -> TransformReport:
-        if not self.engine.raw_tables():
+        raw_tables = self.engine.raw_tables()
+        if not raw_tables:
             raise AutoFluxError("there are no raw tables yet", hint="run `autoflux ingest SOURCE` first")
+        self.engine.publish_raw(raw_tables)
         sync_project(self.workspace, self.engine)
         with self.console.progress() as progress:
             task = progress.add_task("dbt", total=None, detail="") if progress else None
