@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import logging
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -121,8 +119,12 @@ def tables(workspace: str, history_of: str | None, console: Console) -> None:
     pipeline = _pipeline(workspace, console)
     if history_of:
         versions = pipeline.history(history_of)
-        rows = [[v["version"], v["operation"], v["load_id"], v["source_file"], v["rows_added"], "; ".join(v["schema_changes"])] for v in versions]
-        console.table(f"History of raw.{history_of}", ["version", "operation", "load", "file", "rows", "schema"], rows)
+        rows = [
+            [v["version"], v["operation"], v["mode"], v["load_id"], v["source_file"], v["rows_added"], v["rows_updated"], "; ".join(v["schema_changes"])]
+            for v in versions
+        ]
+        columns = ["version", "operation", "mode", "load", "file", "rows added", "rows updated", "schema"]
+        console.table(f"History of raw.{history_of}", columns, rows)
         console.data(versions)
         return
     rows = pipeline.tables()
@@ -185,6 +187,8 @@ def _print_ingest(console: Console, report: IngestReport) -> None:
             console.info(f"  raw.{result.table}: {note}")
     for skipped in report.skipped:
         console.info(f"  skipped {skipped.path}: {skipped.reason}")
+    for entry in report.recovered:
+        console.info(f"  raw.{entry.table}: load {entry.load_id} of an interrupted run had committed (version {entry.version}); logged now")
     if report.files and all(f.outcome == "unchanged" for f in report.files):
         console.info("All files unchanged since the last load: nothing to do.")
     if not console.json_output:
@@ -214,13 +218,4 @@ def _print_summary(console: Console, summary: RunSummary) -> None:
 
 
 def main() -> None:
-    """Run the CLI and leave without waiting on Arrow's thread pools (apache/arrow#34314)."""
-    try:
-        cli(prog_name="autoflux")
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    cli(prog_name="autoflux")

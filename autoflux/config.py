@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_core import InitErrorDetails
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from autoflux.engines import ENGINES, EngineSettings, engine_settings_class
 from autoflux.exceptions import ConfigError
@@ -44,11 +44,49 @@ class CsvSettings(Section):
     block_size: int = Field(4 << 20, ge=1 << 16)
 
 
+WriteMode = Literal["replace", "append", "merge"]
+SchemaPolicy = Literal["evolve", "freeze", "rescue"]
+
+
+class TableSettings(Section):
+    """``ingest.tables.<table>``: how loads change one raw table (unset keys follow ``ingest``)."""
+
+    mode: WriteMode | None = None
+    key: list[str] = Field(default_factory=list, description="merge: the columns that identify a row")
+    schema_: SchemaPolicy | None = Field(None, alias="schema")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class BadRowSettings(Section):
+    """``ingest.bad_rows``: how many unparseable rows a file may have (they go to the quarantine table)."""
+
+    max_count: int = Field(0, ge=0)
+    max_fraction: float = Field(0.0, ge=0, le=1)
+
+
 class IngestSettings(Section):
     csv: CsvSettings = Field(default_factory=CsvSettings)
     types: dict[str, dict[str, str]] = Field(default_factory=dict)
     readers: list[ReaderSettings] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
+    mode: WriteMode = "replace"
+    schema_: SchemaPolicy = Field("evolve", alias="schema")
+    tables: dict[str, TableSettings] = Field(default_factory=dict)
+    bad_rows: BadRowSettings = Field(default_factory=BadRowSettings)
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _merge_needs_a_key(self) -> IngestSettings:
+        for name, table in self.tables.items():
+            merged = (table.mode or self.mode) == "merge"
+            if merged != bool(table.key):
+                message = "mode merge needs the key columns" if merged else "a key is only used by mode merge"
+                error = PydanticCustomError("key", message)
+                detail = InitErrorDetails(type=error, loc=("tables", name, "key"), input=table.key)
+                raise ValidationError.from_exception_data("ingest", [detail])
+        return self
 
 
 class DbtSettings(Section):

@@ -1,8 +1,15 @@
-"""One writer per workspace: a lock file naming its holder, taken over when the holder is dead."""
+"""One writer per workspace: an exclusive lock on ``.autoflux/lock``, which names its holder.
+
+The lock is the operating system's (``flock``) on the file, so it ends with its process however
+that process ends: a lock file left by a process that was killed, or written by hand with a dead
+pid, is simply taken by the next run. The file's content (pid, host, command, since) is only there
+to name the holder in the message a second run prints.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import socket
@@ -22,58 +29,44 @@ class WorkspaceLockedError(AutoFluxError):
 
 def _holder(path: Path) -> dict | None:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        holder = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-
-
-def _alive(holder: dict) -> bool:
-    if holder.get("host") != socket.gethostname():
-        return True
-    try:
-        os.kill(int(holder["pid"]), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, KeyError, ValueError, TypeError):
-        return True
-    return True
+    return holder if isinstance(holder, dict) and {"pid", "host", "command", "since"} <= holder.keys() else None
 
 
 @contextlib.contextmanager
 def workspace_lock(state_dir: Path, *, command: str, wait: float = 0.0) -> Iterator[None]:
-    """Hold ``state_dir/lock`` for the block; wait up to ``wait`` seconds for a live holder.
-
-    A lock left by a process that no longer runs (on this host) is taken over.
-    """
+    """Hold ``state_dir/lock`` for the block; wait up to ``wait`` seconds for a live holder."""
     state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / "lock"
     me = {"pid": os.getpid(), "host": socket.gethostname(), "command": command, "since": datetime.now(UTC).isoformat()}
     deadline = time.monotonic() + wait
-    while True:
+    with os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o644), "r+", encoding="utf-8") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    time.sleep(0.2)
+                    continue
+                holder = _holder(path)
+                who = f"process {holder['pid']} on {holder['host']} running `autoflux {holder['command']}` since {holder['since']}" if holder else "another process"
+                raise WorkspaceLockedError(
+                    f"the workspace is locked by {who}",
+                    path=path,
+                    hint="wait for it to finish (or pass --wait SECONDS); the lock ends with that process",
+                ) from None
+        _rewrite(handle, json.dumps(me))
         try:
-            descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            holder = _holder(path)
-            if holder is not None and not _alive(holder):
-                if _holder(path) == holder:
-                    with contextlib.suppress(FileNotFoundError):
-                        path.unlink()
-                continue
-            if time.monotonic() < deadline:
-                time.sleep(0.2)
-                continue
-            who = f"process {holder['pid']} on {holder['host']} running `autoflux {holder['command']}` since {holder['since']}" if holder else "another process"
-            raise WorkspaceLockedError(
-                f"the workspace is locked by {who}",
-                path=path,
-                hint="wait for it to finish (or pass --wait SECONDS); delete the lock file only if that process is gone",
-            ) from None
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(me, handle)
-        break
-    try:
-        yield
-    finally:
-        if (_holder(path) or {}).get("pid") == me["pid"]:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+            yield
+        finally:
+            _rewrite(handle, "")
+
+
+def _rewrite(handle, text: str) -> None:
+    handle.seek(0)
+    handle.truncate()
+    handle.write(text)
+    handle.flush()

@@ -28,26 +28,36 @@ def optimize(lake: Lake, tables: list[str] | None = None) -> list[dict[str, Any]
 def vacuum(
     lake: Lake, tables: list[str] | None = None, *, retention_hours: int = DEFAULT_RETENTION_HOURS, dry_run: bool = False
 ) -> list[dict[str, Any]]:
-    """Delete files no version younger than ``retention_hours`` refers to (time travel past it ends)."""
+    """Delete files older than ``retention_hours`` that the current version does not use (time travel past it ends).
+
+    That includes files no version ever used: those a write killed before its commit left behind.
+    """
     results = []
     for schema, name in lake_tables(lake, tables):
         removed = lake.open(schema, name).vacuum(
             retention_hours=retention_hours,
             dry_run=dry_run,
             enforce_retention_duration=retention_hours >= DEFAULT_RETENTION_HOURS,
+            full=True,
         )
         results.append({"table": f"{schema}.{name}", "files": len(removed), "dry_run": dry_run})
     return results
 
 
 def history(lake: Lake, table: str, *, limit: int = 50) -> list[dict[str, Any]]:
-    """Each version of ``raw.<table>``: when, what operation, which load, rows, and schema changes."""
+    """Each version of ``raw.<table>``: when, what operation, which load (and its write mode), rows, and schema changes."""
+    import pyarrow as pa
+
+    from autoflux.ingest.policy import type_name
+    from autoflux.ingest.state import with_user_metadata
+
     delta = lake.open(RAW, table)
-    commits = sorted(delta.history(limit), key=lambda c: c["version"])
+    commits = sorted(map(with_user_metadata, delta.history(limit)), key=lambda c: c["version"])
     rows, previous = [], None
     for commit in commits:
         version = commit["version"]
-        schema = {f.name: str(f.type) for f in lake.open(RAW, table, version=version).schema().fields}
+        arrow = pa.schema(lake.open(RAW, table, version=version).schema().to_arrow())
+        schema = {f.name: type_name(f.type) for f in arrow}
         changes = _schema_changes(previous, schema) if previous is not None else ["created: " + ", ".join(schema)]
         metrics = commit.get("operationMetrics") or {}
         rows.append(
@@ -57,7 +67,9 @@ def history(lake: Lake, table: str, *, limit: int = 50) -> list[dict[str, Any]]:
                 "operation": commit.get("operation"),
                 "load_id": commit.get("autoflux.load_id"),
                 "source_file": commit.get("autoflux.source_file"),
-                "rows_added": metrics.get("num_added_rows"),
+                "mode": commit.get("autoflux.mode"),
+                "rows_added": metrics.get("num_added_rows", metrics.get("num_target_rows_inserted")),
+                "rows_updated": metrics.get("num_target_rows_updated"),
                 "schema_changes": changes,
             }
         )

@@ -245,6 +245,7 @@ def ingest_dict(report: IngestReport) -> dict[str, Any]:
             {k: v for k, v in vars(f).items() if v not in (None, ())} for f in report.files
         ],
         "skipped": [{"path": str(s.path), "reason": s.reason} for s in report.skipped],
+        "recovered": [{"table": e.table, "load_id": e.load_id, "version": e.version} for e in report.recovered],
         "seconds": round(report.seconds, 3),
     }
 

@@ -84,21 +84,39 @@ class Engine(ABC):
     def write_raw(
         self,
         data_file: DataFile,
-        open_columns: Callable[[dict[str, pa.DataType]], Columns],
+        open_columns: Callable[..., Columns],
         *,
         hints: Mapping[str, pa.DataType],
         lineage: Lineage,
         commit_metadata: Mapping[str, str],
         on_batch: Callable[[int, int | None], None] | None = None,
     ) -> Written:
-        """Replace ``raw.<data_file.table>`` with the file's rows in one commit."""
+        """Load the file's rows into ``raw.<data_file.table>`` in one commit.
+
+        The table's write mode and schema policy, and the bad rows a file may have, come from
+        ``ingest`` config through :mod:`autoflux.ingest.policy` (an override applies the same).
+        """
+        from autoflux.ingest import quarantine
+        from autoflux.ingest.policy import BadRowLimits, table_policy
         from autoflux.ingest.writer import write_table
         from autoflux.lake import RAW
 
+        settings = self.workspace.config.ingest
         return write_table(
             self.workspace.lake, RAW, data_file.table, open_columns,
             hints=hints, lineage=lineage, commit_metadata=commit_metadata, on_batch=on_batch,
+            policy=table_policy(settings, data_file.table),
+            bad_rows=BadRowLimits(settings.bad_rows.max_count, settings.bad_rows.max_fraction),
+            staging=quarantine.staging_dir(self.workspace.state_dir),
         )
+
+    def applies_table_policies(self) -> bool:
+        """Whether :meth:`write_raw` applies write modes and schema policies other than replace/evolve.
+
+        The default one does; an engine overriding :meth:`write_raw` says so by overriding this too.
+        Until then the core refuses such a table's files rather than replace what should be kept.
+        """
+        return type(self).write_raw is Engine.write_raw
 
     def raw_tables(self) -> list[str]:
         """Names of the raw tables, sorted."""

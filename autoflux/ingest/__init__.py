@@ -2,6 +2,11 @@
 
 Files are independent: one that fails is reported with its reason and leaves its table as it
 was, and the others still load. Unchanged files (same bytes, same settings) do no work.
+
+Each file is one Delta commit (:mod:`.writer`, as :mod:`.policy` says); after the files, the run
+publishes their quarantined rows (:mod:`.quarantine`) and then appends to the load log. A run
+killed at any point leaves every table at a committed version; the next run first finishes what
+it left: it publishes the bad rows of loads that committed and logs the loads the log lacks.
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ from typing import TYPE_CHECKING, Literal
 import pyarrow as pa
 
 from autoflux.exceptions import AutoFluxError, IngestError
+from autoflux.faults import fault
+from autoflux.ingest import quarantine
 from autoflux.ingest.discover import DataFile, Skipped, check_unique_tables, discover
 from autoflux.ingest.readers import (
     Columns,
     CsvOptions,
-    WidenColumns,
+    ReadAgain,
     load_callable,
     read_csv,
     read_custom,
@@ -29,9 +36,11 @@ from autoflux.ingest.readers import (
     read_json,
     read_parquet,
 )
+from autoflux.ingest.policy import table_policy
 from autoflux.ingest.schema import hint_type
-from autoflux.ingest.state import LogEntry, append_log, fingerprint
+from autoflux.ingest.state import LogEntry, append_log, committed_load, fingerprint, unlogged_loads
 from autoflux.ingest.writer import FINGERPRINT_KEY, LOAD_ID_KEY, Lineage
+from autoflux.lake import RAW
 
 if TYPE_CHECKING:
     from autoflux.engines.base import Engine
@@ -42,12 +51,14 @@ Outcome = Literal["loaded", "unchanged", "failed"]
 
 @dataclass(frozen=True)
 class FileResult:
-    """What happened to one data file."""
+    """What happened to one data file; for a loaded one, ``rows_read`` = ``rows`` (loaded) + ``quarantined``."""
 
     table: str
     source_file: str
     outcome: Outcome
     rows: int | None = None
+    rows_read: int | None = None
+    quarantined: int | None = None
     bytes: int = 0
     seconds: float = 0.0
     version: int | None = None
@@ -64,6 +75,7 @@ class IngestReport:
     files: list[FileResult] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
+    recovered: list[LogEntry] = field(default_factory=list)
 
     @property
     def failed(self) -> list[FileResult]:
@@ -110,23 +122,39 @@ def ingest_paths(
         found += files
         report.skipped += skipped
     check_unique_tables(found)
+    report.recovered = _finish_interrupted(workspace)
     for data_file in found:
         if on_file:
             on_file(data_file)
         progress = (lambda rows, done, f=data_file: on_progress(f, rows, done)) if on_progress else None
         report.files.append(_ingest_file(workspace, engine, data_file, report.load_id, force=force, on_batch=progress))
+    _publish_quarantine(workspace)
+    fault("log")
     append_log(
         workspace.lake,
-        [
+        report.recovered + [
             LogEntry(
                 report.load_id, r.table, r.source_file, r.outcome, r.rows, r.bytes, r.seconds,
-                r.version, r.fingerprint, r.message, datetime.now(UTC),
+                r.version, r.fingerprint, r.message, datetime.now(UTC), r.quarantined,
             )
             for r in report.files
         ],
     )
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _finish_interrupted(workspace: Workspace) -> list[LogEntry]:
+    """What an interrupted run left: its staged bad rows published or dropped, log entries for its loads."""
+    _publish_quarantine(workspace)
+    return unlogged_loads(workspace.lake)
+
+
+def _publish_quarantine(workspace: Workspace) -> None:
+    lake = workspace.lake
+    quarantine.publish(
+        lake, quarantine.staging_dir(workspace.state_dir), lambda table, load_id: committed_load(lake, RAW, table, load_id)
+    )
 
 
 def _ingest_file(
@@ -161,22 +189,44 @@ def _ingest_file(
             return FileResult(
                 outcome="unchanged", version=version, fingerprint=print_, seconds=time.perf_counter() - started, **base
             )
+        policy = table_policy(settings, data_file.table)
+        if (policy.mode, policy.schema) != ("replace", "evolve") and not engine.applies_table_policies():
+            raise IngestError(
+                f"the {workspace.config.engine.type} engine does not apply mode {policy.mode} / schema {policy.schema} yet",
+                path=data_file.path,
+                hint=f"load raw.{data_file.table} with mode replace and schema evolve on this engine, or with the duckdb engine",
+            )
         written = engine.write_raw(
             data_file,
-            lambda types: _open(workspace, data_file, types),
+            lambda types, **read: _open(workspace, data_file, types, **read),
             hints=hints,
             lineage=Lineage(load_id, data_file.relative, datetime.now(UTC)),
-            commit_metadata={LOAD_ID_KEY: load_id, FINGERPRINT_KEY: print_, "autoflux.source_file": data_file.relative},
+            commit_metadata={
+                LOAD_ID_KEY: load_id, FINGERPRINT_KEY: print_, "autoflux.source_file": data_file.relative,
+                "autoflux.mode": policy.mode,
+            },
             on_batch=on_batch,
         )
     except AutoFluxError as error:
+        if error.path is None:
+            error.path = str(data_file.path)
         return FileResult(
             outcome="failed", message=str(error), fingerprint=print_, seconds=time.perf_counter() - started, **base
         )
-    notes = tuple(f"column {name} read as {kind}" for name, kind in written.widened.items())
+    fault("commit")
+    changed = {change.split()[1] for change in written.changes}
+    notes = tuple(f"column {name} read as {kind}" for name, kind in written.widened.items() if name not in changed)
+    notes += tuple(f"schema: {change}" for change in written.changes)
+    if written.rescued:
+        notes += (f"{written.rescued} values did not fit their column: kept as text in _rescued_data",)
+    if written.quarantined:
+        notes += (
+            f"{written.rows + written.quarantined} rows read: {written.rows} loaded, "
+            f"{written.quarantined} that could not be parsed set aside in _autoflux.quarantine",
+        )
     return FileResult(
-        outcome="loaded", rows=written.rows, version=written.version, notes=notes, fingerprint=print_,
-        seconds=time.perf_counter() - started, **base,
+        outcome="loaded", rows=written.rows, rows_read=written.rows + written.quarantined, quarantined=written.quarantined,
+        version=written.version, notes=notes, fingerprint=print_, seconds=time.perf_counter() - started, **base,
     )
 
 
@@ -189,13 +239,18 @@ def _hints(workspace: Workspace, data_file: DataFile) -> dict[str, pa.DataType]:
     }
 
 
-def _open(workspace: Workspace, data_file: DataFile, types: dict[str, pa.DataType]) -> Columns:
-    """The file's columns; any failure to read it, now or while streaming, is an IngestError naming it."""
+def _open(
+    workspace: Workspace, data_file: DataFile, types: dict[str, pa.DataType], *, block_size: int | None = None, text: bool = False
+) -> Columns:
+    """The file's columns; any failure to read it, now or while streaming, is an IngestError naming it.
+
+    ``block_size`` overrides ``ingest.csv.block_size``; ``text`` reads a CSV's unhinted columns as strings.
+    """
     path = data_file.path
     if not path.is_file():
         raise IngestError("the file is missing or not a regular file", path=path, hint="check the path")
     try:
-        columns = _read(workspace, data_file, types)
+        columns = _read(workspace, data_file, types, block_size=block_size, text=text)
     except (OSError, pa.ArrowException) as error:
         raise _unreadable(path, error) from None
     columns.batches = _guarded(path, columns.batches)
@@ -205,7 +260,7 @@ def _open(workspace: Workspace, data_file: DataFile, types: dict[str, pa.DataTyp
 def _guarded(path: Path, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     try:
         yield from batches
-    except (AutoFluxError, WidenColumns):
+    except (AutoFluxError, ReadAgain):
         raise
     except Exception as error:
         raise _unreadable(path, error) from None
@@ -219,12 +274,14 @@ def _unreadable(path: Path, error: BaseException) -> IngestError:
     )
 
 
-def _read(workspace: Workspace, data_file: DataFile, types: dict[str, pa.DataType]) -> Columns:
+def _read(
+    workspace: Workspace, data_file: DataFile, types: dict[str, pa.DataType], *, block_size: int | None, text: bool
+) -> Columns:
     path = data_file.path
     if data_file.format == "csv":
         csv = workspace.config.ingest.csv
-        options = CsvOptions(csv.delimiter, csv.encoding, csv.block_size)
-        return read_csv(path, options, types, strict=_hints(workspace, data_file).keys())
+        options = CsvOptions(csv.delimiter, csv.encoding, block_size or csv.block_size)
+        return read_csv(path, options, types, strict=_hints(workspace, data_file).keys(), text=text)
     if data_file.format == "parquet":
         return read_parquet(path)
     if data_file.format == "json":

@@ -6,8 +6,12 @@ NDJSON and Parquet; JSON arrays and Excel sheets are read whole.
 
 CSV type policy: Arrow infers each column's type from the first block (``ingest.csv.block_size``,
 4 MiB by default). When a later value does not fit, the column is widened — integer → double →
-string, any other type → string — and the file is read again, so a load never fails or drops
-rows because of a late surprise.
+string, date → timestamp → string, any other type → string — and the file is read again, so a
+load never fails or drops rows because of a late surprise. A value longer than a block is read
+again with bigger blocks.
+
+CSV rows with the wrong number of fields are skipped and kept in :attr:`Columns.bad_rows`; the
+writer decides whether the file may load without them (``ingest.bad_rows``).
 """
 
 from __future__ import annotations
@@ -48,6 +52,47 @@ FORMATS = {
 SAMPLE_BYTES = 1 << 20
 
 
+@dataclass(frozen=True)
+class BadRow:
+    """A row that could not be parsed: why, its text, and its line in the file (1-based) once located."""
+
+    reason: str
+    text: str
+    line: int | None = None
+
+
+@dataclass
+class BadRows:
+    """The rows a reader skipped, in the order it met them."""
+
+    path: Path
+    encoding: str = "utf-8"
+    rows: list[BadRow] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def located(self) -> list[BadRow]:
+        """The rows with their line numbers, in file order (reads the file once)."""
+        lines = locate_lines(self.path, [row.text for row in self.rows], self.encoding)
+        located = [BadRow(row.reason, row.text, line) for row, line in zip(self.rows, lines, strict=True)]
+        return sorted(located, key=lambda row: (row.line is None, row.line or 0))
+
+    def error(self, limits: object | None = None) -> IngestError:
+        """The file fails because of its bad rows: the first one named with its line."""
+        first = self.located()[0]
+        if limits is None:
+            message = first.reason
+        else:
+            message = f"{len(self.rows)} rows cannot be parsed, more than {limits}; the first: {first.reason}"
+        return IngestError(
+            message,
+            path=self.path,
+            line=first.line,
+            hint="fix that row, or quote values that contain the delimiter (ingest.bad_rows can set such rows aside)",
+        )
+
+
 @dataclass
 class Columns:
     """A file's columns as found in it, and the batches that hold their values."""
@@ -57,14 +102,19 @@ class Columns:
     batches: Iterator[pa.RecordBatch]
     notes: list[str] = field(default_factory=list)
     bytes_read: Callable[[], int] | None = None
+    bad_rows: BadRows | None = None
 
 
-class WidenColumns(Exception):
-    """Values in a CSV do not fit the inferred types: read it again with ``types`` (name → type)."""
+class ReadAgain(Exception):
+    """The file must be read again: with column ``types`` (name → type) and/or a bigger ``block_size``."""
 
-    def __init__(self, types: dict[str, pa.DataType], reason: str) -> None:
+    def __init__(self, types: dict[str, pa.DataType], reason: str, *, block_size: int | None = None) -> None:
         super().__init__(reason)
-        self.types, self.reason = types, reason
+        self.types, self.reason, self.block_size = types, reason, block_size
+
+
+class WidenColumns(ReadAgain):
+    """Values in a CSV do not fit the inferred types: read it again with ``types`` (name → type)."""
 
 
 @dataclass(frozen=True)
@@ -180,28 +230,59 @@ _CONVERSION_ERROR = re.compile(r"In CSV column #(\d+): CSV conversion error to (
 _RAGGED_ROW = re.compile(r"Expected (\d+) columns, got (\d+): (.*)", re.S)
 
 
+_LINE_END = re.compile(rb"\r\n|\n|\r")
+
+
+def lines(path: Path) -> Iterator[bytes]:
+    """The file's lines without their ends, which may be \\r\\n, \\n or \\r, mixed (streamed)."""
+    with open_bytes(path) as stream:
+        rest = b""
+        while chunk := stream.read(1 << 20):
+            data = rest + chunk
+            cut = len(data) - 1 if data.endswith(b"\r") else len(data)  # a \r may be half of a \r\n
+            parts = _LINE_END.split(data[:cut])
+            rest = parts.pop() + data[cut:]
+            yield from parts
+        parts = _LINE_END.split(rest)
+        yield from parts[:-1] if parts[-1] == b"" else parts
+
+
 def find_line(path: Path, needle: bytes | None) -> int | None:
     """The 1-based line equal to ``needle``, else the first starting with it (errors only: it reads the file)."""
     if not needle:
         return None
-    needle, first_prefix = needle.rstrip(b"\r\n"), None
-    with open_bytes(path) as stream:
-        for number, line in enumerate(io.BufferedReader(_QuoteCounter(stream)), start=1):
-            if line.rstrip(b"\r\n") == needle:
-                return number
-            if first_prefix is None and line.startswith(needle):
-                first_prefix = number
+    needle, first_prefix = _LINE_END.split(needle)[0], None
+    for number, line in enumerate(lines(path), start=1):
+        if line == needle:
+            return number
+        if first_prefix is None and line.startswith(needle):
+            first_prefix = number
     return first_prefix
+
+
+def locate_lines(path: Path, texts: list[str], encoding: str) -> list[int | None]:
+    """The line where each of ``texts`` (rows, in file order when equal) starts, in one pass over the file."""
+    wanted: dict[bytes, list[int]] = {}
+    for index, text in enumerate(texts):
+        wanted.setdefault(_LINE_END.split(text.encode(encoding, errors="replace"))[0], []).append(index)
+    found: list[int | None] = [None] * len(texts)
+    remaining = len(texts)
+    for number, line in enumerate(lines(path), start=1):
+        if remaining == 0:
+            break
+        if (waiting := wanted.get(line)) and (indexes := [i for i in waiting if found[i] is None]):
+            found[indexes[0]] = number
+            remaining -= 1
+    return found
 
 
 def first_invalid_line(path: Path, encoding: str) -> int | None:
     decoder = codecs.getincrementaldecoder(encoding)()
-    with open_bytes(path) as stream:
-        for number, line in enumerate(io.BufferedReader(_QuoteCounter(stream)), start=1):
-            try:
-                decoder.decode(line)
-            except UnicodeDecodeError:
-                return number
+    for number, line in enumerate(lines(path), start=1):
+        try:
+            decoder.decode(line + b"\n")
+        except UnicodeDecodeError:
+            return number
     return None
 
 
@@ -226,17 +307,23 @@ def unclosed_quote_line(path: Path, encoding: str = "utf-8", delimiter: str = ",
     return None if last is None or last[1] == [_END_OF_FILE] else last[0]
 
 
-WIDER = {"int64": pa.float64(), "int32": pa.float64()}
+MAX_BLOCK_SIZE = (1 << 31) - 1
 
 
 def read_csv(
-    path: Path, options: CsvOptions, hints: dict[str, pa.DataType], *, strict: Iterable[str] | None = None
+    path: Path,
+    options: CsvOptions,
+    hints: dict[str, pa.DataType],
+    *,
+    strict: Iterable[str] | None = None,
+    text: bool = False,
 ) -> Columns:
     """Stream a CSV/TSV file (optionally compressed); see the module docstring for the type policy.
 
     ``hints`` map clean or original column names to types. A value that does not fit is an error
     in the columns named in ``strict`` (all hinted columns when None: the user's type hints), and
-    widens the others (types chosen by an earlier read).
+    widens the others (types chosen by an earlier read). ``text`` reads the columns without a
+    hint as strings, exactly as written.
     """
     import pyarrow.csv as pacsv
 
@@ -244,8 +331,7 @@ def read_csv(
     if not head.removeprefix(codecs.BOM_UTF8).strip():
         raise IngestError("the file is empty", path=path, hint="remove it or replace it with data")
     encoding = options.encoding or detect_encoding(path, head)
-    text = head.decode(encoding, errors="replace")
-    delimiter = options.delimiter or detect_delimiter(path, text)
+    delimiter = options.delimiter or detect_delimiter(path, head.decode(encoding, errors="replace"))
     names = _csv_header(path, head, encoding, delimiter)
     clean = unique_column_names(names)
     read_options = pacsv.ReadOptions(
@@ -254,17 +340,21 @@ def read_csv(
         block_size=options.block_size,
         encoding="utf8" if encoding.replace("-", "").lower() in ("utf8", "utf8sig", "ascii") else encoding,
     )
-    parse_options = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
-    hints = {c: hints.get(c) or hints[o] for c, o in zip(clean, names, strict=True) if c in hints or o in hints}
+    bad_rows = BadRows(path, encoding)
+    parse_options = pacsv.ParseOptions(
+        delimiter=delimiter, newlines_in_values=True, invalid_row_handler=_skip_bad_rows(bad_rows, delimiter)
+    )
     strict = set(hints) if strict is None else set(strict)
+    hints = {c: _pick(hints, strict, c, o) for c, o in zip(clean, names, strict=True) if c in hints or o in hints}
     strict_hints = {c: hints[c] for c, o in zip(clean, names, strict=True) if c in hints and (c in strict or o in strict)}
-    convert_options = pacsv.ConvertOptions(column_types=hints, strings_can_be_null=True)
+    column_types = ({c: pa.string() for c in clean} if text else {}) | hints
+    convert_options = pacsv.ConvertOptions(column_types=column_types, strings_can_be_null=True)
     counter = _QuoteCounter(open_bytes(path))
     try:
         reader = pacsv.open_csv(counter, read_options=read_options, parse_options=parse_options, convert_options=convert_options)
     except pa.ArrowInvalid as error:
         counter.close()
-        raise _csv_error(path, error, clean, strict_hints, encoding, delimiter) from None
+        raise _csv_error(path, error, clean, strict_hints, encoding, delimiter, options.block_size) from None
 
     def close() -> None:
         reader.close()  # stops Arrow's read-ahead before its stream goes away
@@ -287,7 +377,7 @@ def read_csv(
                 except StopIteration:
                     break
                 except pa.ArrowInvalid as error:
-                    raise _csv_error(path, error, clean, strict_hints, encoding, delimiter) from None
+                    raise _csv_error(path, error, clean, strict_hints, encoding, delimiter, options.block_size) from None
                 rows += batch.num_rows
                 last = batch.slice(batch.num_rows - 1) if batch.num_rows else last
                 yield batch
@@ -301,12 +391,43 @@ def read_csv(
             raise IngestError("the file has a header but no data rows", path=path, hint="add rows or remove the file")
 
     notes = [f"delimiter {delimiter!r}, encoding {encoding}"]
-    return Columns(names, reader.schema.types, batches(), notes=notes, bytes_read=lambda: counter.bytes)
+    return Columns(names, reader.schema.types, batches(), notes=notes, bytes_read=lambda: counter.bytes, bad_rows=bad_rows)
+
+
+def _pick(hints: dict[str, pa.DataType], strict: set[str], clean: str, original: str) -> pa.DataType:
+    """A column's hint by clean or original name, the strict ones (the user's) first."""
+    for name in (clean, original):
+        if name in strict and name in hints:
+            return hints[name]
+    return hints.get(clean) or hints[original]
+
+
+def _skip_bad_rows(bad_rows: BadRows, delimiter: str) -> Callable[[Any], str]:
+    """Arrow's handler for rows with the wrong number of fields: keep them aside and go on.
+
+    A row running over several lines may be the rest of the file swallowed by a quote that never
+    closes: then the row is an error, reported as unbalanced quotes.
+    """
+    unclosed: list[int | None] = []
+
+    def handle(row: Any) -> str:
+        if "\n" in row.text or "\r" in row.text:
+            if not unclosed:
+                unclosed.append(unclosed_quote_line(bad_rows.path, bad_rows.encoding, delimiter))
+            if unclosed[0] is not None:
+                return "error"
+        bad_rows.rows.append(BadRow(f"a row has {row.actual_columns} fields where the header has {row.expected_columns}", row.text))
+        return "skip"
+
+    return handle
 
 
 def _csv_header(path: Path, head: bytes, encoding: str, delimiter: str) -> list[str]:
     text = head.decode(encoding, errors="replace").lstrip("\ufeff")
-    first = next(csv.reader(io.StringIO(text), delimiter=delimiter), None)
+    try:
+        first = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), None)
+    except csv.Error as error:
+        raise IngestError(f"cannot read the header row ({error})", path=path, line=1, hint="check that it is a well-formed CSV file") from None
     if not first or not any(name.strip() for name in first):
         raise IngestError("the file has no header row", path=path, hint="add a header line naming the columns")
     return first
@@ -335,9 +456,13 @@ def _undecodable(path: Path, encoding: str) -> IngestError:
 
 
 def _csv_error(
-    path: Path, error: pa.ArrowInvalid, names: list[str], hints: dict, encoding: str, delimiter: str
+    path: Path, error: pa.ArrowInvalid, names: list[str], hints: dict, encoding: str, delimiter: str, block_size: int
 ) -> Exception:
     message = str(error)
+    if "straddling object" in message:
+        if block_size >= MAX_BLOCK_SIZE:
+            return IngestError("a value is longer than 2 GiB", path=path, hint="split the value, or read the file with ingest.readers")
+        return ReadAgain({}, "a value is longer than a block", block_size=min(block_size * 4, MAX_BLOCK_SIZE))
     if match := _CONVERSION_ERROR.search(message):
         column, target, value = names[int(match[1])], match[2], match[3]
         if target in ("string", "utf8"):
@@ -350,8 +475,7 @@ def _csv_error(
                 line=None,
                 hint="fix the value or change ingest.types in autoflux.yml",
             )
-        wider = WIDER.get(target, pa.string()) if _is_number(value) else pa.string()
-        return WidenColumns({column: wider}, f"value {value!r} is not {target}")
+        return WidenColumns({column: _wider(target, value)}, f"value {value!r} is not {target}")
     if match := _RAGGED_ROW.search(message):
         expected, got, text = match[1], match[2], match[3].removesuffix(" ...")  # Arrow shortens long rows
         if "\n" in text and (line := unclosed_quote_line(path, encoding, delimiter)) is not None:
@@ -367,10 +491,27 @@ def _csv_error(
     return IngestError(f"cannot parse the file: {message}", path=path, hint="check that it is a well-formed CSV file")
 
 
+def _wider(target: str, value: str) -> pa.DataType:
+    """The type to read a column again with when ``value`` is not a ``target``: see the module docstring."""
+    if target.startswith("int") and _is_number(value):
+        return pa.float64()
+    if target.startswith("date") and _is_timestamp(value):
+        return pa.timestamp("us")
+    return pa.string()
+
+
 def _is_number(value: str) -> bool:
     try:
         float(value)
     except ValueError:
+        return False
+    return True
+
+
+def _is_timestamp(value: str) -> bool:
+    try:
+        pa.array([value]).cast(pa.timestamp("us"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return False
     return True
 

@@ -2,8 +2,10 @@
 
 A file's fingerprint is the SHA-256 of its bytes plus the settings that shape its table (reader,
 type hints, CSV options), so a changed file or changed settings reload it and nothing else does.
-The fingerprint a table holds is read from its own last commit, never from a side file, so the
-log can never claim a load the table does not have.
+The fingerprint a table holds is read from its own last commit, never from a side file. The log
+is written after the data commits it describes, so it never claims a load the table does not
+have; a run killed in between leaves loads the log lacks, which the next run finds in the tables'
+commits and logs (:func:`unlogged_loads`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -32,8 +34,10 @@ _LOG_SCHEMA = pa.schema(
         ("fingerprint", pa.string()),
         ("message", pa.string()),
         ("at", pa.timestamp("us", tz="UTC")),
+        ("quarantined", pa.int64()),
     ]
 )
+RECOVERED = "recovered: committed by a run that stopped before logging it"
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class LogEntry:
     fingerprint: str | None
     message: str | None
     at: datetime
+    quarantined: int | None = None
 
 
 def fingerprint(path: Path, settings: object) -> str:
@@ -77,6 +82,40 @@ def with_user_metadata(commit: dict) -> dict:
     return {**extra, **commit} if isinstance(extra, dict) else commit
 
 
+def committed_load(lake: Lake, schema: str, table: str, load_id: str) -> bool:
+    """Whether a commit of ``schema.table`` made by load ``load_id`` is among its last 100."""
+    if not lake.exists(schema, table):
+        return False
+    return any(c.get("autoflux.load_id") == load_id for c in map(with_user_metadata, lake.open(schema, table).history(100)))
+
+
+def unlogged_loads(lake: Lake, schema: str = "raw") -> list[LogEntry]:
+    """Log entries for the loads the tables' last 100 commits hold but the load log lacks (a run killed before logging)."""
+    from autoflux.ingest.quarantine import read_quarantine
+
+    log = read_log(lake, columns=["table", "load_id", "outcome"]).to_pydict()
+    logged = {(t, i) for t, i, o in zip(log["table"], log["load_id"], log["outcome"], strict=True) if o == "loaded"}
+    entries: list[LogEntry] = []
+    quarantine: list[tuple[str, str]] | None = None
+    for table in lake.tables(schema):
+        for commit in map(with_user_metadata, lake.open(schema, table).history(100)):
+            load_id = commit.get("autoflux.load_id")
+            if not load_id or (table, load_id) in logged:
+                continue
+            if quarantine is None:
+                bad_rows = read_quarantine(lake).select(["load_id", "table"]).to_pydict()
+                quarantine = list(zip(bad_rows["load_id"], bad_rows["table"], strict=True))
+            ids = lake.open(schema, table, version=commit["version"]).to_pyarrow_table(columns=["_load_id"])["_load_id"]
+            at = datetime.fromtimestamp(commit["timestamp"] / 1000, UTC) if commit.get("timestamp") else datetime.now(UTC)
+            entries.append(
+                LogEntry(
+                    load_id, table, commit.get("autoflux.source_file", ""), "loaded", ids.cast(pa.string()).to_pylist().count(load_id),
+                    0, 0.0, commit["version"], commit.get("autoflux.fingerprint"), RECOVERED, at, quarantine.count((load_id, table)),
+                )
+            )
+    return sorted(entries, key=lambda e: (e.table, e.version or 0))
+
+
 def committed_fingerprint(lake: Lake, schema: str, table: str) -> str | None:
     """The fingerprint recorded by the table's last load, or None for a new table."""
     return last_load(lake, schema, table).get("autoflux.fingerprint")
@@ -89,11 +128,13 @@ def append_log(lake: Lake, entries: list[LogEntry]) -> None:
     from deltalake import write_deltalake
 
     table = pa.Table.from_pylist([asdict(e) for e in entries], schema=_LOG_SCHEMA)
-    write_deltalake(lake.table_uri(SYSTEM, LOAD_LOG), table, mode="append", storage_options=lake.storage_options or None)
+    write_deltalake(
+        lake.table_uri(SYSTEM, LOAD_LOG), table, mode="append", schema_mode="merge", storage_options=lake.storage_options or None
+    )
 
 
-def read_log(lake: Lake) -> pa.Table:
-    """The whole load log (empty when nothing was loaded yet)."""
+def read_log(lake: Lake, columns: list[str] | None = None) -> pa.Table:
+    """The load log, or some of its ``columns`` (empty when nothing was loaded yet)."""
     if not lake.exists(SYSTEM, LOAD_LOG):
-        return _LOG_SCHEMA.empty_table()
-    return lake.open(SYSTEM, LOAD_LOG).to_pyarrow_table()
+        return _LOG_SCHEMA.empty_table().select(columns or _LOG_SCHEMA.names)
+    return lake.open(SYSTEM, LOAD_LOG).to_pyarrow_table(columns=columns)

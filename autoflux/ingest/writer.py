@@ -1,24 +1,45 @@
-"""Write a file's columns as one Delta commit: clean names, lake types, lineage columns.
+"""Write a file's rows into a raw Delta table in one commit: clean names, lake types, lineage columns.
 
-The commit carries the load id and the source's fingerprint in its ``commitInfo``, so the table
-itself says which file content it holds. A read that fails halfway raises before the commit:
-the table stays at its previous version.
+How the rows change the table (replace, append or merge) and what a schema difference does
+(evolve, freeze or rescue) is :mod:`autoflux.ingest.policy`. The commit carries the load id and
+the source's fingerprint in its ``commitInfo``, so the table itself says which file content it
+holds. A read that fails halfway, a refused schema or too many bad rows raise before the commit:
+the table stays at its previous version. Data files an aborted write left behind are referenced
+by no version, so no reader sees them; ``autoflux vacuum`` deletes them.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from autoflux.exceptions import AutoFluxError, IngestError
-from autoflux.ingest.readers import Columns, WidenColumns
-from autoflux.ingest.schema import lineage_schema, table_schema
+from autoflux.faults import fault
+from autoflux.ingest import quarantine
+from autoflux.ingest.policy import (
+    RESCUED_COLUMN,
+    BadRowLimits,
+    Plan,
+    TablePolicy,
+    as_text,
+    key_columns,
+    plan,
+    reader_types,
+    try_cast,
+)
+from autoflux.ingest.readers import Columns, ReadAgain
+from autoflux.ingest.schema import LINEAGE_COLUMNS, lineage_schema, table_schema
 from autoflux.lake import Lake
 
-MAX_WIDENINGS = 50
+MAX_READS = 50
 FINGERPRINT_KEY = "autoflux.fingerprint"
 LOAD_ID_KEY = "autoflux.load_id"
 
@@ -32,63 +53,185 @@ class Lineage:
 
 @dataclass(frozen=True)
 class Written:
+    """One load: rows written, the table's new version and schema, and what happened on the way."""
+
     rows: int
     version: int
     schema: pa.Schema
     widened: dict[str, str]
+    quarantined: int = 0
+    rescued: int = 0
+    changes: tuple[str, ...] = ()
+
+
+@dataclass
+class _Pass:
+    """One read of the file: what it wrote, rescued and set aside, and the error it stopped on."""
+
+    rows: int = 0
+    rescued: int = 0
+    quarantined: int = 0
+    failure: BaseException | None = None
 
 
 def write_table(
     lake: Lake,
     schema_name: str,
     table: str,
-    open_columns: Callable[[dict[str, pa.DataType]], Columns],
+    open_columns: Callable[..., Columns],
     *,
     hints: Mapping[str, pa.DataType],
     lineage: Lineage,
     commit_metadata: Mapping[str, str],
     on_batch: Callable[[int, int | None], None] | None = None,
+    policy: TablePolicy | None = None,
+    bad_rows: BadRowLimits | None = None,
+    staging: Path | None = None,
 ) -> Written:
-    """Replace ``schema_name.table`` with the columns ``open_columns(types)`` reads, in one commit.
+    """Load the columns ``open_columns(types)`` reads into ``schema_name.table``, in one commit.
 
-    ``open_columns`` is called again with wider column types when a CSV value does not fit the
-    inferred type (see :mod:`autoflux.ingest.readers`).
+    ``policy`` gives the write mode and schema policy (default: replace, evolve). Bad rows within
+    ``bad_rows`` are staged under ``staging`` for the quarantine table (without ``staging`` any bad
+    row fails the file). ``open_columns`` is called again with wider column types when a CSV value
+    does not fit the inferred type, or with ``block_size=`` when a value is longer than a block
+    (see :mod:`autoflux.ingest.readers`).
     """
-    from deltalake import CommitProperties, write_deltalake
     from deltalake.exceptions import DeltaError
 
+    policy = policy or TablePolicy()
+    limits = bad_rows if bad_rows is not None and staging is not None else BadRowLimits()
+    existing = _current_schema(lake, schema_name, table)
+    text = policy.schema == "rescue" and existing is not None
+    read: dict[str, Any] = {"text": True} if text else {}
+    soft = {} if text else reader_types(policy, existing)
     widened: dict[str, pa.DataType] = {}
-    for _ in range(MAX_WIDENINGS):
-        failure: list[BaseException] = []
-        rows = [0]
+    for _ in range(MAX_READS):
+        this = _Pass()
         try:
-            columns = open_columns(dict(hints) | widened)
-            schema = lineage_schema(table_schema(columns.names, columns.types, {**hints, **widened}))
-            batches = _conform(columns, schema, lineage, rows, failure, on_batch)
-            write_deltalake(
-                lake.table_uri(schema_name, table),
-                pa.RecordBatchReader.from_batches(schema, batches),
-                mode="overwrite",
-                schema_mode="overwrite",
-                description=f"raw data from {lineage.source_file}",
-                storage_options=lake.storage_options or None,
-                commit_properties=CommitProperties(custom_metadata=dict(commit_metadata)),
-            )
-        except WidenColumns as widen:
-            widened |= widen.types
+            columns = open_columns(soft | dict(hints) | widened, **read)
+            incoming = table_schema(columns.names, columns.types, {**hints, **widened})
+            planned = plan(policy, table, existing, incoming)
+            schema = lineage_schema(planned.schema)
+
+            def finish(columns: Columns = columns, this: _Pass = this) -> None:
+                _set_aside_bad_rows(columns, this, limits, staging, table, lineage)
+
+            batches = _conform(columns, incoming, schema, planned.rescue, lineage, this, limits, on_batch, finish)
+            _commit(lake, schema_name, table, policy, planned, existing is not None, schema, incoming, batches, commit_metadata, lineage)
+        except ReadAgain as again:
+            widened |= again.types
+            read |= {"block_size": again.block_size} if again.block_size else {}
             continue
         except Exception as error:
-            if failure and isinstance(failure[0], WidenColumns):
-                widened |= failure[0].types
+            if isinstance(this.failure, ReadAgain):
+                widened |= this.failure.types
+                read |= {"block_size": this.failure.block_size} if this.failure.block_size else {}
                 continue
-            if failure:
-                raise _read_error(failure[0], lineage.source_file) from None
-            if not isinstance(error, DeltaError | OSError):
+            if this.failure is not None:
+                raise _read_error(this.failure, lineage.source_file) from None
+            if isinstance(error, AutoFluxError) or not isinstance(error, DeltaError | OSError):
                 raise
             raise IngestError(f"cannot write table {schema_name}.{table}: {error}", path=lineage.source_file) from None
         version = lake.open(schema_name, table).version()
-        return Written(rows[0], version, schema, {k: str(v) for k, v in widened.items()})
+        return Written(
+            this.rows, version, schema, {k: str(v) for k, v in widened.items()}, this.quarantined, this.rescued, planned.changes
+        )
     raise IngestError("column types kept changing while reading", path=lineage.source_file, hint="set ingest.types for its columns")
+
+
+def _current_schema(lake: Lake, schema_name: str, table: str) -> pa.Schema | None:
+    if not lake.exists(schema_name, table):
+        return None
+    return pa.schema(lake.open(schema_name, table).schema().to_arrow())
+
+
+def _commit(
+    lake: Lake,
+    schema_name: str,
+    table: str,
+    policy: TablePolicy,
+    planned: Plan,
+    exists: bool,
+    schema: pa.Schema,
+    incoming: pa.Schema,
+    batches: Iterator[pa.RecordBatch],
+    metadata: Mapping[str, str],
+    lineage: Lineage,
+) -> None:
+    """Make the one commit of this load, as the write mode says."""
+    from deltalake import CommitProperties, write_deltalake
+
+    uri = lake.table_uri(schema_name, table)
+    common: dict[str, Any] = {
+        "storage_options": lake.storage_options or None,
+        "commit_properties": CommitProperties(custom_metadata=dict(metadata)),
+    }
+
+    def overwrite(stream: Iterator[pa.RecordBatch]) -> None:
+        reader = pa.RecordBatchReader.from_batches(schema, stream)
+        write_deltalake(uri, reader, mode="overwrite", schema_mode="overwrite", description=f"raw data from {lineage.source_file}", **common)
+
+    if policy.mode == "merge":
+        key = key_columns(policy, table, incoming)
+        rows = pa.Table.from_batches(list(batches), schema)  # a merge holds the file's rows in memory
+        _check_key(rows, key, table, lineage.source_file)
+        if not exists:
+            overwrite(iter(rows.to_batches()))
+        elif planned.rewrite:
+            overwrite(itertools.chain(_kept_rows(lake, schema_name, table, schema, rows.select(key)), rows.to_batches()))
+        else:
+            predicate = " and ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in key)
+            merger = lake.open(schema_name, table).merge(
+                rows, predicate, source_alias="s", target_alias="t", commit_properties=common["commit_properties"]
+            )
+            merger.when_matched_update_all().when_not_matched_insert_all().execute()
+    elif not exists or policy.mode == "replace":
+        overwrite(batches)
+    elif planned.rewrite:
+        overwrite(itertools.chain(_kept_rows(lake, schema_name, table, schema), batches))
+    else:
+        write_deltalake(uri, pa.RecordBatchReader.from_batches(schema, batches), mode="append", **common)
+
+
+def _kept_rows(
+    lake: Lake, schema_name: str, table: str, schema: pa.Schema, replaced: pa.Table | None = None
+) -> Iterator[pa.RecordBatch]:
+    """The table's rows in ``schema`` (types widened, new columns null), without those whose key is in ``replaced``.
+
+    The table is opened now, not while delta-rs pulls the batches (it cannot be re-entered then).
+    """
+    dataset = lake.open(schema_name, table).to_pyarrow_dataset()
+    return _reshaped(dataset.to_batches(), schema, replaced)
+
+
+def _reshaped(batches: Iterator[pa.RecordBatch], schema: pa.Schema, replaced: pa.Table | None) -> Iterator[pa.RecordBatch]:
+    for batch in batches:
+        arrays = [
+            batch.column(f.name).cast(f.type) if f.name in batch.schema.names else pa.nulls(batch.num_rows, f.type)
+            for f in schema
+        ]
+        kept = pa.Table.from_batches([pa.record_batch(arrays, schema=schema)])
+        if replaced is not None and kept.num_rows:
+            kept = kept.join(replaced, keys=replaced.column_names, join_type="left anti").select(schema.names)
+        for part in kept.to_batches():
+            yield pa.record_batch(part.columns, schema=schema)
+
+
+def _check_key(rows: pa.Table, key: list[str], table: str, source_file: str) -> None:
+    hint = f"a merge key must identify one row: fix the file or ingest.tables.{table}.key"
+    for column in key:
+        if rows[column].null_count:
+            raise IngestError(f"the merge key column {column} is empty on {rows[column].null_count} rows", path=source_file, hint=hint)
+    counts = rows.group_by(key).aggregate([([], "count_all")])
+    repeated = counts.filter(pc.greater(counts["count_all"], 1))
+    if repeated.num_rows:
+        first = repeated.slice(0, 1).to_pylist()[0]
+        where = ", ".join(f"{k} = {first[k]!r}" for k in key)
+        raise IngestError(f"the merge key ({where}) is on {first['count_all']} rows", path=source_file, hint=hint)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _read_error(error: BaseException, source_file: str) -> BaseException:
@@ -104,29 +247,79 @@ def _read_error(error: BaseException, source_file: str) -> BaseException:
 
 def _conform(
     columns: Columns,
+    incoming: pa.Schema,
     schema: pa.Schema,
+    rescue: bool,
     lineage: Lineage,
-    rows: list[int],
-    failure: list[BaseException],
+    this: _Pass,
+    limits: BadRowLimits,
     on_batch: Callable[[int, int | None], None] | None,
+    finish: Callable[[], None],
 ) -> Iterator[pa.RecordBatch]:
-    """Batches renamed and cast to ``schema``, lineage appended; errors are kept in ``failure``."""
-    data_fields = list(schema)[: len(columns.names)]
+    """The file's batches in ``schema``: renamed, cast (or rescued), lineage appended; errors kept in ``this``."""
+    position = {f.name: i for i, f in enumerate(incoming)}
+    data_fields = [f for f in schema if f.name not in (*LINEAGE_COLUMNS, RESCUED_COLUMN)]
+    extra = [name for name in incoming.names if name not in schema.names] if rescue else []
     load_id = pa.scalar(lineage.load_id, pa.string())
     source = pa.scalar(lineage.source_file, pa.string())
     at = pa.scalar(lineage.ingested_at, pa.timestamp("us", tz="UTC"))
     try:
         for batch in columns.batches:
-            arrays = [_cast(batch.column(i), field, lineage) for i, field in enumerate(data_fields)]
+            fault("parse")
             n = batch.num_rows
+            rescued: dict[int, dict[str, str]] = {}
+            arrays = []
+            for field in data_fields:
+                if field.name not in position:
+                    arrays.append(pa.nulls(n, field.type))
+                elif rescue:
+                    arrays.append(_rescue(batch.column(position[field.name]), field, rescued))
+                else:
+                    arrays.append(_cast(batch.column(position[field.name]), field, lineage))
+            for name in extra:
+                array = batch.column(position[name])
+                _keep_text(array, name, [i for i, valid in enumerate(array.is_valid().to_pylist()) if valid], rescued)
+            if RESCUED_COLUMN in schema.names:
+                arrays.append(pa.array([json.dumps(rescued[i], ensure_ascii=False) if i in rescued else None for i in range(n)], pa.string()))
             arrays += [pa.repeat(load_id, n), pa.repeat(source, n), pa.repeat(at, n)]
-            rows[0] += n
+            this.rows += n
+            this.rescued += sum(map(len, rescued.values()))
+            bad = columns.bad_rows
+            if bad and limits.counting and len(bad) > limits.max_count:
+                raise bad.error(limits if limits.max_count else None)
             if on_batch:
                 on_batch(n, columns.bytes_read() if columns.bytes_read else None)
             yield pa.record_batch(arrays, schema=schema)
+        finish()
     except BaseException as error:
-        failure.append(error)
+        this.failure = error
         raise
+
+
+def _set_aside_bad_rows(
+    columns: Columns, this: _Pass, limits: BadRowLimits, staging: Path | None, table: str, lineage: Lineage
+) -> None:
+    """At the end of the file: fail it if it has too many bad rows, else stage them for the quarantine."""
+    bad = columns.bad_rows
+    if bad:
+        if not limits.allows(len(bad), this.rows + len(bad)) or staging is None:
+            raise bad.error(limits if limits.max_count or limits.max_fraction else None)
+        quarantine.stage(staging, lineage.load_id, table, lineage.source_file, bad.located())
+        this.quarantined = len(bad)
+    fault("write")
+
+
+def _rescue(array: pa.Array, field: pa.Field, rescued: dict[int, dict[str, str]]) -> pa.Array:
+    """``array`` cast to the field's type; the text of each value that does not fit goes into ``rescued``."""
+    cast, bad = try_cast(array, field.type)
+    _keep_text(array, field.name, bad, rescued)
+    return cast
+
+
+def _keep_text(array: pa.Array, name: str, positions: list[int], rescued: dict[int, dict[str, str]]) -> None:
+    if positions:
+        for position, text in zip(positions, as_text(array.take(positions)), strict=True):
+            rescued.setdefault(position, {})[name] = text
 
 
 def _cast(array: pa.Array, field: pa.Field, lineage: Lineage) -> pa.Array:

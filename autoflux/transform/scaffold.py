@@ -91,21 +91,27 @@ def _write_managed(path: Path, body: str) -> Path | None:
     text = f"{MANAGED}\n{body}"
     if path.exists() and path.read_text(encoding="utf-8") == text:
         return None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
+    return _write_whole(path, text)
 
 
 def _write_seeded(path: Path, body: str) -> Path | None:
     if path.exists():
         return None
+    return _write_whole(path, body)
+
+
+def _write_whole(path: Path, text: str) -> Path:
+    """Write ``path`` so that it is never seen half written, even if the process is killed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(body, encoding="utf-8")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)
     return path
 
 
 def _dump(data: object) -> str:
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1000)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's: the same text, faster for wide tables
+    return yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True, width=1000)
 
 
 def _profiles(workspace: Workspace, engine: Engine) -> str:
@@ -164,7 +170,11 @@ def _staging_model(table: str, schema: pa.Schema) -> str:
 
 
 def _merge_model(train: str, test: str | None, split_column: str) -> str:
-    header = "-- Train and test rows in one table, seeded by AutoFlux; it is yours to edit.\n"
+    header = (
+        "-- Train and test rows in one relation, seeded by AutoFlux; it is yours to edit.\n"
+        "-- A view: it reads the staging tables, and the mart built on it is the table training reads.\n"
+        "{{ config(materialized='view') }}\n"
+    )
     if test is None:
         return f"{header}select *, 'train' as {split_column} from {{{{ ref('stg_{train}') }}}}\n"
     return (
@@ -189,14 +199,21 @@ def _mart_tests(table: str, split_column: str) -> str:
     return _dump({"version": 2, "models": [{"name": table, "columns": [{"name": split_column, "data_tests": tests}]}]})
 
 
+# Reserved words of DuckDB, PostgreSQL and Spark SQL (ANSI): a column named so is quoted.
 _RESERVED = {
-    "all", "and", "as", "asc", "between", "by", "case", "cast", "check", "column", "create", "cross",
-    "current_date", "current_time", "current_timestamp", "default", "desc", "distinct", "else", "end",
-    "except", "false", "fetch", "for", "from", "full", "grant", "group", "having", "in", "inner",
-    "intersect", "interval", "into", "is", "join", "left", "like", "limit", "natural", "not", "null",
-    "offset", "on", "or", "order", "outer", "over", "partition", "primary", "range", "references",
-    "right", "rows", "select", "table", "then", "to", "true", "union", "unique", "user", "using",
-    "when", "where", "window", "with",
+    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "authorization",
+    "between", "binary", "both", "by", "case", "cast", "check", "collate", "collation", "column",
+    "concurrently", "constraint", "create", "cross", "current_catalog", "current_date", "current_role",
+    "current_schema", "current_time", "current_timestamp", "current_user", "default", "deferrable",
+    "desc", "describe", "distinct", "do", "else", "end", "escape", "except", "false", "fetch", "filter",
+    "for", "foreign", "freeze", "from", "full", "grant", "group", "having", "ilike", "in", "initially",
+    "inner", "intersect", "interval", "into", "is", "isnull", "join", "lambda", "lateral", "leading",
+    "left", "like", "limit", "localtime", "localtimestamp", "natural", "not", "notnull", "null",
+    "offset", "on", "only", "or", "order", "outer", "over", "overlaps", "partition", "pivot",
+    "pivot_longer", "pivot_wider", "placing", "primary", "qualify", "range", "references", "returning",
+    "right", "rows", "select", "session_user", "show", "similar", "some", "summarize", "symmetric",
+    "system_user", "table", "tablesample", "then", "time", "to", "trailing", "true", "union", "unique",
+    "unknown", "unpivot", "user", "using", "variadic", "verbose", "when", "where", "window", "with",
 }
 
 

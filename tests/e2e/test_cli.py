@@ -131,7 +131,8 @@ def test_ingest_json_structure(example_ws, cli, example_dir):
     result = cli("ingest", str(example_dir), "--json", cwd=example_ws.ws)
     assert result.exit_code == 0
     (report,) = json_documents(result.stdout)
-    assert set(report) == {"load_id", "files", "skipped", "seconds"}
+    assert set(report) == {"load_id", "files", "skipped", "recovered", "seconds"}
+    assert report["recovered"] == []
     files = {f["table"]: f for f in report["files"]}
     assert set(files) == set(RAW_ROWS)
     assert {f["outcome"] for f in files.values()} == {"unchanged"}

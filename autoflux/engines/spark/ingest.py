@@ -3,9 +3,10 @@
 Nothing is collected to the driver and there is no pandas round trip, so a load scales with the
 cluster. The rules are those of :mod:`autoflux.ingest.schema`, applied to Spark types by way of
 Arrow: a column's Spark type goes to Arrow, :func:`~autoflux.ingest.schema.lake_type` picks the
-stored type, and that comes back to Spark. Text formats are typed over all their values (Spark's
-inference pass), so no column needs widening later; integers read from text are ``bigint``, as
-on the embedded engine. Hints in ``ingest.types`` win, and a value that does not fit one fails
+stored type, and that comes back to Spark. CSV types are inferred from the file's first 4 MiB (as
+the embedded engine infers from its first block); when a later value does not fit, the load is
+done again with types inferred over all values (Spark's inference pass). Integers read from text
+are ``bigint``, as on the embedded engine. Hints in ``ingest.types`` win, and a value that does not fit one fails
 the load. Formats Spark has no reader for (Excel, custom readers, zstd) go through AutoFlux's
 Arrow readers and reach Spark as Arrow.
 """

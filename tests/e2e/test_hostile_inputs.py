@@ -1,0 +1,158 @@
+"""Hostile inputs: each loads correctly or fails cleanly (one line, the stored table kept, nothing lost).
+
+Identifiers from files are data, never SQL: names with quotes, semicolons, spaces, reserved words
+and non-ASCII go through ingest, the generated dbt project (sources.yml, staging models, the
+merge and mart macros) and the hand-off on the embedded engine.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pytest
+import yaml
+
+import autoflux
+from autoflux.ingest import ingest_paths
+from autoflux.lake import RAW
+from autoflux.workspace import Workspace
+
+HOSTILE_COLUMNS = {
+    "id": "id",
+    "select": "select",
+    "from": "from",
+    "order": "order",
+    "qualify": "qualify",
+    '"quoted"': "quoted",
+    "semi;colon": "semi_colon",
+    "with space": "with_space",
+    "Größe €": "grosse",
+    "Robert'); DROP TABLE students;--": "robert_drop_table_students",
+    "target": "target",
+}
+SQL_VALUE = "'); DROP TABLE raw.train; --"
+
+
+def csv_line(values) -> str:
+    return ",".join('"' + str(v).replace('"', '""') + '"' for v in values) + "\n"
+
+
+def raw_table(ws: Path, name: str) -> pa.Table:
+    return Workspace.open(ws).lake.open(RAW, name).to_pyarrow_table()
+
+
+def test_hostile_names_go_through_ingest_dbt_and_the_hand_off(workspace, tmp_path, cli, configure):
+    configure(workspace, {"ml": {"target": "target", "id": "id"}})
+    data = tmp_path / "data"
+    data.mkdir()
+    names = list(HOSTILE_COLUMNS)
+    (data / "train.csv").write_text(csv_line(names) + "".join(csv_line([i, i, SQL_VALUE, i, i, 'say "hi"', "a;b", "x y", "ä", i, i % 2]) for i in range(6)))
+    (data / "test.csv").write_text(csv_line(names[:-1]) + "".join(csv_line([i, i, SQL_VALUE, i, i, "q", "c", "d", "é", i]) for i in range(6, 9)))
+    keywords = sorted({row[0] for row in duckdb.sql("select keyword_name from duckdb_keywords() where keyword_category = 'reserved'").fetchall()})
+    (data / "keywords.csv").write_text(",".join(keywords) + "\n" + ",".join("1" for _ in keywords) + "\n")
+    (data / "x'; drop table raw.train; --.csv").write_text("a\n1\n")
+    result = cli("run", str(data), cwd=workspace)
+    assert result.exit_code == 0, result.output
+    assert set(Workspace.open(workspace).lake.tables(RAW)) == {"train", "test", "keywords", "x_drop_table_raw_train"}
+    train = raw_table(workspace, "train")
+    assert train.column_names[: len(names)] == list(HOSTILE_COLUMNS.values())
+    assert set(train["from"].to_pylist()) == {SQL_VALUE} and set(train["quoted"].to_pylist()) == {'say "hi"'}
+    sources = yaml.safe_load((workspace / "dbt" / "models" / "sources.yml").read_text())
+    tables = {t["name"]: t for t in sources["sources"][0]["tables"]}
+    described = {c["name"]: c["description"] for c in tables["train"]["columns"]}
+    assert described["robert_drop_table_students"] == "source column \"Robert'); DROP TABLE students;--\""
+    assert [c["name"] for c in tables["keywords"]["columns"]][: len(keywords)] == keywords
+    stg = duckdb.connect(str(workspace / "warehouse.duckdb"), read_only=True)
+    try:
+        assert stg.execute('select count(*) from staging.stg_keywords').fetchone() == (1,)
+        assert stg.execute('select count(*) from staging.stg_x_drop_table_raw_train').fetchone() == (1,)
+    finally:
+        stg.close()
+    data_for_training = autoflux.load_training_data(workspace, format="arrow")
+    assert (data_for_training.train.num_rows, data_for_training.test.num_rows) == (6, 3)
+    assert {"select", "from", "order", "qualify", "quoted", "robert_drop_table_students"} <= set(data_for_training.features)
+    assert set(data_for_training.test["from"].to_pylist()) == {SQL_VALUE}
+
+
+def test_ten_thousand_columns(workspace, tmp_path, cli):
+    data = tmp_path / "data"
+    data.mkdir()
+    width = 10_000
+    rows = [",".join(str(r * width + i) for i in range(width)) for r in range(3)]
+    (data / "wide.csv").write_text(",".join(f"Col {i}" for i in range(width)) + "\n" + "\n".join(rows) + "\n")
+    result = cli("ingest", str(data), cwd=workspace)
+    assert result.exit_code == 0, result.output
+    table = raw_table(workspace, "wide")
+    assert table.num_columns == width + 3
+    assert table.column_names[width - 1] == f"col_{width - 1}"
+    assert sorted(table[f"col_{width - 1}"].to_pylist()) == [width - 1, 2 * width - 1, 3 * width - 1]
+
+
+@pytest.fixture(scope="session")
+def hundred_mb_field(tmp_path_factory) -> tuple[Path, str]:
+    """A CSV whose second row holds one 100 MB value (written once per session), and that value's SHA-256."""
+    folder = tmp_path_factory.mktemp("big_field")
+    value = (b"0123456789abcdef" * (100 * (1 << 20) // 16)).decode()
+    path = folder / "blob.csv"
+    with path.open("w") as handle:
+        handle.write("id,payload\n1,small\n2,")
+        handle.write(value)
+        handle.write("\n3,after\n")
+    return folder, hashlib.sha256(value.encode()).hexdigest()
+
+
+def test_a_100_mb_field_is_read_with_bigger_blocks(workspace, hundred_mb_field):
+    folder, digest = hundred_mb_field
+    (result,) = ingest_paths(Workspace.open(workspace), [folder]).files
+    assert (result.outcome, result.rows) == ("loaded", 3), result.message
+    table = raw_table(workspace, "blob")
+    values = dict(zip(table["id"].to_pylist(), table["payload"].to_pylist(), strict=True))
+    assert (values[1], values[3]) == ("small", "after")
+    assert len(values[2]) == 100 * (1 << 20) and hashlib.sha256(values[2].encode()).hexdigest() == digest
+
+
+@pytest.mark.parametrize("ending", [b"\r\n", b"\n", b"\r", b"mixed"])
+def test_line_endings(workspace, tmp_path, cli, ending):
+    data = tmp_path / "data"
+    data.mkdir()
+    lines = [b"id,name", b"1,a", b'2,"multi\r\nline"', b"3,c", b"4,d"]
+    ends = [b"\r\n", b"\n", b"\r", b"\r\n", b"\n"] if ending == b"mixed" else [ending] * len(lines)
+    (data / "t.csv").write_bytes(b"".join(line + end for line, end in zip(lines, ends, strict=True)))
+    result = cli("ingest", str(data), cwd=workspace)
+    assert result.exit_code == 0, result.output
+    rows = sorted(raw_table(workspace, "t").select(["id", "name"]).to_pylist(), key=lambda r: r["id"])
+    assert rows == [{"id": 1, "name": "a"}, {"id": 2, "name": "multi\r\nline"}, {"id": 3, "name": "c"}, {"id": 4, "name": "d"}]
+
+
+def test_nul_bytes_are_kept_as_data(workspace, tmp_path, cli):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "t.csv").write_bytes(b"id,name\n1,a\x00b\n2,\x00\n3,plain\n")
+    result = cli("ingest", str(data), cwd=workspace)
+    assert result.exit_code == 0, result.output
+    table = raw_table(workspace, "t")
+    rows = dict(zip(table["id"].to_pylist(), table["name"].to_pylist(), strict=True))
+    assert rows == {1: "a\x00b", 2: "\x00", 3: "plain"}
+
+
+def test_a_truncated_gzip_fails_cleanly_and_keeps_the_table(workspace, tmp_path, cli, lake_snapshot):
+    data = tmp_path / "data"
+    data.mkdir()
+    text = "id,name\n" + "".join(f"{i},name {i}\n" for i in range(100_000))
+    path = data / "t.csv.gz"
+    path.write_bytes(gzip.compress(b"id,name\n0,first\n"))
+    assert cli("ingest", str(data), cwd=workspace).exit_code == 0
+    before = lake_snapshot(workspace)
+    whole = gzip.compress(text.encode())
+    path.write_bytes(whole[: len(whole) // 2])
+    result = cli("ingest", str(data), "--json", cwd=workspace)
+    assert result.exit_code == 1
+    (failed,) = json.loads(result.stdout)["files"]
+    assert failed["outcome"] == "failed" and failed["message"].startswith(f"{path}: cannot read the file")
+    assert "\n" not in failed["message"] and "Truncated" in failed["message"]
+    assert lake_snapshot(workspace) == before == {"t": (0, 1)}
