@@ -17,6 +17,7 @@ writer decides whether the file may load without them (``ingest.bad_rows``).
 from __future__ import annotations
 
 import codecs
+import collections
 import csv
 import importlib
 import importlib.util
@@ -262,17 +263,17 @@ def find_line(path: Path, needle: bytes | None) -> int | None:
 
 def locate_lines(path: Path, texts: list[str], encoding: str) -> list[int | None]:
     """The line where each of ``texts`` (rows, in file order when equal) starts, in one pass over the file."""
-    wanted: dict[bytes, list[int]] = {}
+    wanted: dict[bytes, collections.deque[int]] = {}
     for index, text in enumerate(texts):
-        wanted.setdefault(_LINE_END.split(text.encode(encoding, errors="replace"))[0], []).append(index)
+        wanted.setdefault(_LINE_END.split(text.encode(encoding, errors="replace"))[0], collections.deque()).append(index)
     found: list[int | None] = [None] * len(texts)
-    remaining = len(texts)
     for number, line in enumerate(lines(path), start=1):
-        if remaining == 0:
+        if not wanted:
             break
-        if (waiting := wanted.get(line)) and (indexes := [i for i in waiting if found[i] is None]):
-            found[indexes[0]] = number
-            remaining -= 1
+        if waiting := wanted.get(line):
+            found[waiting.popleft()] = number
+            if not waiting:
+                del wanted[line]
     return found
 
 

@@ -118,14 +118,11 @@ def write_table(
 
             batches = _conform(columns, incoming, schema, planned.rescue, lineage, this, limits, on_batch, finish)
             _commit(lake, schema_name, table, policy, planned, existing is not None, schema, incoming, batches, commit_metadata, lineage)
-        except ReadAgain as again:
-            widened |= again.types
-            read |= {"block_size": again.block_size} if again.block_size else {}
-            continue
         except Exception as error:
-            if isinstance(this.failure, ReadAgain):
-                widened |= this.failure.types
-                read |= {"block_size": this.failure.block_size} if this.failure.block_size else {}
+            again = error if isinstance(error, ReadAgain) else this.failure  # raised inside delta-rs: kept in this.failure
+            if isinstance(again, ReadAgain):
+                widened |= again.types
+                read |= {"block_size": again.block_size} if again.block_size else {}
                 continue
             if this.failure is not None:
                 raise _read_error(this.failure, lineage.source_file) from None
