@@ -80,8 +80,7 @@ class Engine(BaseEngine):
             ).fetchall()
             result = []
             for schema, name, kind in rows:
-                count = connection.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0] if kind == "BASE TABLE" else None
-                result.append(Relation(schema, name, count, "table" if kind == "BASE TABLE" else "view"))
+                result.append(Relation(schema, name, _count(connection, schema, name), "table" if kind == "BASE TABLE" else "view"))
         return result
 
     def read_arrow(self, schema: str, table: str) -> pa.Table:
@@ -89,5 +88,18 @@ class Engine(BaseEngine):
         if connection is None or not any(r.name == table for r in self.relations([schema])):
             raise TableNotFoundError(f"no table {schema}.{table} in {self.database}", hint="run `autoflux transform` first")
         with connection:
-            quoted = '"' + schema.replace('"', '""') + '"."' + table.replace('"', '""') + '"'
-            return connection.sql(f"select * from {quoted}").to_arrow_table()
+            return connection.sql(f"select * from {_quoted(schema, table)}").to_arrow_table()
+
+
+def _count(connection, schema: str, name: str) -> int | None:
+    """Rows of a table or view; None for a view that cannot be read outside a dbt run."""
+    import duckdb
+
+    try:
+        return connection.execute(f"select count(*) from {_quoted(schema, name)}").fetchone()[0]
+    except duckdb.Error:
+        return None
+
+
+def _quoted(schema: str, name: str) -> str:
+    return ".".join('"' + part.replace('"', '""') + '"' for part in (schema, name))
