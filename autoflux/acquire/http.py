@@ -198,16 +198,21 @@ def download(
                 response = None
             if not _is_transient(error):
                 raise
-            attempt += 1
-            if attempt >= retry.attempts:
-                failure = AcquireError(
-                    f"download failed after {attempt} tries ({_reason(error)})",
-                    path=source,
-                    hint="check the network or the server and run again; it resumes where the server allows it",
-                )
-                failure.retryable = True
-                raise failure from None
-            time.sleep(retry.delay(attempt))
+            attempt = _count_failure(
+                attempt, error, retry=retry, source=source, what="download",
+                hint="check the network or the server and run again; it resumes where the server allows it",
+            )
+
+
+def _count_failure(attempt: int, error: Exception, *, retry: RetryPolicy, source: str, what: str, hint: str) -> int:
+    """Count a failed try: wait before the next one, or raise a retryable error once the tries are used up."""
+    attempt += 1
+    if attempt >= retry.attempts:
+        failure = AcquireError(f"{what} failed after {attempt} tries ({_reason(error)})", path=source, hint=hint)
+        failure.retryable = True
+        raise failure from None
+    time.sleep(retry.delay(attempt))
+    return attempt
 
 
 def retrying(call: Callable[[], T], *, retry: RetryPolicy, source: str) -> T:
@@ -221,16 +226,9 @@ def retrying(call: Callable[[], T], *, retry: RetryPolicy, source: str) -> T:
         except (requests.RequestException, _TransientStatus) as error:
             if not _is_transient(error):
                 raise
-            attempt += 1
-            if attempt >= retry.attempts:
-                failure = AcquireError(
-                    f"request failed after {attempt} tries ({_reason(error)})",
-                    path=source,
-                    hint="check the network or the server and run again",
-                )
-                failure.retryable = True
-                raise failure from None
-            time.sleep(retry.delay(attempt))
+            attempt = _count_failure(
+                attempt, error, retry=retry, source=source, what="request", hint="check the network or the server and run again"
+            )
 
 
 def http_error(url: str, error: requests.HTTPError) -> AcquireError:
