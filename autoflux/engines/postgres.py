@@ -239,9 +239,7 @@ class Engine(BaseEngine):
             )
             result = []
             for schema, name, kind in rows:
-                count = None
-                if kind != "v":
-                    count = self._fetch(cursor, f"select count(*) from {_ident(schema)}.{_ident(name)}", f"counting {schema}.{name}")[0][0]
+                count = self._fetch(cursor, f"select count(*) from {_ident(schema)}.{_ident(name)}", f"counting {schema}.{name}")[0][0]
                 result.append(Relation(schema, name, count, "view" if kind == "v" else "table"))
         return result
 
