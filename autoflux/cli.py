@@ -27,6 +27,21 @@ wait_option = click.option(
 )
 
 
+def source_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The arguments and options of the commands that ingest: SOURCES…, --workspace, --refresh, --force, --wait."""
+    for decorator in reversed(
+        [
+            click.argument("sources", nargs=-1),
+            workspace_option,
+            click.option("--refresh", is_flag=True, help="Download sources again even when cached."),
+            click.option("--force", is_flag=True, help="Reload files even when unchanged."),
+            wait_option,
+        ]
+    ):
+        function = decorator(function)
+    return function
+
+
 def command(function: Callable[..., int | None]) -> Callable[..., None]:
     """Give a command --quiet/--json and turn AutoFlux errors into a one-line message and exit 1."""
 
@@ -67,11 +82,7 @@ def init(path: str, console: Console) -> None:
 
 
 @cli.command()
-@click.argument("sources", nargs=-1)
-@workspace_option
-@click.option("--refresh", is_flag=True, help="Download sources again even when cached.")
-@click.option("--force", is_flag=True, help="Reload files even when unchanged.")
-@wait_option
+@source_options
 @command
 def ingest(sources: tuple[str, ...], workspace: str, refresh: bool, force: bool, wait: float, console: Console) -> int:
     """Ingest SOURCES (folders, files, URLs; default: sources in autoflux.yml) into raw Delta tables."""
@@ -96,11 +107,7 @@ def transform(workspace: str, select: str | None, no_test: bool, wait: float, co
 
 
 @cli.command()
-@click.argument("sources", nargs=-1)
-@workspace_option
-@click.option("--refresh", is_flag=True, help="Download sources again even when cached.")
-@click.option("--force", is_flag=True, help="Reload files even when unchanged.")
-@wait_option
+@source_options
 @command
 def run(sources: tuple[str, ...], workspace: str, refresh: bool, force: bool, wait: float, console: Console) -> int:
     """Ingest SOURCES, run dbt and prepare the training hand-off, with a summary."""
