@@ -240,17 +240,24 @@ def _hints(workspace: Workspace, data_file: DataFile) -> dict[str, pa.DataType]:
 
 
 def _open(
-    workspace: Workspace, data_file: DataFile, types: dict[str, pa.DataType], *, block_size: int | None = None, text: bool = False
+    workspace: Workspace,
+    data_file: DataFile,
+    types: dict[str, pa.DataType],
+    *,
+    block_size: int | None = None,
+    text: bool = False,
+    by_value: bool = False,
 ) -> Columns:
     """The file's columns; any failure to read it, now or while streaming, is an IngestError naming it.
 
-    ``block_size`` overrides ``ingest.csv.block_size``; ``text`` reads a CSV's unhinted columns as strings.
+    ``block_size`` overrides ``ingest.csv.block_size``; ``text`` reads a CSV's unhinted columns as
+    strings; ``by_value`` parses JSON lines one by one (see :func:`~autoflux.ingest.readers.read_json`).
     """
     path = data_file.path
     if not path.is_file():
         raise IngestError("the file is missing or not a regular file", path=path, hint="check the path")
     try:
-        columns = _read(workspace, data_file, types, block_size=block_size, text=text)
+        columns = _read(workspace, data_file, types, block_size=block_size, text=text, by_value=by_value)
     except (OSError, pa.ArrowException) as error:
         raise _unreadable(path, error) from None
     columns.batches = _guarded(path, columns.batches)
@@ -275,7 +282,7 @@ def _unreadable(path: Path, error: BaseException) -> IngestError:
 
 
 def _read(
-    workspace: Workspace, data_file: DataFile, types: dict[str, pa.DataType], *, block_size: int | None, text: bool
+    workspace: Workspace, data_file: DataFile, types: dict[str, pa.DataType], *, block_size: int | None, text: bool, by_value: bool
 ) -> Columns:
     path = data_file.path
     if data_file.format == "csv":
@@ -285,7 +292,7 @@ def _read(
     if data_file.format == "parquet":
         return read_parquet(path)
     if data_file.format == "json":
-        return read_json(path)
+        return read_json(path, types, by_value=by_value)
     if data_file.format == "excel":
         return read_excel(path, data_file.sheet)
     spec = next(r for r in workspace.config.ingest.readers if r.reader == data_file.reader)

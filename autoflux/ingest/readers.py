@@ -26,7 +26,7 @@ import itertools
 import json
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from typing import Any
 import pyarrow as pa
 
 from autoflux.exceptions import ConfigError, IngestError
+from autoflux.ingest.policy import as_text, widen
 from autoflux.ingest.schema import unique_column_names
 
 COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
@@ -107,11 +108,15 @@ class Columns:
 
 
 class ReadAgain(Exception):
-    """The file must be read again: with column ``types`` (name → type) and/or a bigger ``block_size``."""
+    """The file must be read again: with column ``types`` (name → type), a bigger ``block_size``,
+    and/or ``by_value`` (JSON lines parsed value by value, when Arrow's block-wise inference cannot).
+    """
 
-    def __init__(self, types: dict[str, pa.DataType], reason: str, *, block_size: int | None = None) -> None:
+    def __init__(
+        self, types: dict[str, pa.DataType], reason: str, *, block_size: int | None = None, by_value: bool = False
+    ) -> None:
         super().__init__(reason)
-        self.types, self.reason, self.block_size = types, reason, block_size
+        self.types, self.reason, self.block_size, self.by_value = types, reason, block_size, by_value
 
 
 class WidenColumns(ReadAgain):
@@ -531,8 +536,14 @@ def read_parquet(path: Path, batch_rows: int = 65_536) -> Columns:
     return Columns(schema.names, schema.types, parquet.iter_batches(batch_size=batch_rows))
 
 
-def read_json(path: Path) -> Columns:
-    """NDJSON is streamed; a file holding one JSON array of objects is read whole."""
+def read_json(path: Path, types: Mapping[str, pa.DataType] | None = None, *, by_value: bool = False) -> Columns:
+    """NDJSON is streamed; a file holding one JSON array of objects is read whole.
+
+    NDJSON goes through Arrow's reader, which infers each field's type from the first block and
+    fails when a later value has another type. Then the caller reads again ``by_value``: lines are
+    parsed one by one, fields take ``types`` (name → type) where given, and a field whose values
+    need a wider type than the first lines had asks for another read (:class:`ReadAgain`).
+    """
     import pyarrow.json as pajson
 
     head = read_head(path, 4096).lstrip()
@@ -556,9 +567,13 @@ def read_json(path: Path) -> Columns:
             names = list(dict.fromkeys(name for row in rows for name in row))
             table = pa.table({name: _mixed_array([row.get(name) for row in rows]) for name in names})
         return Columns(table.schema.names, table.schema.types, iter(table.to_batches()))
+    if by_value:
+        return _json_lines_by_value(path, dict(types or {}))
     try:
         reader = pajson.open_json(open_bytes(path))
     except pa.ArrowInvalid as error:
+        if _TYPE_CHANGE.search(str(error)):
+            raise ReadAgain({}, "a JSON field changed type within the first block", by_value=True) from None
         raise IngestError(f"invalid JSON lines: {error}", path=path, hint="one JSON object per line is expected") from None
 
     def batches() -> Iterator[pa.RecordBatch]:
@@ -568,12 +583,73 @@ def read_json(path: Path) -> Columns:
             except StopIteration:
                 return
             except pa.ArrowInvalid as error:
-                hint = "fix the JSON"
-                if "changed from" in str(error):
-                    hint = "keep one JSON type per field (quote the values as strings), or read it with ingest.readers"
-                raise IngestError(f"invalid JSON lines: {error}", path=path, hint=hint) from None
+                if _TYPE_CHANGE.search(str(error)):
+                    raise ReadAgain({}, f"a JSON field changed type: {error}", by_value=True) from None
+                raise IngestError(f"invalid JSON lines: {error}", path=path, hint="fix the JSON") from None
 
     return Columns(reader.schema.names, reader.schema.types, batches())
+
+
+_TYPE_CHANGE = re.compile(r"changed from|Failed to convert JSON|couldn't parse|unexpected field", re.IGNORECASE)
+JSON_LINES_PER_BATCH = 50_000
+
+
+def _json_lines_by_value(path: Path, types: dict[str, pa.DataType]) -> Columns:
+    """NDJSON parsed line by line (see :func:`read_json`); the fields of the first lines come first."""
+    chunks = _json_line_chunks(path)
+    first = next(chunks, [])
+    names = list(dict.fromkeys([name for _, row in first for name in row] + list(types)))
+    if not names:
+        raise IngestError("the file holds no JSON objects", path=path, hint="one JSON object per line is expected")
+    fixed = {name: types.get(name) or _json_array([row.get(name) for _, row in first], None, path, name).type for name in names}
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for chunk in itertools.chain([first], chunks):
+            unknown = {name for _, row in chunk for name in row} - fixed.keys()
+            if unknown:
+                new = {name: _json_array([row.get(name) for _, row in chunk], None, path, name).type for name in unknown}
+                raise ReadAgain(new, f"fields first seen after the first lines: {', '.join(sorted(unknown))}", by_value=True)
+            arrays = [_json_array([row.get(name) for _, row in chunk], fixed[name], path, name) for name in names]
+            yield pa.record_batch(arrays, names=names)
+
+    return Columns(names, [fixed[name] for name in names], batches())
+
+
+def _json_line_chunks(path: Path) -> Iterator[list[tuple[int, dict]]]:
+    """(line number, object) of the file's non-blank lines, :data:`JSON_LINES_PER_BATCH` at a time."""
+    chunk: list[tuple[int, dict]] = []
+    with open_bytes(path) as stream:
+        for number, line in enumerate(io.TextIOWrapper(stream, encoding="utf-8"), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise IngestError(f"invalid JSON: {error.msg}", path=path, line=number, hint="fix the JSON on that line") from None
+            except UnicodeDecodeError:
+                raise IngestError("bytes that are not valid UTF-8", path=path, line=number, hint="save the file as UTF-8") from None
+            chunk.append((number, record if isinstance(record, dict) else {"value": record}))
+            if len(chunk) == JSON_LINES_PER_BATCH:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
+
+
+def _json_array(values: list[Any], target: pa.DataType | None, path: Path, name: str) -> pa.Array:
+    """``values`` as ``target`` (inferred when None); raises ReadAgain when they need a wider type."""
+    if target is not None and pa.types.is_string(target):
+        return pa.array(as_text(values), pa.string())
+    found = _mixed_array(values)
+    if target is None or found.type == target or pa.types.is_null(found.type):
+        return found if target is None else found.cast(target)
+    wider = widen(target, found.type) or pa.string()
+    if wider == target:
+        try:
+            return found.cast(target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            wider = pa.string()
+    raise ReadAgain({name: wider}, f"field {name!r} holds {found.type} values after {target} ones", by_value=True)
 
 
 def read_excel(path: Path, sheet: str | None) -> Columns:
@@ -611,9 +687,8 @@ def _mixed_array(values: list[Any]) -> pa.Array:
     """``values`` as one Arrow array: their common type, else strings (JSON text for lists and objects)."""
     try:
         return pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        text = [v if v is None or isinstance(v, str) else json.dumps(v, default=str) for v in values]
-        return pa.array(text, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return pa.array(as_text(values), pa.string())
 
 
 # ------------------------------------------------------------------------------------ custom

@@ -92,9 +92,9 @@ def write_table(
 
     ``policy`` gives the write mode and schema policy (default: replace, evolve). Bad rows within
     ``bad_rows`` are staged under ``staging`` for the quarantine table (without ``staging`` any bad
-    row fails the file). ``open_columns`` is called again with wider column types when a CSV value
-    does not fit the inferred type, or with ``block_size=`` when a value is longer than a block
-    (see :mod:`autoflux.ingest.readers`).
+    row fails the file). ``open_columns`` is called again with wider column types when a value
+    does not fit the inferred type, with ``block_size=`` when a value is longer than a block, or
+    with ``by_value=True`` when JSON lines need reading value by value (see :mod:`autoflux.ingest.readers`).
     """
     from deltalake.exceptions import DeltaError
 
@@ -123,6 +123,7 @@ def write_table(
             if isinstance(again, ReadAgain):
                 widened |= again.types
                 read |= {"block_size": again.block_size} if again.block_size else {}
+                read |= {"by_value": True} if again.by_value else {}
                 continue
             if this.failure is not None:
                 raise _read_error(this.failure, lineage.source_file) from None

@@ -336,11 +336,35 @@ def test_a_missing_custom_reader_is_a_config_error(workspace, configure, data_di
     assert "nowhere.py:read" in result.message and "ingest.readers" in result.message
 
 
-def test_ndjson_type_change_after_the_first_block_fails_with_advice(data_dir, ingest, one):
-    """Not widened like CSV (Arrow's JSON reader cannot turn numbers into strings): a clear error."""
-    lines = [json.dumps({"a": i}) for i in range(100_000)] + [json.dumps({"a": "text"})]
+def test_ndjson_number_that_turns_to_text_after_the_first_block_makes_the_column_text(data_dir, ingest, raw, one):
+    lines = [json.dumps({"a": i, "b": i / 2}) for i in range(100_000)] + [json.dumps({"a": "text", "b": 1})]
     (data_dir / "late.ndjson").write_text("\n".join(lines) + "\n")
     result = one(ingest(data_dir))
+    assert result.outcome == "loaded", result.message
+    table = raw("late")
+    assert table.num_rows == 100_001
+    assert table.schema.field("a").type == pa.string() and table.schema.field("b").type == pa.float64()
+    assert table.column("a").to_pylist()[-2:] == ["99999", "text"]
+    assert table.column("b").to_pylist()[-1] == 1.0
+
+
+def test_ndjson_late_floats_widen_integers_and_late_fields_are_kept(data_dir, ingest, raw, one):
+    lines = [json.dumps({"a": i}) for i in range(60_000)] + [json.dumps({"a": 0.5, "extra": {"k": [1, 2]}})]
+    lines += [json.dumps({"a": 7, "extra": True})]
+    (data_dir / "late.ndjson").write_text("\n".join(lines) + "\n")
+    result = one(ingest(data_dir))
+    assert result.outcome == "loaded", result.message
+    table = raw("late")
+    assert table.schema.field("a").type == pa.float64()
+    assert table.column("a").to_pylist()[-3:] == [59_999.0, 0.5, 7.0]
+    assert table.column("extra").to_pylist()[-3:] == [None, '{"k": [1, 2]}', "true"]
+
+
+def test_ndjson_read_by_value_names_the_line_of_bad_json(data_dir, ingest, lake_snapshot, workspace, one):
+    lines = [json.dumps({"a": i}) for i in range(100_000)] + [json.dumps({"a": "text"}), "{broken"]
+    (data_dir / "late.ndjson").write_text("\n".join(lines) + "\n")
+    before = lake_snapshot(workspace)
+    result = one(ingest(data_dir))
     assert result.outcome == "failed"
-    assert "late.ndjson" in result.message and "changed from number to string" in result.message
-    assert "keep one JSON type per field" in result.message
+    assert "late.ndjson" in result.message and "line 100002" in result.message
+    assert lake_snapshot(workspace) == before
