@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -179,3 +178,9 @@ def pa_schema(schema: Any) -> pa.Schema:
     import pyarrow as pa
 
     return pa.schema(schema)
+
+
+def dbt_env_var(name: str, default: str) -> str:
+    """A dbt Jinja expression for environment variable ``name``, else ``default`` (any text, escaped)."""
+    literal = default.replace("\\", "\\\\").replace("'", "\\'")
+    return "{{ env_var('%s', '%s') }}" % (name, literal)

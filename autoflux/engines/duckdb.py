@@ -14,8 +14,10 @@ from typing import Any, Literal
 import pyarrow as pa
 
 from autoflux.engines.base import Engine as BaseEngine
-from autoflux.engines.base import EngineSettings, Relation
+from autoflux.engines.base import EngineSettings, Relation, dbt_env_var
 from autoflux.exceptions import EngineError, TableNotFoundError
+
+PATH_ENV = "AUTOFLUX_DUCKDB_PATH"
 
 
 class Settings(EngineSettings):
@@ -37,7 +39,7 @@ class Engine(BaseEngine):
         default = os.path.relpath(self.database, self.workspace.dbt_dir)
         output: dict[str, Any] = {
             "type": "duckdb",
-            "path": "{{ env_var('AUTOFLUX_DUCKDB_PATH', '%s') }}" % default,
+            "path": dbt_env_var(PATH_ENV, default),
             "threads": self.workspace.config.dbt.threads,
             "plugins": [{"module": "delta"}],
         }
@@ -47,7 +49,7 @@ class Engine(BaseEngine):
         return output
 
     def dbt_env(self) -> dict[str, str]:
-        return {"AUTOFLUX_DUCKDB_PATH": self.database}
+        return {PATH_ENV: self.database}
 
     def after_dbt(self) -> None:
         from dbt.adapters.duckdb.connections import DuckDBConnectionManager

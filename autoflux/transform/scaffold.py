@@ -21,6 +21,7 @@ import pyarrow as pa
 import yaml
 
 from autoflux.config import CONFIG_FILE
+from autoflux.engines.base import dbt_env_var
 from autoflux.exceptions import WorkspaceError
 from autoflux.ingest.schema import LINEAGE_COLUMNS, SOURCE_NAME_KEY
 from autoflux.lake import RAW
@@ -122,7 +123,7 @@ def _profiles(workspace: Workspace, engine: Engine) -> str:
 def _sources(workspace: Workspace, schemas: dict[str, pa.Schema]) -> str:
     lake = workspace.lake
     default = os.path.relpath(lake.uri, workspace.dbt_dir) if lake.is_local else lake.uri
-    lake_expr = "{{ env_var('%s', '%s') }}" % (LAKE_ENV, default)
+    lake_expr = dbt_env_var(LAKE_ENV, default)
     tables = []
     for name, schema in schemas.items():
         columns = []
