@@ -103,7 +103,7 @@ class MLSettings(Section):
     split_column: str = "split"
     target: str | None = None
     id: str | None = None
-    format: Literal["pandas", "polars", "arrow"] = "pandas"
+    format: Literal["pandas", "polars", "arrow", "spark"] = "pandas"
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

@@ -18,6 +18,7 @@ from autoflux.ingest.schema import LINEAGE_COLUMNS
 from autoflux.workspace import Workspace
 
 Format = Literal["pandas", "polars", "arrow", "spark"]
+ARROW_FORMATS = ("pandas", "polars", "arrow")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,11 @@ def load_training_data(
     try:
         if chosen in engine.FRAME_FORMATS:
             return _native_training_data(ws, engine, name, chosen)
+        if chosen not in ARROW_FORMATS:
+            raise ConfigError(
+                f"format {chosen!r} needs an engine that makes such frames; this workspace's engine is {ws.config.engine.type}",
+                hint=f"use one of {', '.join(ARROW_FORMATS)} (ml.format), or an engine whose frames are {chosen}",
+            )
         data = engine.read_arrow(ml.schema_, name)
         target, id_column = ml_roles(ws, engine)
         raw = _raw_tables(ws, engine)

@@ -122,7 +122,7 @@ def test_an_unknown_section_from_the_environment_is_an_error(tmp_path):
 @pytest.mark.parametrize(
     ("text", "key", "value", "allowed"),
     [
-        ("ml:\n  format: numpy\n", "ml.format", "'numpy'", "'pandas', 'polars' or 'arrow'"),
+        ("ml:\n  format: numpy\n", "ml.format", "'numpy'", "'pandas', 'polars', 'arrow' or 'spark'"),
         ("ingest:\n  csv:\n    block_size: 1024\n", "ingest.csv.block_size", "1024", "65536"),
         ("dbt:\n  threads: 0\n", "dbt.threads", "0", "1"),
     ],

@@ -121,8 +121,15 @@ def test_a_missing_mart_says_to_run_transform(workspace):
 
 
 def test_an_unknown_format_is_a_config_error(competition):
-    with pytest.raises(ConfigError, match="pandas, polars or arrow"):
+    with pytest.raises(ConfigError, match="use one of pandas, polars, arrow"):
         load_training_data(competition, format="numpy")
+
+
+def test_spark_frames_need_the_spark_engine(competition, configure):
+    configure(competition, {"ml": {"format": "spark"}})
+    with pytest.raises(ConfigError) as caught:
+        load_training_data(competition)
+    assert "'spark'" in str(caught.value) and "engine is duckdb" in str(caught.value)
 
 
 def test_manifest_lists_raw_versions_and_load_ids(competition, tmp_path):
