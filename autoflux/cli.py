@@ -34,7 +34,7 @@ def source_options(function: Callable[..., Any]) -> Callable[..., Any]:
             click.argument("sources", nargs=-1),
             workspace_option,
             click.option("--refresh", is_flag=True, help="Download sources again even when cached."),
-            click.option("--force", is_flag=True, help="Reload files even when unchanged."),
+            click.option("--force", is_flag=True, help="Reload files even when unchanged (run: rebuild the dbt models too)."),
             wait_option,
         ]
     ):
@@ -204,6 +204,9 @@ def _print_ingest(console: Console, report: IngestReport) -> None:
 
 
 def _print_transform(console: Console, report: TransformReport) -> None:
+    if report.up_to_date:
+        console.info("dbt: the project and the raw tables are unchanged since the last build: nothing to do")
+        return
     console.info(
         f"dbt: {len(report.models)} models built, {len(report.tests)} tests passed in {report.seconds:.1f}s"
     )

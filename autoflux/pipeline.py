@@ -16,7 +16,7 @@ from autoflux.exceptions import AutoFluxError, IngestError
 from autoflux.ingest import IngestReport, ingest_paths
 from autoflux.lake import RAW
 from autoflux.lock import workspace_lock
-from autoflux.transform.dbt import NodeResult, TransformReport, run_dbt
+from autoflux.transform.dbt import NodeResult, TransformReport, build_stamp, last_build_stamp, run_dbt
 from autoflux.transform.scaffold import sync_project
 from autoflux.workspace import Workspace
 
@@ -129,17 +129,24 @@ class Pipeline:
         sync_project(self.workspace, self.engine)
         return report
 
-    def transform(self, *, select: str | None = None, test: bool | None = None) -> TransformReport:
-        """Run the dbt project (run, then test) on the workspace's engine."""
-        with self._writing("transform"):
-            return self._transform(select=select, test=test)
+    def transform(self, *, select: str | None = None, test: bool | None = None, if_changed: bool = False) -> TransformReport:
+        """Run the dbt project (run, then test) on the workspace's engine.
 
-    def _transform(self, *, select: str | None, test: bool | None) -> TransformReport:
+        With ``if_changed``, dbt does not run when nothing it depends on changed since the last
+        full build that succeeded (project files, raw tables' loads, engine settings) and the ML
+        table is still there; the report then says ``up_to_date``.
+        """
+        with self._writing("transform"):
+            return self._transform(select=select, test=test, if_changed=if_changed)
+
+    def _transform(self, *, select: str | None, test: bool | None, if_changed: bool = False) -> TransformReport:
         raw_tables = self.engine.raw_tables()
         if not raw_tables:
             raise AutoFluxError("there are no raw tables yet", hint="run `autoflux ingest SOURCE` first")
         self.engine.publish_raw(raw_tables)
         sync_project(self.workspace, self.engine)
+        if if_changed and select is None and self._up_to_date(test):
+            return TransformReport(up_to_date=True)
         with self.console.progress() as progress:
             task = progress.add_task("dbt", total=None, detail="") if progress else None
 
@@ -148,6 +155,14 @@ class Pipeline:
                     progress.update(task, detail=f"{node.kind} {node.name}: {node.status}")
 
             return run_dbt(self.workspace, self.engine, test=test, select=select, on_node=on_node)
+
+    def _up_to_date(self, test: bool | None) -> bool:
+        command = "build" if (self.workspace.config.dbt.test if test is None else test) else "run"
+        last = last_build_stamp(self.workspace)
+        if last is None or last != build_stamp(self.workspace, self.engine, command):
+            return False
+        ml = self.workspace.config.ml
+        return any(r.name == ml.table for r in self.engine.relations([ml.schema_]))
 
     def run(self, sources: Sequence[str] = (), *, refresh: bool = False, force: bool = False) -> RunSummary:
         """Ingest, transform and prepare the hand-off; stops at the first stage that fails."""
@@ -164,7 +179,7 @@ class Pipeline:
         if summary.ingest.failed:
             return summary
         started = time.perf_counter()
-        summary.transform = self.transform()
+        summary.transform = self.transform(if_changed=not force)
         summary.seconds["transform"] = time.perf_counter() - started
         started = time.perf_counter()
         ml = self.workspace.config.ml
@@ -252,6 +267,7 @@ def ingest_dict(report: IngestReport) -> dict[str, Any]:
 
 def transform_dict(report: TransformReport) -> dict[str, Any]:
     return {
+        "up_to_date": report.up_to_date,
         "models": [{"name": n.name, "status": n.status} for n in report.models],
         "tests": [{"name": n.name, "status": n.status} for n in report.tests],
         "seconds": round(report.seconds, 3),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -29,10 +31,11 @@ class NodeResult:
 
 @dataclass
 class TransformReport:
-    """The models and tests dbt ran, with their status."""
+    """The models and tests dbt ran, with their status; ``up_to_date`` when dbt had nothing to do."""
 
     nodes: list[NodeResult] = field(default_factory=list)
     seconds: float = 0.0
+    up_to_date: bool = False
 
     @property
     def models(self) -> list[NodeResult]:
@@ -58,9 +61,38 @@ def run_dbt(
     report = TransformReport()
     started = time.perf_counter()
     command = "build" if (workspace.config.dbt.test if test is None else test) else "run"
+    stamp_file = workspace.state_dir / STAMP_FILE
+    stamp_file.unlink(missing_ok=True)  # until this build succeeds, nothing is known to be up to date
     report.nodes += _invoke(workspace, engine, [command, *(["--select", select] if select else [])], on_node)
+    if select is None:
+        stamp_file.write_text(json.dumps({"stamp": build_stamp(workspace, engine, command), "command": command}))
     report.seconds = time.perf_counter() - started
     return report
+
+
+STAMP_FILE = "transform.json"
+_NOT_PROJECT = {"target", "logs", "dbt_packages", ".user.yml"}
+
+
+def build_stamp(workspace: Workspace, engine: Engine, command: str) -> str:
+    """What a full dbt build depends on: the project's files, each raw table's last load, the engine's settings."""
+    digest = hashlib.sha256(json.dumps([command, workspace.config.engine.model_dump(mode="json")], sort_keys=True).encode())
+    project = workspace.dbt_dir
+    for path in sorted(project.rglob("*")):
+        relative = path.relative_to(project)
+        if path.is_file() and not _NOT_PROJECT.intersection(relative.parts):
+            digest.update(str(relative).encode() + b"\0" + path.read_bytes() + b"\0")
+    for table in engine.raw_tables():
+        digest.update(json.dumps([table, *engine.raw_state(table)]).encode())
+    return digest.hexdigest()
+
+
+def last_build_stamp(workspace: Workspace) -> str | None:
+    """The stamp of the last full build that succeeded, if any."""
+    try:
+        return json.loads((workspace.state_dir / STAMP_FILE).read_text())["stamp"]
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def _invoke(workspace: Workspace, engine: Engine, args: list[str], on_node: Callable[[NodeResult], None] | None) -> list[NodeResult]:

@@ -148,7 +148,32 @@ def test_second_run_says_nothing_to_do_and_changes_nothing(example_ws, cli, exam
     assert "All files unchanged since the last load: nothing to do." in result.stdout
     assert "loaded" not in result.stdout
     assert lake_snapshot(example_ws.ws) == before == {t: (0, n) for t, n in RAW_ROWS.items()}
+    assert "dbt: the project and the raw tables are unchanged since the last build: nothing to do" in result.stdout
     assert "1,000 train rows, 400 test rows" in result.stdout
+
+
+def test_run_rebuilds_when_a_model_a_raw_table_or_force_says_so(workspace, cli, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.csv").write_text("id,x,target\n1,2,0\n2,3,1\n")
+    (data / "test.csv").write_text("id,x\n3,4\n")
+
+    def run(*options: str) -> dict:
+        result = cli("run", str(data), *options, "--json", cwd=workspace)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)["transform"]
+
+    assert not run()["up_to_date"]
+    assert run()["up_to_date"]
+    mart = workspace / "dbt" / "models" / "marts" / "ml_training_set.sql"
+    mart.write_text(mart.read_text() + "\n-- edited\n")
+    assert not run()["up_to_date"]
+    assert run()["up_to_date"]
+    (data / "test.csv").write_text("id,x\n3,4\n4,5\n")
+    rebuilt = run()
+    assert not rebuilt["up_to_date"] and {m["name"] for m in rebuilt["models"]} >= {"stg_test", "ml_training_set"}
+    assert not run("--force")["up_to_date"]
+    assert autoflux.load_training_data(workspace, format="arrow").test.num_rows == 2
 
 
 # ------------------------------------------------------------------------------------ export
