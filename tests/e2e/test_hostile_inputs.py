@@ -21,26 +21,7 @@ import autoflux
 from autoflux.ingest import ingest_paths
 from autoflux.lake import RAW
 from autoflux.workspace import Workspace
-
-HOSTILE_COLUMNS = {
-    "id": "id",
-    "select": "select",
-    "from": "from",
-    "order": "order",
-    "qualify": "qualify",
-    '"quoted"': "quoted",
-    "semi;colon": "semi_colon",
-    "with space": "with_space",
-    "Größe €": "grosse",
-    "Robert'); DROP TABLE students;--": "robert_drop_table_students",
-    "target": "target",
-}
-SQL_VALUE = "'); DROP TABLE raw.train; --"
-
-
-def csv_line(values) -> str:
-    return ",".join('"' + str(v).replace('"', '""') + '"' for v in values) + "\n"
-
+from hostile import HOSTILE_COLUMNS, SQL_VALUE, write_hostile_competition
 
 def raw_table(ws: Path, name: str) -> pa.Table:
     return Workspace.open(ws).lake.open(RAW, name).to_pyarrow_table()
@@ -48,14 +29,9 @@ def raw_table(ws: Path, name: str) -> pa.Table:
 
 def test_hostile_names_go_through_ingest_dbt_and_the_hand_off(workspace, tmp_path, cli, configure):
     configure(workspace, {"ml": {"target": "target", "id": "id"}})
-    data = tmp_path / "data"
-    data.mkdir()
-    names = list(HOSTILE_COLUMNS)
-    (data / "train.csv").write_text(csv_line(names) + "".join(csv_line([i, i, SQL_VALUE, i, i, 'say "hi"', "a;b", "x y", "ä", i, i % 2]) for i in range(6)))
-    (data / "test.csv").write_text(csv_line(names[:-1]) + "".join(csv_line([i, i, SQL_VALUE, i, i, "q", "c", "d", "é", i]) for i in range(6, 9)))
     keywords = sorted({row[0] for row in duckdb.sql("select keyword_name from duckdb_keywords() where keyword_category = 'reserved'").fetchall()})
-    (data / "keywords.csv").write_text(",".join(keywords) + "\n" + ",".join("1" for _ in keywords) + "\n")
-    (data / "x'; drop table raw.train; --.csv").write_text("a\n1\n")
+    data = write_hostile_competition(tmp_path / "data", keywords)
+    names = list(HOSTILE_COLUMNS)
     result = cli("run", str(data), cwd=workspace)
     assert result.exit_code == 0, result.output
     assert set(Workspace.open(workspace).lake.tables(RAW)) == {"train", "test", "keywords", "x_drop_table_raw_train"}

@@ -1,9 +1,10 @@
 """Engine parity: the example pipeline builds the same training mart on every engine.
 
-The example competition runs end to end (ingest, the workspace's unchanged dbt project, hand-off)
-once per engine, and each engine's mart is compared with the reference engine's: the same column
-names in the same order, types of the same family, the same rows ordered by id, values equal
-(floats within a relative 1e-9).
+Each dataset — the bundled example, and a competition whose file and column names are SQL
+fragments, quotes, reserved words and non-ASCII (:mod:`hostile`) — runs end to end (ingest, the
+workspace's unchanged dbt project, hand-off) once per engine, and each engine's mart is compared
+with the reference engine's: the same column names in the same order, types of the same family,
+the same rows ordered by id, values equal (floats within a relative 1e-9).
 
 To add an engine: append its name to ``ENGINES`` and define a module-scoped fixture
 ``<name>_engine`` that returns the ``engine`` section of autoflux.yml for it (calling
@@ -26,6 +27,7 @@ import yaml
 import autoflux
 from autoflux.engines import create_engine
 from autoflux.workspace import Workspace
+from hostile import HOSTILE_COLUMNS, SQL_VALUE, write_hostile_competition
 
 ENGINES = ["duckdb", "postgres", "spark"]
 REFERENCE = "duckdb"
@@ -94,16 +96,26 @@ def run_example(settings: Mapping[str, Any], folder: Path, example: Path) -> pa.
             engine.close()
 
 
+@pytest.fixture(scope="module", params=["example", "hostile"])
+def dataset(request, tmp_path_factory, example_dir) -> Path:
+    if request.param == "example":
+        return example_dir
+    import duckdb
+
+    reserved = duckdb.sql("select keyword_name from duckdb_keywords() where keyword_category = 'reserved'").fetchall()
+    return write_hostile_competition(tmp_path_factory.mktemp("hostile") / "data", sorted(row[0] for row in reserved))
+
+
 @pytest.fixture(scope="module")
-def reference(request, tmp_path_factory, example_dir) -> pa.Table:
+def reference(request, tmp_path_factory, dataset) -> pa.Table:
     settings = request.getfixturevalue(f"{REFERENCE}_engine")
-    return run_example(settings, tmp_path_factory.mktemp(REFERENCE), example_dir)
+    return run_example(settings, tmp_path_factory.mktemp(REFERENCE), dataset)
 
 
 @pytest.fixture(scope="module", params=[e for e in ENGINES if e != REFERENCE])
-def mart(request, tmp_path_factory, example_dir) -> tuple[str, pa.Table]:
+def mart(request, tmp_path_factory, dataset) -> tuple[str, pa.Table]:
     settings = request.getfixturevalue(f"{request.param}_engine")
-    return request.param, run_example(settings, tmp_path_factory.mktemp(request.param), example_dir)
+    return request.param, run_example(settings, tmp_path_factory.mktemp(request.param), dataset)
 
 
 def family(kind: pa.DataType) -> str:
@@ -122,9 +134,14 @@ def same(left: Any, right: Any) -> bool:
     return left == right
 
 
-def test_the_reference_mart_is_the_example(reference):
-    assert reference.num_rows == 1400 and ID in reference.column_names
-    assert sorted(reference[ID].to_pylist()) == list(range(1, 1401))
+def test_the_reference_mart_is_the_dataset(reference, dataset, example_dir):
+    if dataset == example_dir:
+        assert reference.num_rows == 1400 and ID in reference.column_names
+        assert sorted(reference[ID].to_pylist()) == list(range(1, 1401))
+    else:
+        assert reference.column_names == [*HOSTILE_COLUMNS.values(), "split"]
+        assert sorted(reference[ID].to_pylist()) == list(range(9))
+        assert set(reference["from"].to_pylist()) == {SQL_VALUE}
 
 
 def test_the_mart_is_the_same_on_every_engine(reference, mart):
