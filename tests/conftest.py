@@ -12,12 +12,14 @@ import os
 import subprocess
 import sys
 import traceback
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import scratch_postgres
 import yaml
 from click.testing import CliRunner
 
@@ -174,3 +176,21 @@ def _no_autoflux_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if _shapes_autoflux(name):
             monkeypatch.delenv(name)
+
+
+# ------------------------------------------------------------------------------ PostgreSQL
+
+
+@pytest.fixture(scope="session")
+def postgres(requirement) -> Iterator[scratch_postgres.Postgres]:
+    try:
+        import adbc_driver_postgresql.dbapi  # noqa: F401
+    except ImportError:
+        requirement(False, 'adbc-driver-postgresql is not installed (pip install "autoflux[postgres]")')
+    server = scratch_postgres.Postgres(prefix=f"autoflux_test_{uuid.uuid4().hex[:8]}")
+    try:
+        server.query("postgres", "select 1")
+    except Exception as error:  # noqa: BLE001
+        requirement(False, f"no PostgreSQL at {scratch_postgres.HOST}:{scratch_postgres.PORT}: {error}")
+    yield server
+    server.drop_all()

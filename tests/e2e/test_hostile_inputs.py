@@ -16,12 +16,13 @@ import duckdb
 import pyarrow as pa
 import pytest
 import yaml
+from hostile import HOSTILE_COLUMNS, SQL_VALUE, write_hostile_competition
 
 import autoflux
 from autoflux.ingest import ingest_paths
 from autoflux.lake import RAW
 from autoflux.workspace import Workspace
-from hostile import HOSTILE_COLUMNS, SQL_VALUE, write_hostile_competition
+
 
 def raw_table(ws: Path, name: str) -> pa.Table:
     return Workspace.open(ws).lake.open(RAW, name).to_pyarrow_table()

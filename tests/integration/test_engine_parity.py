@@ -15,19 +15,18 @@ from __future__ import annotations
 
 import math
 import os
-import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
 import yaml
+from hostile import HOSTILE_COLUMNS, SQL_VALUE, write_hostile_competition
 
 import autoflux
 from autoflux.engines import create_engine
 from autoflux.workspace import Workspace
-from hostile import HOSTILE_COLUMNS, SQL_VALUE, write_hostile_competition
 
 ENGINES = ["duckdb", "postgres", "spark"]
 REFERENCE = "duckdb"
@@ -40,26 +39,9 @@ def duckdb_engine() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def postgres_engine(requirement) -> Iterator[dict[str, Any]]:
-    """A scratch database on the PostgreSQL at 127.0.0.1:5432, dropped afterwards."""
-    host, port = os.environ.get("AUTOFLUX_TEST_PGHOST", "127.0.0.1"), int(os.environ.get("AUTOFLUX_TEST_PGPORT", "5432"))
-    user = os.environ.get("AUTOFLUX_TEST_PGUSER", "postgres")
-    try:
-        from adbc_driver_postgresql import dbapi
-    except ImportError:
-        requirement(False, 'adbc-driver-postgresql is not installed (pip install "autoflux[postgres]")')
-    name = f"autoflux_test_{uuid.uuid4().hex[:8]}_parity"
-
-    def admin(sql: str) -> None:
-        with dbapi.connect(f"postgresql://{user}@{host}:{port}/postgres", autocommit=True) as connection, connection.cursor() as cursor:
-            cursor.execute(sql)
-
-    try:
-        admin(f'create database "{name}"')
-    except dbapi.Error as error:
-        requirement(False, f"no PostgreSQL at {host}:{port}: {error}")
-    yield {"type": "postgres", "host": host, "port": port, "user": user, "database": name}
-    admin(f'drop database if exists "{name}" with (force)')
+def postgres_engine(postgres) -> dict[str, Any]:
+    """A scratch database on the test PostgreSQL."""
+    return postgres.engine_settings(postgres.create_database())
 
 
 @pytest.fixture(scope="module")

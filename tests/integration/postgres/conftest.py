@@ -1,81 +1,24 @@
-"""The real PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres), one scratch database per test.
+"""The real PostgreSQL on 127.0.0.1:5432 (the ``postgres`` fixture of tests/conftest.py), one scratch
+database per test.
 
-Every database this session creates is named ``autoflux_test_<session>_<n>`` and dropped at the
-end. Without the server (or the ``postgres`` extra) the tests skip locally and fail when CI=true.
 A stand-in server that asks for a password and refuses it gives the one failure trust auth
 cannot: a wrong password.
 """
 
 from __future__ import annotations
 
-import itertools
-import os
 import socket
 import struct
 import threading
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from scratch_postgres import Postgres
 
-HOST = os.environ.get("AUTOFLUX_TEST_PGHOST", "127.0.0.1")
-PORT = int(os.environ.get("AUTOFLUX_TEST_PGPORT", "5432"))
-ADMIN_USER = os.environ.get("AUTOFLUX_TEST_PGUSER", "postgres")
 SECRET = "pw-Zq8!never-print-me"
-
-
-def admin_uri(database: str = "postgres") -> str:
-    return f"postgresql://{ADMIN_USER}@{HOST}:{PORT}/{database}"
-
-
-@dataclass
-class Postgres:
-    """The test server: SQL as the admin user, and scratch databases."""
-
-    prefix: str
-    created: list[str] = field(default_factory=list)
-    counter: Any = field(default_factory=itertools.count)
-
-    def connect(self, database: str = "postgres", *, autocommit: bool = True):
-        from adbc_driver_postgresql import dbapi
-
-        return dbapi.connect(admin_uri(database), autocommit=autocommit)
-
-    def query(self, database: str, sql: str) -> list[tuple]:
-        with self.connect(database) as connection, connection.cursor() as cursor:
-            cursor.execute(sql)
-            return cursor.fetchall() if cursor.description else []
-
-    def create_database(self) -> str:
-        name = f"{self.prefix}_{next(self.counter)}"
-        self.query("postgres", f'create database "{name}"')
-        self.created.append(name)
-        return name
-
-    def drop_all(self) -> None:
-        for name in self.created:
-            self.query("postgres", f'drop database if exists "{name}" with (force)')
-
-    def engine_settings(self, database: str, **extra: Any) -> dict[str, Any]:
-        return {"type": "postgres", "host": HOST, "port": PORT, "user": ADMIN_USER, "database": database, **extra}
-
-
-@pytest.fixture(scope="session")
-def postgres(requirement) -> Iterator[Postgres]:
-    try:
-        import adbc_driver_postgresql.dbapi  # noqa: F401
-    except ImportError:
-        requirement(False, 'adbc-driver-postgresql is not installed (pip install "autoflux[postgres]")')
-    server = Postgres(prefix=f"autoflux_test_{uuid.uuid4().hex[:8]}")
-    try:
-        server.query("postgres", "select 1")
-    except Exception as error:  # noqa: BLE001
-        requirement(False, f"no PostgreSQL at {HOST}:{PORT}: {error}")
-    yield server
-    server.drop_all()
 
 
 @pytest.fixture(scope="session")
