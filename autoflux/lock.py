@@ -1,4 +1,5 @@
-"""One writer per workspace: an exclusive lock on ``.autoflux/lock``, which names its holder.
+"""One writer per workspace: an exclusive lock on ``.autoflux/lock``, which names its holder
+(and :func:`folder_lock`, a plain one for shorter critical sections, such as one download).
 
 The lock is the operating system's (``flock``) on the file, so it ends with its process however
 that process ends: a lock file left by a process that was killed, or written by hand with a dead
@@ -63,6 +64,19 @@ def workspace_lock(state_dir: Path, *, command: str, wait: float = 0.0) -> Itera
             yield
         finally:
             _rewrite(handle, "")
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (created if needed) for the block, waiting while another
+    process holds it. The lock is on the folder itself, so it leaves no file behind."""
+    folder.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
 
 
 def _rewrite(handle, text: str) -> None:

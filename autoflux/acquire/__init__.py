@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from autoflux.exceptions import AcquireError
+from autoflux.lock import folder_lock
 
 __all__ = ["Acquired", "Progress", "RetryPolicy", "SourceKind", "acquire", "source_kind"]
 
@@ -106,7 +107,12 @@ def acquire(
     if kind == "local":
         from autoflux.acquire.local import acquire_local
 
-        return acquire_local(source, **options)
+        return acquire_local(source, **options)  # takes the cache's lock when it unpacks an archive
+    with folder_lock(options["cache_dir"]):  # a process fetching into this cache finishes first; we then find its copy
+        return _download(kind, source, retry, options)
+
+
+def _download(kind: SourceKind, source: str, retry: RetryPolicy | None, options: dict) -> Acquired:
     if kind == "kaggle":
         from autoflux.acquire.kaggle import acquire_kaggle
 

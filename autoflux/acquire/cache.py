@@ -4,7 +4,8 @@ Layout under ``cache_dir``::
 
     <kind>/<name>-<hash of source>/     the slot of one source
         .partial/                       resumable downloads (``download.part`` + state)
-        .tmp-*/                         a version being built (removed on failure)
+        .tmp-*/                         a version being built (removed on failure, or by the next build
+                                        when a killed process left it)
         current/ or v-<hash>/           a complete version: ``data/`` + ``autoflux-complete.json``
 
 A version is built in a temp folder, its marker written last, then renamed into place, so a
@@ -80,8 +81,14 @@ class Slot:
 
     @contextlib.contextmanager
     def stage(self) -> Iterator[Path]:
-        """A fresh temp folder (with an empty ``data/``) to build a version in; removed on failure."""
+        """A fresh temp folder (with an empty ``data/``) to build a version in; removed on failure.
+
+        Folders an earlier, killed build left are removed first: the caller holds the source's
+        lock (:func:`autoflux.acquire.acquire` takes it), so no one else is building here.
+        """
         self.root.mkdir(parents=True, exist_ok=True)
+        for stale in self.root.glob(".tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.root))
         (tmp / "data").mkdir()
         try:

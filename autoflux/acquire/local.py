@@ -7,6 +7,7 @@ from urllib.parse import unquote, urlsplit
 
 from autoflux.acquire import Acquired, Progress, archives, cache
 from autoflux.exceptions import AcquireError, SourceNotFoundError
+from autoflux.lock import folder_lock
 
 
 def local_path(source: str) -> Path:
@@ -48,6 +49,11 @@ def acquire_local(
     if archives.archive_kind(path) is None:
         return Acquired(source, path, False, 0)
 
+    with folder_lock(cache_dir):
+        return _unpack(source, path, cache_dir, refresh=refresh, max_archive_bytes=max_archive_bytes, on_progress=on_progress)
+
+
+def _unpack(source: str, path: Path, cache_dir: Path, *, refresh: bool, max_archive_bytes: int, on_progress: Progress) -> Acquired:
     info = path.stat()
     slot = cache.slot(cache_dir, str(path.resolve()), kind="local")
     version = f"{info.st_size}:{info.st_mtime_ns}"

@@ -213,3 +213,41 @@ def test_unsafe_downloaded_archive_leaves_nothing(http_server, tmp_path):
     assert "bundle.zip" in str(caught.value)
     assert files_under(tmp_path) == []
     assert not os.path.exists(tmp_path / "evil.csv")
+
+
+def test_two_fetches_of_one_source_at_once_download_it_once(http_server, tmp_path):
+    """The second waits for the cache's lock, then finds the first one's copy."""
+    import threading
+
+    url = http_server.add("/concurrent/train.csv", PAYLOAD)
+    first_is_downloading, go_on = threading.Event(), threading.Event()
+
+    def paused(label, done, total) -> None:
+        first_is_downloading.set()
+        assert go_on.wait(10)
+
+    results = {}
+    first = threading.Thread(target=lambda: results.update(first=acquire(url, cache_dir=tmp_path, retry=FAST, on_progress=paused)))
+    first.start()
+    assert first_is_downloading.wait(10)
+    second = threading.Thread(target=lambda: results.update(second=acquire(url, cache_dir=tmp_path, retry=FAST)))
+    second.start()
+    second.join(0.5)
+    assert second.is_alive() and len(http_server.requests_to("/concurrent/train.csv")) == 1
+    go_on.set()
+    first.join(10)
+    second.join(10)
+    assert results["first"].from_cache is False and results["second"].from_cache is True
+    assert results["second"].path == results["first"].path
+    assert len(http_server.requests_to("/concurrent/train.csv")) == 1
+
+
+def test_a_build_folder_left_by_a_killed_fetch_is_removed_by_the_next(http_server, tmp_path):
+    url = http_server.add("/stale/train.csv", PAYLOAD)
+    got = acquire(url, cache_dir=tmp_path, retry=FAST)
+    stale = got.path.parent.parent / ".tmp-killed"
+    (stale / "data").mkdir(parents=True)
+    (stale / "data" / "train.csv").write_bytes(b"half")
+    acquire(url, cache_dir=tmp_path, retry=FAST, refresh=True)
+    assert not stale.exists()
+    assert [p.name for p in got.path.parent.parent.iterdir()] == ["current"]
