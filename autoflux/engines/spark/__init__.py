@@ -333,9 +333,15 @@ class Engine(BaseEngine):
         for schema in schemas:
             for table in self._tables(schema):
                 kind = "view" if table.tableType == "VIEW" else "table"
-                rows = self.spark.table(f"{_ident(schema)}.{_ident(table.name)}").count() if kind == "table" else None
-                result.append(Relation(schema, table.name, rows, kind))
+                result.append(Relation(schema, table.name, self._count(schema, table.name), kind))
         return result
+
+    def _count(self, schema: str, name: str) -> int | None:
+        """Rows of a table or view; None for a view that cannot be read (its tables are gone)."""
+        try:
+            return self.spark.table(f"{_ident(schema)}.{_ident(name)}").count()
+        except Exception:  # noqa: BLE001 - Spark raises its own analysis errors
+            return None
 
     def read_arrow(self, schema: str, table: str) -> pa.Table:
         return self.frame(schema, table).toArrow()

@@ -76,6 +76,13 @@ def test_unchanged_files_are_not_reloaded(run, example_dir):
     assert [f.outcome for f in report.files] == ["unchanged"] * 3
 
 
+def test_tables_count_the_rows_of_views_too(run):
+    root, _ = run
+    listed = {(t["schema"], t["table"]): t for t in Pipeline(Workspace.open(root)).tables()}
+    assert listed[("staging", "stg_full")]["format"] == "view" and listed[("staging", "stg_full")]["rows"] == 1400
+    assert listed[("marts", "ml_training_set")]["rows"] == 1400 and listed[("raw", "train")]["rows"] == 1000
+
+
 def test_the_handoff_gives_spark_dataframes(run):
     from pyspark.sql import DataFrame
 
