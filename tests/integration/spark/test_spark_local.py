@@ -96,6 +96,15 @@ def test_the_handoff_gives_spark_dataframes(run):
     assert len(pandas.train) == 1000 and list(pandas.test.columns) == data.test.columns
 
 
+def test_ml_format_spark_in_config_gives_spark_dataframes(run, monkeypatch):
+    from pyspark.sql import DataFrame
+
+    root, _ = run
+    monkeypatch.setenv("AUTOFLUX__ML__FORMAT", "spark")
+    data = autoflux.load_training_data(root)
+    assert isinstance(data.train, DataFrame) and data.train.count() == 1000
+
+
 def test_a_failed_write_keeps_the_table_and_does_not_poison_the_next_run(run, tmp_path, configure):
     root, _ = run
     source = tmp_path / "data"
