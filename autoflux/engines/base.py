@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
     from autoflux.ingest.discover import DataFile
     from autoflux.ingest.readers import Columns
+    from autoflux.ingest.state import LogEntry
     from autoflux.ingest.writer import Lineage, Written
     from autoflux.workspace import Workspace
 
@@ -57,10 +58,11 @@ class Engine(ABC):
       into ``sources.yml``); otherwise they are catalog tables ``raw.<table>`` the engine publishes.
     - ``FRAME_FORMATS``: frame types of the engine's own the hand-off can return (besides pandas,
       polars and Arrow), served by :meth:`training_frames`.
-    An engine that ingests with its own readers overrides :meth:`raw_state` and :meth:`write_raw`;
+    An engine that ingests with its own readers overrides :meth:`raw_state` and :meth:`write_raw`
+    (which applies the write modes, schema policies and bad-row limits of :mod:`autoflux.ingest.policy`);
     the default reads files with AutoFlux's Arrow readers and commits Delta tables with delta-rs.
     One whose raw tables are not Delta tables in the lake also overrides :meth:`raw_tables`,
-    :meth:`raw_table` and :meth:`read_raw`.
+    :meth:`raw_table`, :meth:`read_raw`, :meth:`committed_load` and :meth:`unlogged_loads`.
     """
 
     SOURCES_READ_LAKE: ClassVar[bool] = False
@@ -109,13 +111,18 @@ class Engine(ABC):
             staging=quarantine.staging_dir(self.workspace.state_dir),
         )
 
-    def applies_table_policies(self) -> bool:
-        """Whether :meth:`write_raw` applies write modes and schema policies other than replace/evolve.
+    def committed_load(self, table: str, load_id: str) -> bool:
+        """Whether load ``load_id`` of ``raw.<table>`` committed (its bad rows then go to the quarantine)."""
+        from autoflux.ingest.state import committed_load
+        from autoflux.lake import RAW
 
-        The default one does; an engine overriding :meth:`write_raw` says so by overriding this too.
-        Until then the core refuses such a table's files rather than replace what should be kept.
-        """
-        return type(self).write_raw is Engine.write_raw
+        return committed_load(self.workspace.lake, RAW, table, load_id)
+
+    def unlogged_loads(self) -> list[LogEntry]:
+        """Log entries for loads the raw tables hold but the load log lacks (a run killed before logging them)."""
+        from autoflux.ingest.state import unlogged_loads
+
+        return unlogged_loads(self.workspace.lake)
 
     def raw_tables(self) -> list[str]:
         """Names of the raw tables, sorted."""

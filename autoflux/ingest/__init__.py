@@ -38,9 +38,8 @@ from autoflux.ingest.readers import (
 )
 from autoflux.ingest.policy import table_policy
 from autoflux.ingest.schema import hint_type
-from autoflux.ingest.state import LogEntry, append_log, committed_load, fingerprint, unlogged_loads
+from autoflux.ingest.state import LogEntry, append_log, fingerprint
 from autoflux.ingest.writer import FINGERPRINT_KEY, LOAD_ID_KEY, Lineage
-from autoflux.lake import RAW
 
 if TYPE_CHECKING:
     from autoflux.engines.base import Engine
@@ -122,13 +121,13 @@ def ingest_paths(
         found += files
         report.skipped += skipped
     check_unique_tables(found)
-    report.recovered = _finish_interrupted(workspace)
+    report.recovered = _finish_interrupted(workspace, engine)
     for data_file in found:
         if on_file:
             on_file(data_file)
         progress = (lambda rows, done, f=data_file: on_progress(f, rows, done)) if on_progress else None
         report.files.append(_ingest_file(workspace, engine, data_file, report.load_id, force=force, on_batch=progress))
-    _publish_quarantine(workspace)
+    _publish_quarantine(workspace, engine)
     fault("log")
     append_log(
         workspace.lake,
@@ -144,17 +143,14 @@ def ingest_paths(
     return report
 
 
-def _finish_interrupted(workspace: Workspace) -> list[LogEntry]:
+def _finish_interrupted(workspace: Workspace, engine: Engine) -> list[LogEntry]:
     """What an interrupted run left: its staged bad rows published or dropped, log entries for its loads."""
-    _publish_quarantine(workspace)
-    return unlogged_loads(workspace.lake)
+    _publish_quarantine(workspace, engine)
+    return engine.unlogged_loads()
 
 
-def _publish_quarantine(workspace: Workspace) -> None:
-    lake = workspace.lake
-    quarantine.publish(
-        lake, quarantine.staging_dir(workspace.state_dir), lambda table, load_id: committed_load(lake, RAW, table, load_id)
-    )
+def _publish_quarantine(workspace: Workspace, engine: Engine) -> None:
+    quarantine.publish(workspace.lake, quarantine.staging_dir(workspace.state_dir), engine.committed_load)
 
 
 def _ingest_file(
@@ -190,12 +186,6 @@ def _ingest_file(
                 outcome="unchanged", version=version, fingerprint=print_, seconds=time.perf_counter() - started, **base
             )
         policy = table_policy(settings, data_file.table)
-        if (policy.mode, policy.schema) != ("replace", "evolve") and not engine.applies_table_policies():
-            raise IngestError(
-                f"the {workspace.config.engine.type} engine does not apply mode {policy.mode} / schema {policy.schema} yet",
-                path=data_file.path,
-                hint=f"load raw.{data_file.table} with mode replace and schema evolve on this engine, or with the duckdb engine",
-            )
         written = engine.write_raw(
             data_file,
             lambda types, **read: _open(workspace, data_file, types, **read),

@@ -33,9 +33,9 @@ fails the file).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 
@@ -229,7 +229,59 @@ def key_columns(policy: TablePolicy, table_name: str, schema: pa.Schema) -> list
     return columns
 
 
+def empty_key_error(table_name: str, column: str, rows: int, source_file: str) -> IngestError:
+    """A merge key column that is null on ``rows`` of the file's rows."""
+    return IngestError(f"the merge key column {column} is empty on {rows} rows", path=source_file, hint=_key_hint(table_name))
+
+
+def repeated_key_error(table_name: str, key: Mapping[str, Any], rows: int, source_file: str) -> IngestError:
+    """A merge key value (``{column: value}``) that ``rows`` of the file's rows share."""
+    where = ", ".join(f"{k} = {v!r}" for k, v in key.items())
+    return IngestError(f"the merge key ({where}) is on {rows} rows", path=source_file, hint=_key_hint(table_name))
+
+
+def _key_hint(table_name: str) -> str:
+    return f"a merge key must identify one row: fix the file or ingest.tables.{table_name}.key"
+
+
 # ------------------------------------------------------------------------------------ rescue
+
+
+def rescue(columns: Mapping[str, pa.Array], fields: Sequence[pa.Field], length: int) -> tuple[list[pa.Array], dict[int, dict[str, str]]]:
+    """A file's ``columns`` (by clean name) in the types of the table's ``fields``, keeping what does not fit.
+
+    Returns one array per field: the column cast value by value (:func:`try_cast`), null where a
+    value does not fit and where the file lacks the column. What is not kept there is returned
+    by row position as ``{column: original text}``: the values that did not fit, and the values
+    of the columns ``fields`` lacks. :func:`rescued_json` makes the ``_rescued_data`` column of it.
+    """
+    rescued: dict[int, dict[str, str]] = {}
+    arrays = []
+    for field in fields:
+        if field.name not in columns:
+            arrays.append(pa.nulls(length, field.type))
+            continue
+        cast, bad = try_cast(columns[field.name], field.type)
+        _keep_text(columns[field.name], field.name, bad, rescued)
+        arrays.append(cast)
+    names = {f.name for f in fields}
+    for name, array in columns.items():
+        if name not in names:
+            _keep_text(array, name, [i for i, valid in enumerate(array.is_valid().to_pylist()) if valid], rescued)
+    return arrays, rescued
+
+
+def rescued_json(rescued: Mapping[int, Mapping[str, str]], length: int) -> pa.Array:
+    """The ``_rescued_data`` values of ``length`` rows: JSON of what :func:`rescue` kept per row, null where nothing."""
+    import json
+
+    return pa.array([json.dumps(rescued[i], ensure_ascii=False) if i in rescued else None for i in range(length)], pa.string())
+
+
+def _keep_text(array: pa.Array, name: str, positions: list[int], rescued: dict[int, dict[str, str]]) -> None:
+    if positions:
+        for position, text in zip(positions, as_text(array.take(positions)), strict=True):
+            rescued.setdefault(position, {})[name] = text
 
 
 def try_cast(array: pa.Array, target: pa.DataType) -> tuple[pa.Array, list[int]]:

@@ -5,16 +5,19 @@ type hints, CSV options), so a changed file or changed settings reload it and no
 The fingerprint a table holds is read from its own last commit, never from a side file. The log
 is written after the data commits it describes, so it never claims a load the table does not
 have; a run killed in between leaves loads the log lacks, which the next run finds in the tables'
-commits and logs (:func:`unlogged_loads`).
+commits and logs (:func:`unlogged_loads`; an engine whose raw tables are not Delta tables finds
+them its own way, :meth:`autoflux.engines.base.Engine.unlogged_loads`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -91,10 +94,7 @@ def committed_load(lake: Lake, schema: str, table: str, load_id: str) -> bool:
 
 def unlogged_loads(lake: Lake, schema: str = "raw") -> list[LogEntry]:
     """Log entries for the loads the tables' last 100 commits hold but the load log lacks (a run killed before logging)."""
-    from autoflux.ingest.quarantine import read_quarantine
-
-    log = read_log(lake, columns=["table", "load_id", "outcome"]).to_pydict()
-    logged = {(t, i) for t, i, o in zip(log["table"], log["load_id"], log["outcome"], strict=True) if o == "loaded"}
+    logged = logged_loads(lake)
     entries: list[LogEntry] = []
     quarantine: list[tuple[str, str]] | None = None
     for table in lake.tables(schema):
@@ -103,17 +103,37 @@ def unlogged_loads(lake: Lake, schema: str = "raw") -> list[LogEntry]:
             if not load_id or (table, load_id) in logged:
                 continue
             if quarantine is None:
-                bad_rows = read_quarantine(lake).select(["load_id", "table"]).to_pydict()
-                quarantine = list(zip(bad_rows["load_id"], bad_rows["table"], strict=True))
+                quarantine = quarantined_loads(lake)
             ids = lake.open(schema, table, version=commit["version"]).to_pyarrow_table(columns=["_load_id"])["_load_id"]
-            at = datetime.fromtimestamp(commit["timestamp"] / 1000, UTC) if commit.get("timestamp") else datetime.now(UTC)
-            entries.append(
-                LogEntry(
-                    load_id, table, commit.get("autoflux.source_file", ""), "loaded", ids.cast(pa.string()).to_pylist().count(load_id),
-                    0, 0.0, commit["version"], commit.get("autoflux.fingerprint"), RECOVERED, at, quarantine.count((load_id, table)),
-                )
-            )
+            at = datetime.fromtimestamp(commit["timestamp"] / 1000, UTC) if commit.get("timestamp") else None
+            rows = ids.cast(pa.string()).to_pylist().count(load_id)
+            entries.append(recovered_entry(table, commit, version=commit["version"], rows=rows, at=at, quarantine=quarantine))
     return sorted(entries, key=lambda e: (e.table, e.version or 0))
+
+
+def logged_loads(lake: Lake) -> set[tuple[str, str]]:
+    """``(table, load_id)`` of every load the load log holds as loaded."""
+    log = read_log(lake, columns=["table", "load_id", "outcome"]).to_pydict()
+    return {(t, i) for t, i, o in zip(log["table"], log["load_id"], log["outcome"], strict=True) if o == "loaded"}
+
+
+def quarantined_loads(lake: Lake) -> list[tuple[str, str]]:
+    """``(load_id, table)`` of every quarantined row."""
+    from autoflux.ingest.quarantine import read_quarantine
+
+    bad_rows = read_quarantine(lake).select(["load_id", "table"]).to_pydict()
+    return list(zip(bad_rows["load_id"], bad_rows["table"], strict=True))
+
+
+def recovered_entry(
+    table: str, metadata: Mapping[str, Any], *, version: int | None, rows: int, at: datetime | None, quarantine: list[tuple[str, str]]
+) -> LogEntry:
+    """The log entry of a load found committed (its ``autoflux.*`` ``metadata``) but not logged."""
+    load_id = metadata["autoflux.load_id"]
+    return LogEntry(
+        load_id, table, metadata.get("autoflux.source_file", ""), "loaded", rows, 0, 0.0, version,
+        metadata.get("autoflux.fingerprint"), RECOVERED, at or datetime.now(UTC), quarantine.count((load_id, table)),
+    )
 
 
 def committed_fingerprint(lake: Lake, schema: str, table: str) -> str | None:

@@ -11,7 +11,6 @@ by no version, so no reader sees them; ``autoflux vacuum`` deletes them.
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,12 +28,14 @@ from autoflux.ingest.policy import (
     BadRowLimits,
     Plan,
     TablePolicy,
-    as_text,
+    empty_key_error,
     key_columns,
     plan,
     reader_types,
-    try_cast,
+    repeated_key_error,
+    rescued_json,
 )
+from autoflux.ingest.policy import rescue as rescue_values
 from autoflux.ingest.readers import Columns, ReadAgain
 from autoflux.ingest.schema import LINEAGE_COLUMNS, lineage_schema, table_schema
 from autoflux.lake import Lake
@@ -216,16 +217,14 @@ def _reshaped(batches: Iterator[pa.RecordBatch], schema: pa.Schema, replaced: pa
 
 
 def _check_key(rows: pa.Table, key: list[str], table: str, source_file: str) -> None:
-    hint = f"a merge key must identify one row: fix the file or ingest.tables.{table}.key"
     for column in key:
         if rows[column].null_count:
-            raise IngestError(f"the merge key column {column} is empty on {rows[column].null_count} rows", path=source_file, hint=hint)
+            raise empty_key_error(table, column, rows[column].null_count, source_file)
     counts = rows.group_by(key).aggregate([([], "count_all")])
     repeated = counts.filter(pc.greater(counts["count_all"], 1))
     if repeated.num_rows:
         first = repeated.slice(0, 1).to_pylist()[0]
-        where = ", ".join(f"{k} = {first[k]!r}" for k in key)
-        raise IngestError(f"the merge key ({where}) is on {first['count_all']} rows", path=source_file, hint=hint)
+        raise repeated_key_error(table, {k: first[k] for k in key}, first["count_all"], source_file)
 
 
 def _quote(name: str) -> str:
@@ -257,7 +256,6 @@ def _conform(
     """The file's batches in ``schema``: renamed, cast (or rescued), lineage appended; errors kept in ``this``."""
     position = {f.name: i for i, f in enumerate(incoming)}
     data_fields = [f for f in schema if f.name not in (*LINEAGE_COLUMNS, RESCUED_COLUMN)]
-    extra = [name for name in incoming.names if name not in schema.names] if rescue else []
     load_id = pa.scalar(lineage.load_id, pa.string())
     source = pa.scalar(lineage.source_file, pa.string())
     at = pa.scalar(lineage.ingested_at, pa.timestamp("us", tz="UTC"))
@@ -266,19 +264,15 @@ def _conform(
             fault("parse")
             n = batch.num_rows
             rescued: dict[int, dict[str, str]] = {}
-            arrays = []
-            for field in data_fields:
-                if field.name not in position:
-                    arrays.append(pa.nulls(n, field.type))
-                elif rescue:
-                    arrays.append(_rescue(batch.column(position[field.name]), field, rescued))
-                else:
-                    arrays.append(_cast(batch.column(position[field.name]), field, lineage))
-            for name in extra:
-                array = batch.column(position[name])
-                _keep_text(array, name, [i for i, valid in enumerate(array.is_valid().to_pylist()) if valid], rescued)
+            if rescue:
+                arrays, rescued = rescue_values({name: batch.column(i) for name, i in position.items()}, data_fields, n)
+            else:
+                arrays = [
+                    _cast(batch.column(position[field.name]), field, lineage) if field.name in position else pa.nulls(n, field.type)
+                    for field in data_fields
+                ]
             if RESCUED_COLUMN in schema.names:
-                arrays.append(pa.array([json.dumps(rescued[i], ensure_ascii=False) if i in rescued else None for i in range(n)], pa.string()))
+                arrays.append(rescued_json(rescued, n))
             arrays += [pa.repeat(load_id, n), pa.repeat(source, n), pa.repeat(at, n)]
             this.rows += n
             this.rescued += sum(map(len, rescued.values()))
@@ -305,19 +299,6 @@ def _set_aside_bad_rows(
         quarantine.stage(staging, lineage.load_id, table, lineage.source_file, bad.located())
         this.quarantined = len(bad)
     fault("write")
-
-
-def _rescue(array: pa.Array, field: pa.Field, rescued: dict[int, dict[str, str]]) -> pa.Array:
-    """``array`` cast to the field's type; the text of each value that does not fit goes into ``rescued``."""
-    cast, bad = try_cast(array, field.type)
-    _keep_text(array, field.name, bad, rescued)
-    return cast
-
-
-def _keep_text(array: pa.Array, name: str, positions: list[int], rescued: dict[int, dict[str, str]]) -> None:
-    if positions:
-        for position, text in zip(positions, as_text(array.take(positions)), strict=True):
-            rescued.setdefault(position, {})[name] = text
 
 
 def _cast(array: pa.Array, field: pa.Field, lineage: Lineage) -> pa.Array:

@@ -11,7 +11,10 @@
   ``userMetadata`` holds the load id and fingerprint. With ``format: parquet`` each load is
   written to a new folder ``<lake>/raw/<table>/v<N>`` and then swapped into the catalog, with
   the load's metadata in table properties; a failed load leaves the table as it was.
-- Ingest reads files with Spark's own readers (:mod:`.ingest`); dbt runs through dbt-spark, the
+- Ingest reads files with Spark's own readers (:mod:`.ingest`) and applies the write modes,
+  schema policies and bad-row limits of :mod:`autoflux.ingest.policy` as the embedded engine does
+  (:mod:`.writer`); with ``format: parquet`` the table properties hold the last load, which is
+  what the quarantine and the recovery of unlogged loads go by. dbt runs through dbt-spark, the
   ``session`` method in this process, or ``thrift`` when ``engine.thrift_host`` names a Spark
   Thrift Server.
 """
@@ -28,7 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from autoflux.engines.base import Engine as BaseEngine
 from autoflux.engines.base import EngineSettings, RawTable, Relation
 from autoflux.engines.spark import session as sessions
-from autoflux.exceptions import IngestError, TableNotFoundError
+from autoflux.exceptions import TableNotFoundError
+from autoflux.ingest.writer import LOAD_ID_KEY
 from autoflux.lake import RAW
 
 if TYPE_CHECKING:
@@ -36,6 +40,7 @@ if TYPE_CHECKING:
 
     from autoflux.ingest.discover import DataFile
     from autoflux.ingest.readers import Columns
+    from autoflux.ingest.state import LogEntry
     from autoflux.ingest.writer import Lineage, Written
 
 VERSION_KEY = "autoflux.version"
@@ -114,114 +119,117 @@ class Engine(BaseEngine):
     def write_raw(
         self,
         data_file: DataFile,
-        open_columns: Callable[[dict[str, pa.DataType]], Columns],
+        open_columns: Callable[..., Columns],
         *,
         hints: Mapping[str, pa.DataType],
         lineage: Lineage,
         commit_metadata: Mapping[str, str],
         on_batch: Callable[[int, int | None], None] | None = None,
     ) -> Written:
-        """Read the file with Spark's readers (or AutoFlux's, for formats Spark lacks) and replace ``raw.<table>``."""
-        from autoflux.engines.spark import ingest
+        """Read the file with Spark's readers (or AutoFlux's, for formats Spark lacks) into ``raw.<table>``.
 
-        table = data_file.table
-        if ingest.can_read(data_file):
-            csv = self.workspace.config.ingest.csv
-            dialect = ingest.CsvDialect(csv.delimiter, csv.encoding)
-            frame = ingest.read_file(self.spark, data_file, dialect=dialect, hints=hints, lineage=lineage)
-            if data_file.format == "csv" and self.delta and self._is_empty(frame, data_file):
-                raise _no_rows(data_file)
-            if data_file.format == "csv":
-                try:
-                    version, rows = self._save(frame, table, commit_metadata, data_file)
-                except IngestError:  # types from the file's head did not fit further values: type over all of them
-                    frame = ingest.read_file(self.spark, data_file, dialect=dialect, hints=hints, lineage=lineage, sample=False)
-                    version, rows = self._save(frame, table, commit_metadata, data_file)
-                return self._written(frame, version, rows, data_file, on_batch)
-        elif self.delta and not self.remote:
+        The table's write mode, schema policy and bad-row limits apply as on the embedded engine
+        (:mod:`.writer`).
+        """
+        from autoflux.engines.spark import ingest, writer
+
+        if not ingest.can_read(data_file) and self.delta and not self.remote:
             written = super().write_raw(
                 data_file, open_columns, hints=hints, lineage=lineage, commit_metadata=commit_metadata, on_batch=on_batch
             )
-            self.publish_raw([table])
+            self.publish_raw([data_file.table])
             return written
-        else:
-            frame = self._arrow_frame(data_file, open_columns, hints, lineage)
-        version, rows = self._save(frame, table, commit_metadata, data_file)
-        return self._written(frame, version, rows, data_file, on_batch)
-
-    def _written(self, frame: DataFrame, version: int, rows: int, data_file: DataFile, on_batch) -> Written:
-        from autoflux.ingest.writer import Written
-
+        written = writer.load(self, data_file, open_columns, hints=hints, lineage=lineage, commit_metadata=commit_metadata)
         if on_batch:
-            on_batch(rows, data_file.path.stat().st_size)
-        schema = pa.schema([_arrow_field(field) for field in frame.schema.fields])
-        return Written(rows, version, schema, {})
+            on_batch(written.rows, data_file.path.stat().st_size)
+        return written
 
-    def _is_empty(self, frame: DataFrame, data_file: DataFile) -> bool:
+    def current_raw(self, table: str) -> DataFrame | None:
+        """``raw.<table>`` as it is before a load (None when it does not exist yet)."""
+        if self.delta:
+            lake = self.workspace.lake
+            return self.spark.read.format("delta").load(lake.table_uri(RAW, table)) if lake.exists(RAW, table) else None
+        return self.spark.table(f"{RAW}.{_ident(table)}") if self._properties(table) else None
+
+    def commit_raw(self, content: DataFrame, table: str, metadata: Mapping[str, str], *, mode: str, data_file: DataFile) -> int:
+        """Write ``content`` as the table's next version (``mode``: Delta's ``overwrite`` or ``append``); returns the version."""
         from autoflux.engines.spark import ingest
 
-        try:
-            return frame.isEmpty()
-        except Exception as error:
-            raise ingest.read_error(error, data_file.path) from None
-
-    def _arrow_frame(self, data_file, open_columns, hints, lineage) -> DataFrame:
-        """A file Spark cannot read, through AutoFlux's Arrow readers and writer rules (read whole)."""
-        import tempfile
-
-        from autoflux.ingest.writer import write_table
-        from autoflux.lake import Lake
-
-        with tempfile.TemporaryDirectory(prefix="autoflux-") as folder:
-            write_table(Lake(folder), RAW, data_file.table, open_columns, hints=hints, lineage=lineage, commit_metadata={})
-            data = Lake(folder).open(RAW, data_file.table).to_pyarrow_table()
-        return self.spark.createDataFrame(data)
-
-    def _save(self, frame: DataFrame, table: str, metadata: Mapping[str, str], data_file: DataFile) -> tuple[int, int]:
-        from pyspark.sql import Observation
-        from pyspark.sql import functions as F
-
-        from autoflux.engines.spark import ingest
-
+        if not self.delta:
+            version, folder = self.next_version(table)
+            try:
+                content.write.mode("overwrite").parquet(folder)
+                self.swap_raw(table, folder, version, metadata)
+            except Exception as error:
+                self.remove(folder)
+                raise ingest.read_error(error, data_file.path) from None
+            return version
         name = f"{RAW}.{_ident(table)}"
         self._create_raw_database()
         location = self.workspace.lake.table_uri(RAW, table)
-        if self.delta:
-            writer = (
-                frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-                .option("userMetadata", json.dumps(dict(metadata), sort_keys=True)).option("path", location)
-            )
-            try:
-                writer.saveAsTable(name)
-            except Exception as error:
-                if not self.workspace.lake.exists(RAW, table):
-                    _remove(location, self.workspace.lake.storage_options)
-                raise ingest.read_error(error, data_file.path) from None
-            delta = self.workspace.lake.open(RAW, table)
-            metrics = (delta.history(1)[0].get("operationMetrics") or {}) if delta.history(1) else {}
-            rows = metrics.get("numOutputRows")
-            return delta.version(), int(rows) if rows is not None else self.spark.table(name).count()
+        writer = content.write.format("delta").mode(mode).option("userMetadata", json.dumps(dict(metadata), sort_keys=True))
+        if mode == "overwrite":
+            writer = writer.option("overwriteSchema", "true")
+        try:
+            writer.option("path", location).saveAsTable(name)
+        except Exception as error:
+            if not self.workspace.lake.exists(RAW, table):
+                self.remove(location)
+            raise ingest.read_error(error, data_file.path) from None
+        return self.workspace.lake.open(RAW, table).version()
+
+    def next_version(self, table: str) -> tuple[int, str]:
+        """``format: parquet``: the number and folder of the table's next version (written, then :meth:`swap_raw`)."""
         previous = self._properties(table).get(VERSION_KEY)
         version = int(previous) + 1 if previous is not None else 0
-        folder = f"{location}/v{version}"
-        observation = Observation("autoflux_rows")
-        try:
-            frame.observe(observation, F.count(F.lit(1)).alias("rows")).write.mode("overwrite").parquet(folder)
-            rows = int(observation.get["rows"])
-            if rows == 0 and data_file.format == "csv":
-                raise _no_rows(data_file)
-        except Exception as error:
-            _remove(folder, self.workspace.lake.storage_options)
-            if isinstance(error, IngestError):
-                raise
-            raise ingest.read_error(error, data_file.path) from None
+        return version, f"{self.workspace.lake.table_uri(RAW, table)}/v{version}"
+
+    def swap_raw(self, table: str, folder: str, version: int, metadata: Mapping[str, str]) -> None:
+        """``format: parquet``: make the written ``folder`` (:meth:`next_version`) the table, with the load's metadata; drop the one before."""
+        name = f"{RAW}.{_ident(table)}"
+        self._create_raw_database()
         properties = {**metadata, VERSION_KEY: str(version)}
         listed = ", ".join(f"{_literal(k)} = {_literal(v)}" for k, v in properties.items())
         self._sql(f"drop table if exists {name}")
         self._sql(f"create table {name} using parquet location {_literal(folder)} tblproperties ({listed})")
-        if previous is not None and int(previous) != version:
-            _remove(f"{location}/v{previous}", self.workspace.lake.storage_options)
-        return version, rows
+        if version:
+            self.remove(f"{self.workspace.lake.table_uri(RAW, table)}/v{version - 1}")
+
+    def remove(self, uri: str) -> None:
+        """Delete the folder at ``uri`` in the lake, if it is there."""
+        _remove(uri, self.workspace.lake.storage_options)
+
+    def committed_load(self, table: str, load_id: str) -> bool:
+        if self.delta:
+            return super().committed_load(table, load_id)
+        return self._properties(table).get(LOAD_ID_KEY) == load_id
+
+    def unlogged_loads(self) -> list[LogEntry]:
+        """For ``format: parquet``, the last load of each table (its table properties), when the log lacks it."""
+        if self.delta:
+            return super().unlogged_loads()
+        from pyspark.sql import functions as F
+
+        from autoflux.ingest.state import (
+            logged_loads,
+            quarantined_loads,
+            recovered_entry,
+        )
+
+        lake = self.workspace.lake
+        logged, entries, quarantine = logged_loads(lake), [], None
+        for table in self.raw_tables():
+            properties = self._properties(table)
+            load_id = properties.get(LOAD_ID_KEY)
+            if not load_id or (table, load_id) in logged:
+                continue
+            quarantine = quarantined_loads(lake) if quarantine is None else quarantine
+            rows = self.spark.table(f"{RAW}.{_ident(table)}").where(F.col("_load_id") == load_id).count()
+            version = properties.get(VERSION_KEY)
+            entries.append(
+                recovered_entry(table, properties, version=int(version) if version else None, rows=rows, at=None, quarantine=quarantine)
+            )
+        return entries
 
     def _create_raw_database(self) -> None:
         if not getattr(self, "_raw_database", False):
@@ -231,7 +239,9 @@ class Engine(BaseEngine):
     def raw_tables(self) -> list[str]:
         if self.delta:
             return super().raw_tables()
-        return sorted(r.name for r in self._tables(RAW))
+        if not self.spark.catalog.databaseExists(RAW):
+            return []
+        return sorted(r["tableName"] for r in self._sql(f"show tables in {RAW}").collect() if not r["isTemporary"])
 
     def raw_table(self, table: str, *, count: bool = False) -> RawTable:
         if self.delta:
@@ -386,10 +396,6 @@ def _same_location(left: str, right: str) -> bool:
         return uri.removeprefix("file://").removeprefix("file:").rstrip("/")
 
     return plain(left) == plain(right)
-
-
-def _no_rows(data_file: DataFile) -> IngestError:
-    return IngestError("the file has a header but no data rows", path=data_file.path, hint="add rows or remove the file")
 
 
 def stop() -> None:

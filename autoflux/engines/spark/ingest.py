@@ -1,7 +1,7 @@
 """Ingest on Spark: Spark's own CSV, JSON and Parquet readers, AutoFlux's naming and typing rules.
 
-Nothing is collected to the driver and there is no pandas round trip, so a load scales with the
-cluster. The rules are those of :mod:`autoflux.ingest.schema`, applied to Spark types by way of
+Nothing is collected to the driver (but the text of CSV rows that cannot be parsed, for the
+quarantine) and there is no pandas round trip, so a load scales with the cluster. The rules are those of :mod:`autoflux.ingest.schema`, applied to Spark types by way of
 Arrow: a column's Spark type goes to Arrow, :func:`~autoflux.ingest.schema.lake_type` picks the
 stored type, and that comes back to Spark. CSV types are inferred from the file's first 4 MiB (as
 the embedded engine infers from its first block); when a later value does not fit, the load is
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,10 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from autoflux.exceptions import IngestError
+from autoflux.ingest.policy import RESCUED_COLUMN, rescue, rescued_json, widen
 from autoflux.ingest.readers import (
+    BadRow,
+    BadRows,
     _csv_header,
     detect_delimiter,
     detect_encoding,
@@ -67,34 +70,56 @@ def read_file(
     hints: Mapping[str, pa.DataType],
     lineage: Lineage,
     sample: bool = True,
+    table_types: Mapping[str, pa.DataType] | None = None,
+    text: bool = False,
+    corrupt: str | None = None,
 ) -> DataFrame:
     """The file as a DataFrame with clean names, lake types, hints applied and the lineage columns.
 
     With ``sample`` (classic Spark), CSV types are inferred from the file's first
     :data:`SAMPLE_BYTES` only, which saves a pass over the file; a value further on that does not
     fit fails the load, and the caller reads again with ``sample=False`` (types over all values).
+
+    CSV only: ``table_types`` (by clean name) are the types of the table the file loads into; a
+    column is read with the type that holds both its own and the table's values
+    (:func:`~autoflux.ingest.policy.widen`), so text stays text in a text column. ``text`` reads
+    the columns without a hint as strings. ``corrupt`` names a column, after the lineage columns,
+    that holds the text of each row Spark cannot parse (its other values are then not to be
+    used): PERMISSIVE mode, where a row with the wrong number of fields or a value that does not
+    fit its type is such a row.
     """
     path = data_file.path
     if not path.is_file():
         raise IngestError("the file is missing or not a regular file", path=path, hint="check the path")
     if data_file.format == "csv":
-        frame, names, text = _read_csv(spark, path, dialect, hints, sample)
+        frame, names, as_text = _read_csv(spark, path, dialect, hints, sample, table_types or {}, text, corrupt)
     elif data_file.format == "json":
-        frame, names, text = _read_json(spark, path), None, True
+        frame, names, as_text = _read_json(spark, path), None, True
     else:
-        frame, names, text = _read_parquet(spark, path), None, False
-    return conform(frame, names or frame.columns, hints, lineage, text=text)
+        frame, names, as_text = _read_parquet(spark, path), None, False
+    kept = [corrupt] if corrupt and data_file.format == "csv" else []
+    data_names = names or [c for c in frame.columns if c not in kept]
+    return conform(frame, data_names, hints, lineage, text=as_text, keep=kept)
 
 
 def conform(
-    frame: DataFrame, source_names: list[str], hints: Mapping[str, pa.DataType], lineage: Lineage, *, text: bool = False
+    frame: DataFrame,
+    source_names: list[str],
+    hints: Mapping[str, pa.DataType],
+    lineage: Lineage,
+    *,
+    text: bool = False,
+    keep: list[str] | tuple[str, ...] = (),
 ) -> DataFrame:
-    """Rename, retype and annotate ``frame``'s columns by the ingest rules; append the lineage columns."""
+    """Rename, retype and annotate ``frame``'s columns by the ingest rules; append the lineage columns.
+
+    The columns named in ``keep`` (after the file's) come last, as they are.
+    """
     from pyspark.sql import functions as F
     from pyspark.sql.types import ByteType, IntegerType, LongType, ShortType
 
     columns = []
-    fields = frame.schema.fields
+    fields = frame.schema.fields[: len(source_names)]
     for index, (field, source, clean) in enumerate(zip(fields, source_names, unique_column_names(source_names), strict=True)):
         hinted = hints.get(clean) or hints.get(source)
         if hinted is not None:
@@ -113,7 +138,7 @@ def conform(
         F.lit(lineage.source_file).alias(LINEAGE_COLUMNS[1]),
         F.lit(lineage.ingested_at).cast("timestamp").alias(LINEAGE_COLUMNS[2]),
     ]
-    return frame.select(*columns, *lineage_values)
+    return frame.select(*columns, *lineage_values, *[F.col(quoted(name)) for name in keep])
 
 
 def quoted(name: str) -> str:
@@ -140,9 +165,8 @@ def spark_type(arrow_type: pa.DataType) -> Any:
     return from_arrow_type(arrow_type, prefer_timestamp_ntz=False)
 
 
-def _read_csv(spark: SparkSession, path: Path, dialect: CsvDialect, hints: Mapping[str, pa.DataType], sample: bool):
-    from pyspark.sql.types import StringType, StructField, StructType
-
+def _csv_options(path: Path, dialect: CsvDialect) -> tuple[dict[str, str], list[str], str, str]:
+    """Spark's CSV options for the file, its header's names, encoding and delimiter."""
     head = read_head(path)
     if not head.strip():
         raise IngestError("the file is empty", path=path, hint="remove it or replace it with data")
@@ -159,12 +183,28 @@ def _read_csv(spark: SparkSession, path: Path, dialect: CsvDialect, hints: Mappi
         "mode": "FAILFAST",
         "enforceSchema": "true",
     }
+    return options, names, encoding, delimiter
+
+
+def _read_csv(
+    spark: SparkSession,
+    path: Path,
+    dialect: CsvDialect,
+    hints: Mapping[str, pa.DataType],
+    sample: bool,
+    table_types: Mapping[str, pa.DataType],
+    text: bool,
+    corrupt: str | None,
+):
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    options, names, _, _ = _csv_options(path, dialect)
     positional = [f"c{i}" for i in range(len(names))]
     clean = unique_column_names(names)
-    if all((c in hints or n in hints) for c, n in zip(clean, names, strict=True)):
+    if text or all((c in hints or n in hints) for c, n in zip(clean, names, strict=True)):
         inferred = StructType([StructField(p, StringType()) for p in positional])
     elif sample and not type(spark).__module__.startswith("pyspark.sql.connect"):
-        lines = _sample_lines(path, encoding)
+        lines = _sample_lines(path, options["encoding"])
         rows = spark.sparkContext.parallelize(lines, 1)
         inferred = _infer(spark.read.options(**options, inferSchema="true").csv(rows), positional, path)
     else:
@@ -172,9 +212,71 @@ def _read_csv(spark: SparkSession, path: Path, dialect: CsvDialect, hints: Mappi
     fields = []
     for field, source, name in zip(inferred.fields, names, clean, strict=True):
         hinted = hints.get(name) or hints.get(source)
-        fields.append(StructField(field.name, spark_type(hinted) if hinted is not None else field.dataType))
+        if hinted is not None:
+            data_type = spark_type(hinted)
+        elif name in table_types and (wider := widen(table_types[name], _csv_arrow_type(field.dataType))) is not None:
+            data_type = spark_type(wider)
+        else:
+            data_type = field.dataType
+        fields.append(StructField(field.name, data_type))
+    if corrupt:
+        fields.append(StructField(corrupt, StringType()))
+        options |= {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": corrupt}
     frame = spark.read.options(**options).schema(StructType(fields)).csv(str(path))
     return frame, names, True
+
+
+def _csv_arrow_type(data_type: Any) -> pa.DataType:
+    """The lake type of a column Spark inferred from CSV text (integers are ``bigint``, as :func:`conform` stores them)."""
+    from pyspark.sql.types import ByteType, IntegerType, LongType, ShortType
+
+    if isinstance(data_type, ByteType | ShortType | IntegerType | LongType):
+        return pa.int64()
+    from pyspark.sql.pandas.types import to_arrow_type
+
+    return lake_type(to_arrow_type(data_type, timezone="UTC"))
+
+
+def bad_rows(spark: SparkSession, path: Path, dialect: CsvDialect, corrupt: str) -> BadRows:
+    """The CSV rows with another number of fields than the header, with the reason (one more pass over the file)."""
+    import csv
+
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    options, names, encoding, delimiter = _csv_options(path, dialect)
+    options |= {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": corrupt}
+    schema = StructType([*(StructField(f"c{i}", StringType()) for i in range(len(names))), StructField(corrupt, StringType())])
+    frame = spark.read.options(**options).schema(schema).csv(str(path))
+    try:
+        rows = frame.where(F.col(corrupt).isNotNull()).collect()  # every column: Spark parses all fields then
+    except Exception as error:
+        raise read_error(error, path) from None
+    found = BadRows(path, encoding)
+    for row in rows:
+        text = row[corrupt]
+        fields = len(next(csv.reader([text], delimiter=delimiter, quotechar='"', doublequote=True), []))
+        if fields != len(names):
+            found.rows.append(BadRow(f"a row has {fields} fields where the header has {len(names)}", text))
+    return found
+
+
+def rescue_batches(
+    batches: Iterator[pa.RecordBatch], *, fields: list[pa.Field], names: list[str], passed: list[str], count: str
+) -> Iterator[pa.RecordBatch]:
+    """``mapInArrow`` body: the file's columns ``names`` in the table's ``fields`` by :func:`~autoflux.ingest.policy.rescue`.
+
+    Yields the fields, ``_rescued_data``, ``count`` (values rescued per row) and the ``passed`` columns as they are.
+    """
+    for batch in batches:
+        length = batch.num_rows
+        arrays, rescued = rescue({name: batch.column(name) for name in names}, fields, length)
+        counts = pa.array([len(rescued.get(i, ())) for i in range(length)], pa.int32())
+        passed_arrays = [batch.column(name) for name in passed]
+        yield pa.RecordBatch.from_arrays(
+            [*arrays, rescued_json(rescued, length), counts, *passed_arrays],
+            names=[*(f.name for f in fields), RESCUED_COLUMN, count, *passed],
+        )
 
 
 def _sample_lines(path: Path, encoding: str) -> list[str]:

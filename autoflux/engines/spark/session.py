@@ -3,7 +3,9 @@
 Before Spark is started the things that otherwise fail late or hang are checked: Java (17 or 21)
 for classic Spark, a TCP connection to a cluster master or Spark Connect server, and to the
 metastore database. A session is reused while the settings that shape it stay the same; other
-settings stop it and start a new one (one SparkContext per JVM).
+settings stop it and start a new one (one SparkContext per JVM). Classic Spark's Python workers
+run this process's interpreter unless ``PYSPARK_PYTHON`` says otherwise (executors on other hosts
+need AutoFlux installed there for loads under ``schema: rescue``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -203,6 +206,7 @@ def _classic_session(conf: dict[str, str]) -> SparkSession:
     from pyspark.sql import SparkSession
 
     os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # Python workers (rescue) import autoflux as this process does
     if SparkContext._jvm is not None:
         _forget_settings(SparkContext._jvm, conf)
     builder = SparkSession.builder

@@ -1,6 +1,7 @@
 """Spark test fixtures: one SparkSession per process (switching settings restarts it), real services.
 
-Services the tests start themselves: a Sail Spark Connect server (in this process), a standalone
+Services the tests start themselves: a Sail Spark Connect server (in this process, one per test
+session: the ``sail`` fixture), a standalone
 master and worker and a Spark Thrift Server (pyspark's ``spark-class``, as subprocesses). The
 PostgreSQL on 127.0.0.1:5432 holds each test session's own metastore database, dropped at the end.
 Every test here needs Java and pyspark: without them it skips, or fails when ``CI=true``.
@@ -12,10 +13,18 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from spark_helpers import PG_HOST, PG_JAR, PG_PORT, PG_USER
+from spark_helpers import (
+    PG_HOST,
+    PG_JAR,
+    PG_PORT,
+    PG_USER,
+    local_engine,
+    make_workspace,
+)
 
 
 @pytest.fixture(scope="session")
@@ -59,3 +68,29 @@ def metastore_db(requirement, java) -> Iterator[dict[str, Any]]:
 
     stop()
     admin(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture(scope="session")
+def local_workspace(java, tmp_path_factory) -> Path:
+    """A workspace on local Spark (Derby, ``format: parquet``), shared so its SparkSession is started once.
+
+    test_spark_local.py runs the example in it first; test_spark_local_policies.py adds tables of its own.
+    """
+    return make_workspace(tmp_path_factory.mktemp("local") / "ws", local_engine())
+
+
+@pytest.fixture(scope="session")
+def sail(requirement) -> Iterator[str]:
+    """The URL of a Sail Spark Connect server started in this process (Delta through the Spark API)."""
+    try:
+        from pysail.spark import SparkConnectServer
+    except ImportError:
+        requirement(False, "pysail is not installed")
+    server = SparkConnectServer("127.0.0.1", 0)
+    server.start(background=True)
+    host, port = server.listening_address
+    yield f"sc://{host}:{port}"
+    from autoflux.engines.spark import stop
+
+    stop()
+    server.stop()

@@ -22,22 +22,6 @@ from autoflux.pipeline import Pipeline
 from autoflux.workspace import Workspace
 
 
-@pytest.fixture(scope="module")
-def sail(requirement):
-    try:
-        from pysail.spark import SparkConnectServer
-    except ImportError:
-        requirement(False, "pysail is not installed")
-    server = SparkConnectServer("127.0.0.1", 0)
-    server.start(background=True)
-    host, port = server.listening_address
-    yield f"sc://{host}:{port}"
-    from autoflux.engines.spark import stop
-
-    stop()
-    server.stop()
-
-
 def ingest(root: Path, source: Path):
     return Pipeline(Workspace.open(root)).ingest([str(source)])
 

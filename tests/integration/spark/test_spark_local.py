@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from spark_helpers import local_engine, make_workspace
 
 import autoflux
 from autoflux.engines import create_engine
@@ -25,10 +24,9 @@ def ingest(root: Path, source: Path):
 
 
 @pytest.fixture(scope="module")
-def run(java, tmp_path_factory, example_dir):
-    root = make_workspace(tmp_path_factory.mktemp("local") / "ws", local_engine())
-    summary = autoflux.run(root, [example_dir])
-    return root, summary
+def run(local_workspace, example_dir):
+    summary = autoflux.run(local_workspace, [example_dir])
+    return local_workspace, summary
 
 
 def test_the_example_runs_end_to_end(run):

@@ -303,24 +303,3 @@ def test_try_cast_reads_text_timestamps_with_or_without_a_zone():
     cast, bad = try_cast(pa.array(["2024-01-01 10:00:00", "2024-01-01T10:00:00+02:00", "soon"]), pa.timestamp("us", tz="UTC"))
     assert bad == [2]
     assert cast.to_pylist()[:2] == [dt.datetime(2024, 1, 1, 10, tzinfo=UTC), dt.datetime(2024, 1, 1, 8, tzinfo=UTC)]
-
-
-def test_an_engine_with_its_own_writer_refuses_the_policies_it_does_not_apply(workspace, data_dir, policy):
-    """An engine overriding write_raw without applies_table_policies() must not replace an append table."""
-    from autoflux.engines import create_engine
-    from autoflux.ingest import ingest_paths
-
-    policy("append")
-    opened = Workspace.open(workspace)
-    engine = create_engine(opened)
-
-    class OwnWriter(type(engine)):
-        def write_raw(self, *args, **kwargs):
-            return super().write_raw(*args, **kwargs)
-
-    (data_dir / "t.csv").write_text("a\n1\n")
-    (result,) = ingest_paths(opened, [data_dir], engine=OwnWriter(engine.settings, opened)).files
-    assert result.outcome == "failed"
-    assert "engine does not apply mode append / schema evolve yet" in result.message and "raw.t" in result.message
-    (result,) = ingest_paths(opened, [data_dir], engine=engine).files
-    assert result.outcome == "loaded"

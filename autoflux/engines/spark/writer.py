@@ -1,0 +1,375 @@
+"""Loads on Spark as :mod:`autoflux.ingest.policy` says: write mode, schema policy and bad rows.
+
+The rules are the embedded engine's (:mod:`autoflux.ingest.writer`), applied to DataFrames:
+
+1. The file is read by Spark (:mod:`.ingest`; AutoFlux's Arrow readers for formats Spark lacks)
+   with the table's column types where its values fit them, as text under ``rescue``.
+   :func:`~autoflux.ingest.policy.plan` gives the table's columns after the load, and the file's
+   rows are put in them (under ``rescue`` cast value by value by
+   :func:`~autoflux.ingest.policy.rescue`, in Python workers through ``mapInArrow``).
+2. The table's complete new content is one DataFrame: the file's rows (replace, first load); the
+   table's rows in the new columns and the file's (append); the table's rows whose key the file
+   does not hold and the file's (merge).
+3. It is written as one new version, and only after what must hold is checked: bad rows within
+   ``ingest.bad_rows``, a merge key present, non-null and unique. With ``format: parquet`` the
+   version is a new folder ``v<N>``, invisible until it is swapped into the catalog: the content
+   is written there at once and counted on the way (a merge first stages the file's rows, as
+   below). A Delta commit cannot be taken back, so the file's rows are first written to a
+   staging folder, ``<lake>/_autoflux/staging/<table>``, checked there and then
+   committed from it: Delta's ``append`` when the table's rows stay as they are, else an
+   ``overwrite`` with the whole content. The file is parsed once either way. A failure before
+   the swap or commit leaves the table as it was; the staging folder is removed either way.
+
+Bad rows: on classic Spark, CSV is read in PERMISSIVE mode with ``columnNameOfCorruptRecord``.
+Spark flags rows with the wrong number of fields and values that do not fit the type read with;
+when it flags any, one more pass reads the file as text to tell them apart. Rows with the wrong
+number of fields go to the quarantine with the line where they start (found by their text, as on
+the embedded engine); a value that does not fit means the types inferred from the file's head are
+too narrow, and the file is read again with types inferred over all of it. Files read by
+AutoFlux's Arrow readers (``.csv.zst``, custom readers) set bad rows aside as on the embedded engine.
+
+Differences from the embedded engine:
+
+- A Spark Connect server is asked for FAILFAST parsing (Sail has no PERMISSIVE mode): there, any
+  CSV row with the wrong number of fields fails the file, whatever ``ingest.bad_rows`` allows.
+- A quoted value over several lines is split into rows (Spark's CSV reader runs with
+  ``multiLine: false``), which then may be bad rows.
+- A merge is written as a rewrite of the table (a Delta ``WRITE``, not a ``MERGE`` commit).
+- Values of the table's rows cast to a wider type are cast by Spark: a ``double`` column that
+  becomes ``string`` holds ``1.0`` where the embedded engine writes ``1``.
+- Appending to a ``format: parquet`` table writes all of its rows again (each version is a folder).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from autoflux.exceptions import IngestError
+from autoflux.ingest import quarantine
+from autoflux.ingest.policy import (
+    RESCUED_COLUMN,
+    BadRowLimits,
+    Plan,
+    TablePolicy,
+    empty_key_error,
+    key_columns,
+    plan,
+    reader_types,
+    repeated_key_error,
+    table_policy,
+)
+from autoflux.ingest.readers import BadRows
+from autoflux.ingest.schema import LINEAGE_COLUMNS, lineage_schema
+from autoflux.lake import RAW, SYSTEM
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+    from pyspark.sql.types import StructType
+
+    from autoflux.engines.spark import Engine
+    from autoflux.ingest.discover import DataFile
+    from autoflux.ingest.readers import Columns
+    from autoflux.ingest.writer import Lineage, Written
+
+CORRUPT = "_autoflux_corrupt"
+RESCUED_COUNT = "_autoflux_rescued"
+
+
+@dataclass
+class _Staged:
+    """The file's rows in the planned columns (read back from the staging folder, if any), and what reading them found."""
+
+    rows: DataFrame
+    schema: pa.Schema
+    struct: StructType
+    incoming: pa.Schema
+    planned: Plan
+    loaded: int
+    rescued: int
+    bad: BadRows | None
+    quarantined: int
+
+
+def load(
+    engine: Engine,
+    data_file: DataFile,
+    open_columns: Callable[..., Columns],
+    *,
+    hints: Mapping[str, pa.DataType],
+    lineage: Lineage,
+    commit_metadata: Mapping[str, str],
+) -> Written:
+    """Load the file into ``raw.<table>`` as one new version, as its policy says (see the module docstring)."""
+    from autoflux.ingest.writer import Written
+
+    settings = engine.workspace.config.ingest
+    table = data_file.table
+    policy = table_policy(settings, table)
+    limits = BadRowLimits(settings.bad_rows.max_count, settings.bad_rows.max_fraction)
+    old = engine.current_raw(table)
+    direct = not engine.delta and policy.mode != "merge"
+    if direct:
+        version, target = engine.next_version(table)
+    else:
+        target = f"{engine.workspace.lake.table_uri(SYSTEM, 'staging')}/{table}"  # one per table: a killed load's is overwritten
+    try:
+        staged = _stage(engine, data_file, open_columns, policy, old, target, direct, hints=hints, lineage=lineage, limits=limits)
+        if policy.mode == "merge":
+            key = key_columns(policy, table, staged.incoming)
+            _check_key(staged.rows, key, table, lineage.source_file)
+        if staged.bad is not None:
+            bad = staged.bad
+            if not limits.allows(len(bad), staged.loaded + len(bad)):
+                raise bad.error(limits if limits.max_count or limits.max_fraction else None)
+            quarantine.stage(quarantine.staging_dir(engine.workspace.state_dir), lineage.load_id, table, lineage.source_file, bad.located())
+        if direct:
+            engine.swap_raw(table, target, version, commit_metadata)
+        else:
+            content, mode = _content(engine, old, staged.rows, staged, policy, key if policy.mode == "merge" else [])
+            version = engine.commit_raw(content, table, commit_metadata, mode=mode, data_file=data_file)
+    except BaseException:
+        if direct:
+            engine.remove(target)
+        raise
+    finally:
+        if not direct:
+            engine.remove(target)
+    return Written(
+        staged.loaded, version, staged.schema, {}, quarantined=staged.quarantined or len(staged.bad or ()),
+        rescued=staged.rescued, changes=staged.planned.changes,
+    )
+
+
+def _stage(
+    engine: Engine,
+    data_file: DataFile,
+    open_columns: Callable[..., Columns],
+    policy: TablePolicy,
+    old: DataFrame | None,
+    target: str,
+    direct: bool,
+    *,
+    hints: Mapping[str, pa.DataType],
+    lineage: Lineage,
+    limits: BadRowLimits,
+) -> _Staged:
+    """Read the file, plan the table's columns and write the file's rows in them to ``target``, counted.
+
+    ``direct``: ``target`` is the table's next version folder (``format: parquet``, not a merge),
+    and the table's whole new content is written there; else the file's rows are staged there.
+    """
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
+    from autoflux.engines.spark import ingest
+
+    spark = engine.spark
+    existing = arrow_schema(old.schema) if old is not None else None
+    text = policy.schema == "rescue" and existing is not None
+    table_types = {} if text else reader_types(policy, existing)
+    csv = engine.workspace.config.ingest.csv
+    dialect = ingest.CsvDialect(csv.delimiter, csv.encoding)
+    spark_reads = ingest.can_read(data_file)
+    permissive = spark_reads and data_file.format == "csv" and not engine.remote
+    for sample in (True, False):
+        quarantined = 0
+        if spark_reads:
+            frame = ingest.read_file(
+                spark, data_file, dialect=dialect, hints=hints, lineage=lineage, sample=sample,
+                table_types=table_types, text=text, corrupt=CORRUPT if permissive else None,
+            )
+        else:
+            frame, quarantined = _arrow_rows(engine, data_file, open_columns, hints, lineage, table_types, text, limits)
+        kept = [CORRUPT] if permissive else []
+        incoming = arrow_schema(frame.schema, exclude=(*LINEAGE_COLUMNS, *kept))
+        planned = plan(policy, data_file.table, existing, incoming)
+        schema = lineage_schema(planned.schema)
+        struct = spark_struct(schema, metadata=_metadata(frame, old))
+        rows = _in_columns(frame, schema, struct, incoming, planned.rescue, kept)
+        measures = [F.count(F.lit(1)).alias("read")]
+        measures += [F.count(F.col(CORRUPT)).alias("corrupt")] if permissive else []
+        measures += [F.sum(F.col(RESCUED_COUNT)).alias("rescued")] if planned.rescue else []
+        staged = _Staged(rows, schema, struct, incoming, planned, 0, 0, None, quarantined)
+        try:
+            if direct:
+                observation = Observation("autoflux_rows")
+                observed = rows.observe(observation, *measures)
+                content, _ = _content(engine, old, observed.where(F.col(CORRUPT).isNull()) if permissive else observed, staged, policy, [])
+                content.write.mode("overwrite").parquet(target)
+                counts = observation.get
+            else:
+                rows.write.mode("overwrite").parquet(target)
+                rows = spark.read.parquet(target)
+                counts = rows.agg(*measures).first().asDict()
+        except Exception as error:
+            raise ingest.read_error(error, data_file.path) from None
+        corrupt = counts.get("corrupt") or 0
+        if corrupt:
+            staged.bad = ingest.bad_rows(spark, data_file.path, dialect, CORRUPT)
+            if len(staged.bad) < corrupt:  # values that do not fit the types inferred from the file's head
+                if sample and not text:
+                    continue
+                raise _misfit(rows, staged.bad, data_file)
+        if counts["read"] == 0 and data_file.format == "csv":
+            raise IngestError("the file has a header but no data rows", path=data_file.path, hint="add rows or remove the file")
+        staged.rows = rows.where(F.col(CORRUPT).isNull()) if permissive else rows
+        staged.loaded, staged.rescued = counts["read"] - corrupt, int(counts.get("rescued") or 0)
+        return staged
+    raise AssertionError("unreachable")
+
+
+def _content(
+    engine: Engine, old: DataFrame | None, rows: DataFrame, staged: _Staged, policy: TablePolicy, key: list[str]
+) -> tuple[DataFrame, str]:
+    """The table's new content from the file's ``rows``, and Delta's write mode for it (``append`` adds ``rows`` only)."""
+    content = aligned(rows, staged.struct)
+    if old is None or policy.mode == "replace":
+        return content, "overwrite"
+    if engine.delta and policy.mode == "append" and not staged.planned.rewrite:
+        return content, "append"
+    kept = aligned(old, staged.struct)
+    if policy.mode == "merge":
+        kept = kept.join(content.select(*[_quoted(k) for k in key]), on=key, how="left_anti")
+    return kept.unionByName(content), "overwrite"
+
+
+def _in_columns(
+    frame: DataFrame, schema: pa.Schema, struct: StructType, incoming: pa.Schema, rescue: bool, kept: list[str]
+) -> DataFrame:
+    """The file's rows in the planned ``schema`` (Spark's ``struct``; cast, or rescued), with ``kept`` columns after it."""
+    from pyspark.sql.types import IntegerType, StructField, StructType
+
+    if not rescue:
+        return aligned(frame, struct, keep=kept)
+    from autoflux.engines.spark import ingest
+
+    data = [f for f in schema if f.name not in (*LINEAGE_COLUMNS, RESCUED_COLUMN)]
+    passed = [*LINEAGE_COLUMNS, *kept]
+    by_name = {f.name: f for f in frame.schema.fields}
+    output = StructType(
+        [
+            *(StructField(f.name, struct[f.name].dataType) for f in data),
+            StructField(RESCUED_COLUMN, struct[RESCUED_COLUMN].dataType),
+            StructField(RESCUED_COUNT, IntegerType()),
+            *(StructField(name, by_name[name].dataType) for name in passed),
+        ]
+    )
+    body = partial(ingest.rescue_batches, fields=data, names=incoming.names, passed=passed, count=RESCUED_COUNT)
+    return aligned(frame.mapInArrow(body, output), struct, keep=[RESCUED_COUNT, *kept])
+
+
+def _arrow_rows(engine, data_file, open_columns, hints, lineage, table_types, text, limits) -> tuple[DataFrame, int]:
+    """A file Spark has no reader for, read whole by AutoFlux's readers and writer rules; its bad rows staged for the quarantine."""
+    import tempfile
+
+    from autoflux.ingest.writer import write_table
+    from autoflux.lake import Lake
+
+    def opened(types: dict[str, pa.DataType], **read: Any) -> Columns:
+        return open_columns({**table_types, **types}, **({"text": True} if text else {}), **read)
+
+    with tempfile.TemporaryDirectory(prefix="autoflux-") as folder:
+        written = write_table(
+            Lake(folder), RAW, data_file.table, opened, hints=hints, lineage=lineage, commit_metadata={},
+            bad_rows=limits, staging=quarantine.staging_dir(engine.workspace.state_dir),
+        )
+        data = Lake(folder).open(RAW, data_file.table).to_pyarrow_table()
+    return engine.spark.createDataFrame(data), written.quarantined
+
+
+def _check_key(rows: DataFrame, key: list[str], table: str, source_file: str) -> None:
+    """The merge key is present on every row and unique (the rules and messages of the embedded engine)."""
+    from pyspark.sql import functions as F
+
+    empty = rows.agg(*[F.count(F.when(F.col(_quoted(k)).isNull(), 1)).alias(f"k{i}") for i, k in enumerate(key)]).first()
+    for i, column in enumerate(key):
+        if empty[f"k{i}"]:
+            raise empty_key_error(table, column, empty[f"k{i}"], source_file)
+    counted = rows.groupBy(*[F.col(_quoted(k)).alias(f"k{i}") for i, k in enumerate(key)]).agg(F.count(F.lit(1)).alias("rows"))
+    repeated = counted.where(F.col("rows") > 1).limit(1).collect()
+    if repeated:
+        first = repeated[0]
+        raise repeated_key_error(table, {k: first[f"k{i}"] for i, k in enumerate(key)}, first["rows"], source_file)
+
+
+def _misfit(rows: DataFrame, bad: BadRows, data_file: DataFile) -> IngestError:
+    """A value that does not fit the type its column is read with (a hint in ``ingest.types``): the file fails.
+
+    ``rows`` are the file's, with the text of the rows Spark could not parse in :data:`CORRUPT`.
+    """
+    from pyspark.sql import functions as F
+
+    from autoflux.ingest.readers import locate_lines
+
+    ragged = [row.text for row in bad.rows]
+    for row in rows.where(F.col(CORRUPT).isNotNull()).limit(len(ragged) + 1).collect():
+        text = row[CORRUPT]
+        if text in ragged:
+            ragged.remove(text)
+            continue
+        return IngestError(
+            f"a value does not fit its column's type in the row {text[:200]!r}",
+            path=data_file.path,
+            line=locate_lines(data_file.path, [text], bad.encoding)[0],
+            hint="fix the value, or its type in ingest.types of autoflux.yml",
+        )
+    return IngestError("values do not fit their column's type", path=data_file.path, hint="check ingest.types in autoflux.yml")
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def aligned(frame: DataFrame, struct: StructType, keep: list[str] | tuple[str, ...] = ()) -> DataFrame:
+    """``frame``'s columns as ``struct`` has them: cast to its types, null where ``frame`` lacks one, its metadata.
+
+    The columns named in ``keep`` follow, as they are.
+    """
+    from pyspark.sql import functions as F
+
+    present = set(frame.columns)
+    columns = []
+    for field in struct.fields:
+        column = F.col(_quoted(field.name)) if field.name in present else F.lit(None)
+        if field.name not in present or frame.schema[field.name].dataType != field.dataType:
+            column = column.cast(field.dataType)
+        columns.append(column.alias(field.name, metadata=field.metadata))
+    return frame.select(*columns, *[F.col(_quoted(name)) for name in keep])
+
+
+def spark_struct(schema: pa.Schema, metadata: Mapping[str, dict[str, Any]] | None = None) -> StructType:
+    """The Spark schema of an Arrow ``schema``; each field's metadata from ``metadata``, else its own."""
+    from pyspark.sql.types import StructField, StructType
+
+    from autoflux.engines.spark.ingest import spark_type
+
+    fields = []
+    for field in schema:
+        own = {k.decode(): v.decode() for k, v in (field.metadata or {}).items()}
+        fields.append(StructField(field.name, spark_type(field.type), True, (metadata or {}).get(field.name, own)))
+    return StructType(fields)
+
+
+def arrow_schema(struct: StructType, exclude: tuple[str, ...] = ()) -> pa.Schema:
+    """The Arrow schema (lake types, metadata kept) of a Spark schema, without the columns in ``exclude``."""
+    from autoflux.engines.spark import _arrow_field
+
+    return pa.schema([_arrow_field(f) for f in struct.fields if f.name not in exclude])
+
+
+def _metadata(frame: DataFrame, old: DataFrame | None) -> dict[str, dict[str, Any]]:
+    """Column metadata (source name, comment): the file's where it has the column, else the table's."""
+    found = {f.name: dict(f.metadata or {}) for f in old.schema.fields} if old is not None else {}
+    found |= {f.name: dict(f.metadata or {}) for f in frame.schema.fields if f.metadata}
+    return found
+
+
+def _quoted(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+__all__ = ["aligned", "arrow_schema", "load", "spark_struct"]
