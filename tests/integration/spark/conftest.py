@@ -11,20 +11,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from spark_helpers import (
-    PG_HOST,
-    PG_JAR,
-    PG_PORT,
-    PG_USER,
-    local_engine,
-    make_workspace,
-)
+from scratch_postgres import ADMIN_USER, HOST, PORT
+from spark_helpers import PG_JAR, local_engine, make_workspace
 
 
 @pytest.fixture(scope="session")
@@ -46,28 +39,14 @@ def _stop_spark() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def metastore_db(requirement, java) -> Iterator[dict[str, Any]]:
-    """A fresh PostgreSQL database for the Hive metastore (``engine.metastore``), dropped at the end."""
+def metastore_db(requirement, java, postgres) -> Iterator[dict[str, Any]]:
+    """A fresh database on the test PostgreSQL for the Hive metastore (``engine.metastore``)."""
     requirement(os.path.exists(PG_JAR), f"no PostgreSQL JDBC driver at {PG_JAR} (apt-get install libpostgresql-jdbc-java)")
-    try:
-        from adbc_driver_postgresql import dbapi
-    except ImportError:
-        requirement(False, "adbc-driver-postgresql is not installed")
-    name = f"autoflux_metastore_{uuid.uuid4().hex[:10]}"
-
-    def admin(sql: str) -> None:
-        with dbapi.connect(f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/postgres", autocommit=True) as connection, connection.cursor() as cursor:
-            cursor.execute(sql)
-
-    try:
-        admin(f'create database "{name}"')
-    except Exception as error:
-        requirement(False, f"no PostgreSQL at {PG_HOST}:{PG_PORT}: {error}")
-    yield {"type": "postgres", "url": f"jdbc:postgresql://{PG_HOST}:{PG_PORT}/{name}", "user": PG_USER, "driver_jar": PG_JAR}
+    name = postgres.create_database()
+    yield {"type": "postgres", "url": f"jdbc:postgresql://{HOST}:{PORT}/{name}", "user": ADMIN_USER, "driver_jar": PG_JAR}
     from autoflux.engines.spark import stop
 
-    stop()
-    admin(f'drop database if exists "{name}" with (force)')
+    stop()  # before the postgres fixture drops the database
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,6 @@ from typing import Any
 
 import yaml
 
-PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 PG_JAR = "/usr/share/java/postgresql.jar"
 SPARK_CONF = {
     "spark.driver.extraClassPath": PG_JAR,  # the JVM starts once per process: any later metastore may be PostgreSQL

@@ -14,10 +14,8 @@ import subprocess
 import sys
 
 import pytest
+from scratch_postgres import admin_uri
 from spark_helpers import (
-    PG_HOST,
-    PG_PORT,
-    PG_USER,
     free_port,
     local_engine,
     make_workspace,
@@ -44,7 +42,7 @@ def metastore_rows(database_url: str, sql: str) -> list[tuple]:
     from adbc_driver_postgresql import dbapi
 
     name = database_url.rsplit("/", 1)[1]
-    with dbapi.connect(f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}") as connection, connection.cursor() as cursor:
+    with dbapi.connect(admin_uri(name)) as connection, connection.cursor() as cursor:
         cursor.execute(sql)
         return cursor.fetchall()
 
