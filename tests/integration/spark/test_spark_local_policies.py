@@ -135,6 +135,18 @@ def test_merge_on_a_key_given_by_its_original_name_with_a_widened_type(local, lo
     assert rows == [(1, 1.0), (2, 2.5), (3, 3.0)]
 
 
+# FIRST then SECOND appended under evolve: columns added, widened and missing, as on the embedded engine.
+EVOLVED_TYPES = {
+    "id": "int64", "amount": "string", "score": "double", "day": "timestamp[us, tz=UTC]", "note": "string", "extra": "string",
+}
+EVOLVED_ROWS = [
+    {"id": 1, "amount": "10", "score": 1.0, "day": midnight(1), "note": "a", "extra": None},
+    {"id": 2, "amount": "20", "score": 2.0, "day": midnight(2), "note": "b", "extra": None},
+    {"id": 3, "amount": "abc", "score": 2.5, "day": dt.datetime(2024, 1, 3, 10, 30, tzinfo=UTC), "note": None, "extra": "x"},
+    {"id": 4, "amount": "40", "score": 4.0, "day": midnight(4), "note": None, "extra": "y"},
+]
+
+
 def test_append_evolve_adds_widens_and_rewrites_in_one_version(local, loads):
     t = loads(local, "evolved")
     t.policy("append", "evolve")
@@ -144,15 +156,7 @@ def test_append_evolve_adds_widens_and_rewrites_in_one_version(local, loads):
     assert set(result.notes) >= {"schema: ~ amount bigint → string", "schema: ~ score bigint → double",
                                  "schema: ~ day date → timestamp", "schema: + extra string"}
     assert "schema: - note (missing, null in the new rows)" in result.notes
-    assert t.types() == {
-        "id": "int64", "amount": "string", "score": "double", "day": "timestamp[us, tz=UTC]", "note": "string", "extra": "string",
-    }
-    assert t.data() == [
-        {"id": 1, "amount": "10", "score": 1.0, "day": midnight(1), "note": "a", "extra": None},
-        {"id": 2, "amount": "20", "score": 2.0, "day": midnight(2), "note": "b", "extra": None},
-        {"id": 3, "amount": "abc", "score": 2.5, "day": dt.datetime(2024, 1, 3, 10, 30, tzinfo=UTC), "note": None, "extra": "x"},
-        {"id": 4, "amount": "40", "score": 4.0, "day": midnight(4), "note": None, "extra": "y"},
-    ]
+    assert (t.types(), t.data()) == (EVOLVED_TYPES, EVOLVED_ROWS)
 
 
 def test_freeze_refuses_every_difference_and_writes_nothing(local, loads):
@@ -293,13 +297,5 @@ def test_delta_append_evolve_adds_widens_and_rewrites_in_one_commit(delta, loads
     t.load(FIRST)
     result = t.load(SECOND)
     assert (result.outcome, result.rows, result.version) == ("loaded", 2, 1), result.message
-    assert t.types() == {
-        "id": "int64", "amount": "string", "score": "double", "day": "timestamp[us, tz=UTC]", "note": "string", "extra": "string",
-    }
-    assert t.data() == [
-        {"id": 1, "amount": "10", "score": 1.0, "day": midnight(1), "note": "a", "extra": None},
-        {"id": 2, "amount": "20", "score": 2.0, "day": midnight(2), "note": "b", "extra": None},
-        {"id": 3, "amount": "abc", "score": 2.5, "day": dt.datetime(2024, 1, 3, 10, 30, tzinfo=UTC), "note": None, "extra": "x"},
-        {"id": 4, "amount": "40", "score": 4.0, "day": midnight(4), "note": None, "extra": "y"},
-    ]
+    assert (t.types(), t.data()) == (EVOLVED_TYPES, EVOLVED_ROWS)
     assert Workspace.open(delta).lake.open("raw", "evolved").version() == 1
