@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from autoflux.engines.base import Engine as BaseEngine
 from autoflux.engines.base import EngineSettings, RawTable, Relation
 from autoflux.engines.spark import session as sessions
+from autoflux.engines.spark.ingest import quoted
 from autoflux.exceptions import TableNotFoundError
 from autoflux.ingest.writer import LOAD_ID_KEY
 from autoflux.lake import RAW
@@ -149,7 +150,7 @@ class Engine(BaseEngine):
         if self.delta:
             lake = self.workspace.lake
             return self.spark.read.format("delta").load(lake.table_uri(RAW, table)) if lake.exists(RAW, table) else None
-        return self.spark.table(f"{RAW}.{_ident(table)}") if self._properties(table) else None
+        return self.spark.table(f"{RAW}.{quoted(table)}") if self._properties(table) else None
 
     def commit_raw(self, content: DataFrame, table: str, metadata: Mapping[str, str], *, mode: str, data_file: DataFile) -> int:
         """Write ``content`` as the table's next version (``mode``: Delta's ``overwrite`` or ``append``); returns the version."""
@@ -164,7 +165,7 @@ class Engine(BaseEngine):
                 self.remove(folder)
                 raise ingest.read_error(error, data_file.path) from None
             return version
-        name = f"{RAW}.{_ident(table)}"
+        name = f"{RAW}.{quoted(table)}"
         self._create_raw_database()
         location = self.workspace.lake.table_uri(RAW, table)
         writer = content.write.format("delta").mode(mode).option("userMetadata", json.dumps(dict(metadata), sort_keys=True))
@@ -186,7 +187,7 @@ class Engine(BaseEngine):
 
     def swap_raw(self, table: str, folder: str, version: int, metadata: Mapping[str, str]) -> None:
         """``format: parquet``: make the written ``folder`` (:meth:`next_version`) the table, with the load's metadata; drop the one before."""
-        name = f"{RAW}.{_ident(table)}"
+        name = f"{RAW}.{quoted(table)}"
         self._create_raw_database()
         properties = {**metadata, VERSION_KEY: str(version)}
         listed = ", ".join(f"{_literal(k)} = {_literal(v)}" for k, v in properties.items())
@@ -224,7 +225,7 @@ class Engine(BaseEngine):
             if not load_id or (table, load_id) in logged:
                 continue
             quarantine = quarantined_loads(lake) if quarantine is None else quarantine
-            rows = self.spark.table(f"{RAW}.{_ident(table)}").where(F.col("_load_id") == load_id).count()
+            rows = self.spark.table(f"{RAW}.{quoted(table)}").where(F.col("_load_id") == load_id).count()
             version = properties.get(VERSION_KEY)
             entries.append(
                 recovered_entry(table, properties, version=int(version) if version else None, rows=rows, at=None, quarantine=quarantine)
@@ -249,7 +250,7 @@ class Engine(BaseEngine):
         properties = self._properties(table)
         if not properties:
             raise TableNotFoundError(f"no table {RAW}.{table} in Spark's catalog", hint="run `autoflux ingest` first")
-        frame = self.spark.table(f"{RAW}.{_ident(table)}")
+        frame = self.spark.table(f"{RAW}.{quoted(table)}")
         schema = pa.schema([_arrow_field(field) for field in frame.schema.fields])
         version = properties.get(VERSION_KEY)
         metadata = {k: v for k, v in properties.items() if k.startswith("autoflux.")}
@@ -271,7 +272,7 @@ class Engine(BaseEngine):
         self._create_raw_database()
         known = {r.name for r in self._tables(RAW)}
         for table in wanted:
-            name, location = f"{RAW}.{_ident(table)}", self.workspace.lake.table_uri(RAW, table)
+            name, location = f"{RAW}.{quoted(table)}", self.workspace.lake.table_uri(RAW, table)
             if table in known:
                 registered = self._location(name)
                 if registered is None or _same_location(registered, location):
@@ -349,7 +350,7 @@ class Engine(BaseEngine):
     def _count(self, schema: str, name: str) -> int | None:
         """Rows of a table or view; None for a view that cannot be read (its tables are gone)."""
         try:
-            return self.spark.table(f"{_ident(schema)}.{_ident(name)}").count()
+            return self.spark.table(f"{quoted(schema)}.{quoted(name)}").count()
         except Exception:  # noqa: BLE001 - Spark raises its own analysis errors
             return None
 
@@ -365,11 +366,11 @@ class Engine(BaseEngine):
             return self.spark.read.format("delta").option("versionAsOf", version).load(location)
         if not any(t.name == table for t in self._tables(schema)):
             raise TableNotFoundError(f"no table {schema}.{table} in Spark's catalog", hint="run `autoflux transform` first")
-        return self.spark.table(f"{_ident(schema)}.{_ident(table)}")
+        return self.spark.table(f"{quoted(schema)}.{quoted(table)}")
 
     def training_frames(self, schema: str, table: str, *, split_column: str, format: str) -> tuple[Any, Any]:
         frame = self.frame(schema, table)
-        split = frame[_ident(split_column)]
+        split = frame[quoted(split_column)]
         return frame.filter(split == "train").drop(split_column), frame.filter(split != "train").drop(split_column)
 
     # ------------------------------------------------------------------------------- helpers
@@ -385,7 +386,7 @@ class Engine(BaseEngine):
 
     def _properties(self, table: str) -> dict[str, str]:
         """The raw table's properties; empty when the table does not exist."""
-        name = f"{RAW}.{_ident(table)}"
+        name = f"{RAW}.{quoted(table)}"
         if not self.spark.catalog.tableExists(name):
             return {}
         return {row["key"]: row["value"] for row in self._sql(f"show tblproperties {name}").collect()}
@@ -408,10 +409,6 @@ def _arrow_field(field) -> pa.Field:
 
     metadata = {k: str(v) for k, v in (field.metadata or {}).items()}
     return pa.field(field.name, to_arrow_type(field.dataType, timezone="UTC"), nullable=True, metadata=metadata or None)
-
-
-def _ident(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
 
 
 def _literal(text: str) -> str:

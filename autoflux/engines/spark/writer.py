@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from autoflux.engines.spark.ingest import quoted
 from autoflux.exceptions import IngestError
 from autoflux.ingest import quarantine
 from autoflux.ingest.policy import (
@@ -234,7 +235,7 @@ def _content(
         return content, "append"
     kept = aligned(old, staged.struct)
     if policy.mode == "merge":
-        kept = kept.join(content.select(*[_quoted(k) for k in key]), on=key, how="left_anti")
+        kept = kept.join(content.select(*[quoted(k) for k in key]), on=key, how="left_anti")
     return kept.unionByName(content), "overwrite"
 
 
@@ -286,11 +287,11 @@ def _check_key(rows: DataFrame, key: list[str], table: str, source_file: str) ->
     """The merge key is present on every row and unique (the rules and messages of the embedded engine)."""
     from pyspark.sql import functions as F
 
-    empty = rows.agg(*[F.count(F.when(F.col(_quoted(k)).isNull(), 1)).alias(f"k{i}") for i, k in enumerate(key)]).first()
+    empty = rows.agg(*[F.count(F.when(F.col(quoted(k)).isNull(), 1)).alias(f"k{i}") for i, k in enumerate(key)]).first()
     for i, column in enumerate(key):
         if empty[f"k{i}"]:
             raise empty_key_error(table, column, empty[f"k{i}"], source_file)
-    counted = rows.groupBy(*[F.col(_quoted(k)).alias(f"k{i}") for i, k in enumerate(key)]).agg(F.count(F.lit(1)).alias("rows"))
+    counted = rows.groupBy(*[F.col(quoted(k)).alias(f"k{i}") for i, k in enumerate(key)]).agg(F.count(F.lit(1)).alias("rows"))
     repeated = counted.where(F.col("rows") > 1).limit(1).collect()
     if repeated:
         first = repeated[0]
@@ -334,11 +335,11 @@ def aligned(frame: DataFrame, struct: StructType, keep: list[str] | tuple[str, .
     present = set(frame.columns)
     columns = []
     for field in struct.fields:
-        column = F.col(_quoted(field.name)) if field.name in present else F.lit(None)
+        column = F.col(quoted(field.name)) if field.name in present else F.lit(None)
         if field.name not in present or frame.schema[field.name].dataType != field.dataType:
             column = column.cast(field.dataType)
         columns.append(column.alias(field.name, metadata=field.metadata))
-    return frame.select(*columns, *[F.col(_quoted(name)) for name in keep])
+    return frame.select(*columns, *[F.col(quoted(name)) for name in keep])
 
 
 def spark_struct(schema: pa.Schema, metadata: Mapping[str, dict[str, Any]] | None = None) -> StructType:
@@ -366,10 +367,6 @@ def _metadata(frame: DataFrame, old: DataFrame | None) -> dict[str, dict[str, An
     found = {f.name: dict(f.metadata or {}) for f in old.schema.fields} if old is not None else {}
     found |= {f.name: dict(f.metadata or {}) for f in frame.schema.fields if f.metadata}
     return found
-
-
-def _quoted(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
 
 
 __all__ = ["aligned", "arrow_schema", "load", "spark_struct"]
