@@ -30,7 +30,11 @@ def init(path: str | Path) -> Path:
 
 
 def run(workspace: str | Path = ".", sources: Sequence[str | Path] = (), *, refresh: bool = False, force: bool = False) -> RunSummary:
-    """Ingest, transform and prepare the hand-off in one go."""
+    """Ingest, transform and prepare the hand-off in one go.
+
+    Unchanged files are not reloaded, and dbt does not run when neither the raw tables nor the dbt
+    project changed since its last successful build; ``force=True`` reloads and rebuilds.
+    """
     from autoflux.pipeline import Pipeline
 
     return Pipeline.open(workspace).run([str(s) for s in sources], refresh=refresh, force=force)
