@@ -111,6 +111,12 @@ class Engine(ABC):
             staging=quarantine.staging_dir(self.workspace.state_dir),
         )
 
+    def recover_raw(self) -> None:
+        """Bring what the engine knows of the raw tables in line with what committed, after a run was killed.
+
+        Called before anything else an ingest does; nothing to do when each commit is atomic (Delta).
+        """
+
     def committed_load(self, table: str, load_id: str) -> bool:
         """Whether load ``load_id`` of ``raw.<table>`` committed (its bad rows then go to the quarantine)."""
         from autoflux.ingest.state import committed_load

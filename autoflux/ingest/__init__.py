@@ -145,6 +145,7 @@ def ingest_paths(
 
 def _finish_interrupted(workspace: Workspace, engine: Engine) -> list[LogEntry]:
     """What an interrupted run left: its staged bad rows published or dropped, log entries for its loads."""
+    engine.recover_raw()
     _publish_quarantine(workspace, engine)
     return engine.unlogged_loads()
 

@@ -9,8 +9,10 @@
   models are managed tables under ``engine.warehouse``. With ``format: delta`` (the default) raw
   tables are Delta tables the embedded engine reads too, each load one commit whose
   ``userMetadata`` holds the load id and fingerprint. With ``format: parquet`` each load is
-  written to a new folder ``<lake>/raw/<table>/v<N>`` and then swapped into the catalog, with
-  the load's metadata in table properties; a failed load leaves the table as it was.
+  written to a new folder ``<lake>/raw/<table>/v<N>``, committed by a marker file in it that
+  holds the load's metadata, and then swapped into the catalog with that metadata as table
+  properties; a failed load leaves the table as it was, and a run killed between the marker and
+  the catalog is completed by the next ingest (:meth:`Engine.recover_raw`).
 - Ingest reads files with Spark's own readers (:mod:`.ingest`) and applies the write modes,
   schema policies and bad-row limits of :mod:`autoflux.ingest.policy` as the embedded engine does
   (:mod:`.writer`); with ``format: parquet`` the table properties hold the last load, which is
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
     from autoflux.ingest.writer import Lineage, Written
 
 VERSION_KEY = "autoflux.version"
+COMMIT_MARKER = "_autoflux_commit.json"
 PASSWORD_ENV = "DBT_ENV_SECRET_AUTOFLUX_METASTORE_PASSWORD"
 _SECRET_CONF = "spark.hadoop.javax.jdo.option.ConnectionPassword"
 
@@ -186,15 +189,59 @@ class Engine(BaseEngine):
         return version, f"{self.workspace.lake.table_uri(RAW, table)}/v{version}"
 
     def swap_raw(self, table: str, folder: str, version: int, metadata: Mapping[str, str]) -> None:
-        """``format: parquet``: make the written ``folder`` (:meth:`next_version`) the table, with the load's metadata; drop the one before."""
+        """``format: parquet``: commit the written ``folder`` (:meth:`next_version`) as the table, with the load's metadata.
+
+        The commit point is the folder's marker (``_autoflux_commit.json``, the table properties
+        to be); the catalog entry follows it. A process killed between the two leaves the catalog
+        behind the lake, which the next run repairs (:meth:`recover_raw`). Other version folders are removed.
+        """
+        properties = {**metadata, VERSION_KEY: str(version)}
+        _write_text(f"{folder}/{COMMIT_MARKER}", json.dumps(properties, sort_keys=True), self.workspace.lake.storage_options)
+        self._register(table, folder, properties)
+        self._remove_versions(table, keep=version)
+
+    def _register(self, table: str, folder: str, properties: Mapping[str, str]) -> None:
         name = f"{RAW}.{quoted(table)}"
         self._create_raw_database()
-        properties = {**metadata, VERSION_KEY: str(version)}
         listed = ", ".join(f"{_literal(k)} = {_literal(v)}" for k, v in properties.items())
         self._sql(f"drop table if exists {name}")
         self._sql(f"create table {name} using parquet location {_literal(folder)} tblproperties ({listed})")
-        if version:
-            self.remove(f"{self.workspace.lake.table_uri(RAW, table)}/v{version - 1}")
+
+    def _committed_versions(self) -> dict[str, tuple[int, str, dict[str, str]]]:
+        """``format: parquet``: each raw table's newest version folder with a commit marker: (version, folder, properties)."""
+        import fsspec
+
+        fs, root = fsspec.core.url_to_fs(f"{self.workspace.lake.uri}/{RAW}", **self.workspace.lake.storage_options)
+        found: dict[str, tuple[int, str, dict[str, str]]] = {}
+        for marker in fs.glob(f"{root}/*/v*/{COMMIT_MARKER}"):
+            folder = marker.rsplit("/", 1)[0]
+            table, name = folder.rsplit("/", 2)[-2:]
+            try:
+                version, properties = int(name[1:]), json.loads(fs.cat_file(marker))
+            except ValueError:  # not a version folder, or a marker cut short: that version never committed
+                continue
+            if version > found.get(table, (-1,))[0]:
+                found[table] = (version, f"{self.workspace.lake.table_uri(RAW, table)}/{name}", properties)
+        return found
+
+    def recover_raw(self) -> None:
+        """``format: parquet``: point each table at its newest committed version where the catalog is behind."""
+        if self.delta:
+            return
+        for table, (version, folder, properties) in self._committed_versions().items():
+            if self._properties(table).get(VERSION_KEY) != str(version):
+                self._register(table, folder, properties)
+                self._remove_versions(table, keep=version)
+
+    def _remove_versions(self, table: str, *, keep: int) -> None:
+        """Remove ``raw.<table>``'s version folders other than ``v<keep>`` (older ones, or a killed load's)."""
+        import fsspec
+
+        fs, root = fsspec.core.url_to_fs(self.workspace.lake.table_uri(RAW, table), **self.workspace.lake.storage_options)
+        for folder in fs.glob(f"{root}/v*"):
+            name = folder.rstrip("/").rsplit("/", 1)[-1]
+            if name[1:].isdigit() and int(name[1:]) != keep:
+                fs.rm(folder, recursive=True)
 
     def remove(self, uri: str) -> None:
         """Delete the folder at ``uri`` in the lake, if it is there."""
@@ -413,6 +460,13 @@ def _arrow_field(field) -> pa.Field:
 
 def _literal(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _write_text(uri: str, text: str, storage_options: Mapping[str, str]) -> None:
+    import fsspec
+
+    with fsspec.open(uri, "w", encoding="utf-8", **storage_options) as handle:
+        handle.write(text)
 
 
 def _remove(uri: str, storage_options: Mapping[str, str]) -> None:

@@ -263,6 +263,32 @@ def test_a_load_killed_before_logging_is_recovered(local, loads, monkeypatch, co
     assert {f.table: f.outcome for f in report.files} == {"recovered": "unchanged", "other": "loaded"}
 
 
+def test_a_load_killed_between_its_commit_and_the_catalog_is_registered_by_the_next_run(local, loads, monkeypatch):
+    """The version folder's marker commits a parquet load; a run killed after dropping the old
+    catalog entry and before creating the new one leaves the table for the next run to register."""
+    from autoflux.engines.spark import Engine
+
+    t = loads(local, "swapped")
+    assert t.load("id,v\n1,a\n").outcome == "loaded"
+
+    def killed(self, table, folder, properties):
+        self._sql(f"drop table if exists raw.{table}")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Engine, "_register", killed)
+    monkeypatch.setattr(Engine, "remove", lambda self, uri: None)  # a killed process cleans nothing up
+    with pytest.raises(KeyboardInterrupt):
+        t.load("id,v\n1,a\n2,b\n")
+    monkeypatch.undo()
+    assert "swapped" not in t.engine.raw_tables()
+    report = ingest_paths(Workspace.open(local), [t.folder])
+    assert [(f.outcome, f.version) for f in report.files] == [("unchanged", 1)]
+    assert [(e.table, e.version, e.rows) for e in report.recovered] == [("swapped", 1, 2)]
+    assert [(r["id"], r["v"]) for r in t.data()] == [(1, "a"), (2, "b")]
+    folders = sorted(p.name for p in (Path(Workspace.open(local).lake.uri) / "raw" / "swapped").iterdir())
+    assert folders == ["v1"]
+
+
 # ------------------------------------------------------------------------------ Sail, Delta
 
 
