@@ -22,6 +22,9 @@ from pathlib import Path
 from autoflux.exceptions import AutoFluxError
 
 
+NAMING_GRACE = 1.0  # seconds a refused run waits for the holder to have written its name
+
+
 class WorkspaceLockedError(AutoFluxError):
     """Another AutoFlux process is writing to this workspace."""
 
@@ -33,7 +36,19 @@ def _holder(path: Path) -> dict | None:
         holder = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return holder if isinstance(holder, dict) and {"pid", "host", "command", "since"} <= holder.keys() else None
+    if not isinstance(holder, dict) or not {"pid", "host", "command", "since"} <= holder.keys():
+        return None
+    return holder if holder["host"] != socket.gethostname() or _alive(holder["pid"]) else None  # else a killed holder's
+
+
+def _alive(pid: object) -> bool:
+    try:
+        os.kill(int(pid), 0)  # type: ignore[call-overload]
+    except (ProcessLookupError, ValueError, TypeError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @contextlib.contextmanager
@@ -42,17 +57,18 @@ def workspace_lock(state_dir: Path, *, command: str, wait: float = 0.0) -> Itera
     state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / "lock"
     me = {"pid": os.getpid(), "host": socket.gethostname(), "command": command, "since": datetime.now(UTC).isoformat()}
-    deadline = time.monotonic() + wait
+    started = time.monotonic()
     with os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o644), "r+", encoding="utf-8") as handle:
         while True:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if time.monotonic() < deadline:
-                    time.sleep(0.2)
-                    continue
                 holder = _holder(path)
+                waited = time.monotonic() - started
+                if waited < wait or (holder is None and waited < NAMING_GRACE):  # a new holder writes its name just after locking
+                    time.sleep(0.05)
+                    continue
                 who = f"process {holder['pid']} on {holder['host']} running `autoflux {holder['command']}` since {holder['since']}" if holder else "another process"
                 raise WorkspaceLockedError(
                     f"the workspace is locked by {who}",
