@@ -595,20 +595,20 @@ JSON_LINES_PER_BATCH = 50_000
 
 
 def _json_lines_by_value(path: Path, types: dict[str, pa.DataType]) -> Columns:
-    """NDJSON parsed line by line (see :func:`read_json`); the fields of the first lines come first."""
-    chunks = _json_line_chunks(path)
-    first = next(chunks, [])
-    names = list(dict.fromkeys([name for _, row in first for name in row] + list(types)))
+    """NDJSON parsed line by line (see :func:`read_json`): every field of the file, in the order first seen.
+
+    A first pass finds the fields, so one first seen late is a column from the start (and a type
+    in ``types`` for a field the file lacks adds nothing); types come from ``types``, else the first lines.
+    """
+    names = list(dict.fromkeys(name for chunk in _json_line_chunks(path) for _, row in chunk for name in row))
     if not names:
         raise IngestError("the file holds no JSON objects", path=path, hint="one JSON object per line is expected")
+    chunks = _json_line_chunks(path)
+    first = next(chunks, [])
     fixed = {name: types.get(name) or _json_array([row.get(name) for _, row in first], None, path, name).type for name in names}
 
     def batches() -> Iterator[pa.RecordBatch]:
         for chunk in itertools.chain([first], chunks):
-            unknown = {name for _, row in chunk for name in row} - fixed.keys()
-            if unknown:
-                new = {name: _json_array([row.get(name) for _, row in chunk], None, path, name).type for name in unknown}
-                raise ReadAgain(new, f"fields first seen after the first lines: {', '.join(sorted(unknown))}", by_value=True)
             arrays = [_json_array([row.get(name) for _, row in chunk], fixed[name], path, name) for name in names]
             yield pa.record_batch(arrays, names=names)
 

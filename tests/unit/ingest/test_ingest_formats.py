@@ -368,3 +368,14 @@ def test_ndjson_read_by_value_names_the_line_of_bad_json(data_dir, ingest, lake_
     assert result.outcome == "failed"
     assert "late.ndjson" in result.message and "line 100002" in result.message
     assert lake_snapshot(workspace) == before
+
+
+def test_ndjson_read_by_value_does_not_invent_the_columns_of_the_table(workspace, configure, data_dir, ingest, raw, one):
+    """A frozen table's column the file lacks is a difference, also when the file is read value by value."""
+    configure(workspace, {"ingest": {"tables": {"late": {"mode": "append", "schema": "freeze"}}}})
+    (data_dir / "late.ndjson").write_text('{"a": "x", "b": 1}\n')
+    assert one(ingest(data_dir)).outcome == "loaded"
+    (data_dir / "late.ndjson").write_text('{"a": 1}\n{"a": "text"}\n')  # a type change Arrow meets in its first block
+    result = one(ingest(data_dir))
+    assert result.outcome == "failed" and "- b (missing" in result.message, result.message
+    assert raw("late").num_rows == 1
