@@ -600,43 +600,42 @@ def _json_lines_by_value(path: Path, types: dict[str, pa.DataType]) -> Columns:
     A first pass finds the fields, so one first seen late is a column from the start (and a type
     in ``types`` for a field the file lacks adds nothing); types come from ``types``, else the first lines.
     """
-    names = list(dict.fromkeys(name for chunk in _json_line_chunks(path) for _, row in chunk for name in row))
+    names = list(dict.fromkeys(name for chunk in _json_line_chunks(path) for row in chunk for name in row))
     if not names:
         raise IngestError("the file holds no JSON objects", path=path, hint="one JSON object per line is expected")
     chunks = _json_line_chunks(path)
     first = next(chunks, [])
-    fixed = {name: types.get(name) or _json_array([row.get(name) for _, row in first], None, path, name).type for name in names}
+    fixed = {name: types.get(name) or _json_array([row.get(name) for row in first], None, name).type for name in names}
 
     def batches() -> Iterator[pa.RecordBatch]:
         for chunk in itertools.chain([first], chunks):
-            arrays = [_json_array([row.get(name) for _, row in chunk], fixed[name], path, name) for name in names]
+            arrays = [_json_array([row.get(name) for row in chunk], fixed[name], name) for name in names]
             yield pa.record_batch(arrays, names=names)
 
     return Columns(names, [fixed[name] for name in names], batches())
 
 
-def _json_line_chunks(path: Path) -> Iterator[list[tuple[int, dict]]]:
-    """(line number, object) of the file's non-blank lines, :data:`JSON_LINES_PER_BATCH` at a time."""
-    chunk: list[tuple[int, dict]] = []
-    with open_bytes(path) as stream:
-        for number, line in enumerate(io.TextIOWrapper(stream, encoding="utf-8"), 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise IngestError(f"invalid JSON: {error.msg}", path=path, line=number, hint="fix the JSON on that line") from None
-            except UnicodeDecodeError:
-                raise IngestError("bytes that are not valid UTF-8", path=path, line=number, hint="save the file as UTF-8") from None
-            chunk.append((number, record if isinstance(record, dict) else {"value": record}))
-            if len(chunk) == JSON_LINES_PER_BATCH:
-                yield chunk
-                chunk = []
+def _json_line_chunks(path: Path) -> Iterator[list[dict]]:
+    """The objects of the file's non-blank lines, :data:`JSON_LINES_PER_BATCH` at a time (a scalar as ``{"value": …}``)."""
+    chunk: list[dict] = []
+    for number, line in enumerate(lines(path), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line.decode("utf-8-sig"))
+        except json.JSONDecodeError as error:
+            raise IngestError(f"invalid JSON: {error.msg}", path=path, line=number, hint="fix the JSON on that line") from None
+        except UnicodeDecodeError:
+            raise IngestError("bytes that are not valid UTF-8", path=path, line=number, hint="save the file as UTF-8") from None
+        chunk.append(record if isinstance(record, dict) else {"value": record})
+        if len(chunk) == JSON_LINES_PER_BATCH:
+            yield chunk
+            chunk = []
     if chunk:
         yield chunk
 
 
-def _json_array(values: list[Any], target: pa.DataType | None, path: Path, name: str) -> pa.Array:
+def _json_array(values: list[Any], target: pa.DataType | None, name: str) -> pa.Array:
     """``values`` as ``target`` (inferred when None); raises ReadAgain when they need a wider type."""
     if target is not None and pa.types.is_string(target):
         return pa.array(as_text(values), pa.string())

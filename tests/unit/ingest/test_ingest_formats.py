@@ -379,3 +379,12 @@ def test_ndjson_read_by_value_does_not_invent_the_columns_of_the_table(workspace
     result = one(ingest(data_dir))
     assert result.outcome == "failed" and "- b (missing" in result.message, result.message
     assert raw("late").num_rows == 1
+
+
+def test_ndjson_read_by_value_names_the_line_of_bytes_that_are_not_utf8(data_dir, ingest, lake_snapshot, workspace, one):
+    (data_dir / "late.ndjson").write_bytes(b'{"a": 1}\n{"a": "x"}\n{"a": "\xff"}\n')
+    before = lake_snapshot(workspace)
+    result = one(ingest(data_dir))
+    assert result.outcome == "failed"
+    assert "late.ndjson, line 3: bytes that are not valid UTF-8" in result.message and "\n" not in result.message
+    assert lake_snapshot(workspace) == before
