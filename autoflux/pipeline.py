@@ -16,7 +16,7 @@ from autoflux.exceptions import AutoFluxError, IngestError
 from autoflux.ingest import IngestReport, ingest_paths
 from autoflux.lake import RAW
 from autoflux.lock import workspace_lock
-from autoflux.transform.dbt import NodeResult, TransformReport, build_stamp, last_build_stamp, run_dbt
+from autoflux.transform.dbt import NodeResult, TransformReport, built_as_now, run_dbt
 from autoflux.transform.scaffold import sync_project
 from autoflux.workspace import Workspace
 
@@ -145,7 +145,7 @@ class Pipeline:
             raise AutoFluxError("there are no raw tables yet", hint="run `autoflux ingest SOURCE` first")
         self.engine.publish_raw(raw_tables)
         sync_project(self.workspace, self.engine)
-        if if_changed and select is None and self._up_to_date(test):
+        if if_changed and select is None and built_as_now(self.workspace, self.engine, test=test) and self._ml_table_exists():
             return TransformReport(up_to_date=True)
         with self.console.progress() as progress:
             task = progress.add_task("dbt", total=None, detail="") if progress else None
@@ -156,11 +156,7 @@ class Pipeline:
 
             return run_dbt(self.workspace, self.engine, test=test, select=select, on_node=on_node)
 
-    def _up_to_date(self, test: bool | None) -> bool:
-        command = "build" if (self.workspace.config.dbt.test if test is None else test) else "run"
-        last = last_build_stamp(self.workspace)
-        if last is None or last != build_stamp(self.workspace, self.engine, command):
-            return False
+    def _ml_table_exists(self) -> bool:
         ml = self.workspace.config.ml
         return any(r.name == ml.table for r in self.engine.relations([ml.schema_]))
 
@@ -183,7 +179,7 @@ class Pipeline:
         summary.seconds["transform"] = time.perf_counter() - started
         started = time.perf_counter()
         ml = self.workspace.config.ml
-        if any(r.name == ml.table for r in self.engine.relations([ml.schema_])):
+        if self._ml_table_exists():
             data = load_training_data(self.workspace, format="arrow")
             summary.handoff = {
                 "table": f"{ml.schema_}.{ml.table}",

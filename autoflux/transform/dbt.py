@@ -60,7 +60,7 @@ def run_dbt(
     """
     report = TransformReport()
     started = time.perf_counter()
-    command = "build" if (workspace.config.dbt.test if test is None else test) else "run"
+    command = dbt_command(workspace, test)
     stamp_file = workspace.state_dir / STAMP_FILE
     stamp_file.unlink(missing_ok=True)  # until this build succeeds, nothing is known to be up to date
     report.nodes += _invoke(workspace, engine, [command, *(["--select", select] if select else [])], on_node)
@@ -68,6 +68,11 @@ def run_dbt(
         stamp_file.write_text(json.dumps({"stamp": build_stamp(workspace, engine, command), "command": command}))
     report.seconds = time.perf_counter() - started
     return report
+
+
+def dbt_command(workspace: Workspace, test: bool | None) -> str:
+    """``build`` (models and their tests) or ``run``: ``test`` when given, else ``dbt.test`` in config."""
+    return "build" if (workspace.config.dbt.test if test is None else test) else "run"
 
 
 STAMP_FILE = "transform.json"
@@ -87,12 +92,13 @@ def build_stamp(workspace: Workspace, engine: Engine, command: str) -> str:
     return digest.hexdigest()
 
 
-def last_build_stamp(workspace: Workspace) -> str | None:
-    """The stamp of the last full build that succeeded, if any."""
+def built_as_now(workspace: Workspace, engine: Engine, *, test: bool | None) -> bool:
+    """Whether the last full build that succeeded had the stamp a build would have now (:func:`build_stamp`)."""
     try:
-        return json.loads((workspace.state_dir / STAMP_FILE).read_text())["stamp"]
+        last = json.loads((workspace.state_dir / STAMP_FILE).read_text())["stamp"]
     except (OSError, ValueError, KeyError):
-        return None
+        return False
+    return last == build_stamp(workspace, engine, dbt_command(workspace, test))
 
 
 def _invoke(workspace: Workspace, engine: Engine, args: list[str], on_node: Callable[[NodeResult], None] | None) -> list[NodeResult]:
