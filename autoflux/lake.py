@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from autoflux.exceptions import TableNotFoundError
 
@@ -58,8 +58,12 @@ class Lake:
             folder = Path(self.uri) / schema
             names = [p.name for p in folder.iterdir() if (p / "_delta_log").is_dir()] if folder.is_dir() else []
         else:
-            import fsspec
-
-            fs, root = fsspec.core.url_to_fs(f"{self.uri}/{schema}", **self.storage_options)
+            fs, root = self.filesystem(f"{self.uri}/{schema}")
             names = [p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(root, detail=False) if fs.exists(f"{p}/_delta_log")] if fs.exists(root) else []
         return sorted(names)
+
+    def filesystem(self, uri: str) -> tuple[Any, str]:
+        """The filesystem (fsspec, with the lake's storage options) and path of ``uri``, a location in the lake."""
+        import fsspec
+
+        return fsspec.core.url_to_fs(uri, **self.storage_options)

@@ -196,7 +196,8 @@ class Engine(BaseEngine):
         behind the lake, which the next run repairs (:meth:`recover_raw`). Other version folders are removed.
         """
         properties = {**metadata, VERSION_KEY: str(version)}
-        _write_text(f"{folder}/{COMMIT_MARKER}", json.dumps(properties, sort_keys=True), self.workspace.lake.storage_options)
+        fs, path = self.workspace.lake.filesystem(f"{folder}/{COMMIT_MARKER}")
+        fs.pipe_file(path, json.dumps(properties, sort_keys=True).encode())
         self._register(table, folder, properties)
         self._remove_versions(table, keep=version)
 
@@ -209,9 +210,7 @@ class Engine(BaseEngine):
 
     def _committed_versions(self) -> dict[str, tuple[int, str, dict[str, str]]]:
         """``format: parquet``: each raw table's newest version folder with a commit marker: (version, folder, properties)."""
-        import fsspec
-
-        fs, root = fsspec.core.url_to_fs(f"{self.workspace.lake.uri}/{RAW}", **self.workspace.lake.storage_options)
+        fs, root = self.workspace.lake.filesystem(f"{self.workspace.lake.uri}/{RAW}")
         found: dict[str, tuple[int, str, dict[str, str]]] = {}
         for marker in fs.glob(f"{root}/*/v*/{COMMIT_MARKER}"):
             folder = marker.rsplit("/", 1)[0]
@@ -235,9 +234,7 @@ class Engine(BaseEngine):
 
     def _remove_versions(self, table: str, *, keep: int) -> None:
         """Remove ``raw.<table>``'s version folders other than ``v<keep>`` (older ones, or a killed load's)."""
-        import fsspec
-
-        fs, root = fsspec.core.url_to_fs(self.workspace.lake.table_uri(RAW, table), **self.workspace.lake.storage_options)
+        fs, root = self.workspace.lake.filesystem(self.workspace.lake.table_uri(RAW, table))
         for folder in fs.glob(f"{root}/v*"):
             name = folder.rstrip("/").rsplit("/", 1)[-1]
             if name[1:].isdigit() and int(name[1:]) != keep:
@@ -245,7 +242,9 @@ class Engine(BaseEngine):
 
     def remove(self, uri: str) -> None:
         """Delete the folder at ``uri`` in the lake, if it is there."""
-        _remove(uri, self.workspace.lake.storage_options)
+        fs, path = self.workspace.lake.filesystem(uri)
+        if fs.exists(path):
+            fs.rm(path, recursive=True)
 
     def committed_load(self, table: str, load_id: str) -> bool:
         if self.delta:
@@ -460,21 +459,6 @@ def _arrow_field(field) -> pa.Field:
 
 def _literal(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _write_text(uri: str, text: str, storage_options: Mapping[str, str]) -> None:
-    import fsspec
-
-    with fsspec.open(uri, "w", encoding="utf-8", **storage_options) as handle:
-        handle.write(text)
-
-
-def _remove(uri: str, storage_options: Mapping[str, str]) -> None:
-    import fsspec
-
-    fs, path = fsspec.core.url_to_fs(uri, **storage_options)
-    if fs.exists(path):
-        fs.rm(path, recursive=True)
 
 
 __all__ = ["Engine", "MetastoreSettings", "Settings", "stop"]
