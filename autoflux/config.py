@@ -38,10 +38,19 @@ class ReaderSettings(Section):
     options: dict[str, Any] = Field(default_factory=dict, description="keyword arguments passed to the reader")
 
 
+def _default_null_values() -> list[str]:
+    from autoflux.ingest.readers import DEFAULT_NULL_VALUES
+
+    return list(DEFAULT_NULL_VALUES)
+
+
 class CsvSettings(Section):
     delimiter: str | None = None
     encoding: str | None = None
     block_size: int = Field(4 << 20, ge=1 << 16)
+    null_values: list[str] = Field(
+        default_factory=_default_null_values, description="field texts read as null, in every column"
+    )
 
 
 WriteMode = Literal["replace", "append", "merge"]

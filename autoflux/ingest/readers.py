@@ -8,7 +8,9 @@ CSV type policy: Arrow infers each column's type from the first block (``ingest.
 4 MiB by default). When a later value does not fit, the column is widened — integer → double →
 string, date → timestamp → string, any other type → string — and the file is read again, so a
 load never fails or drops rows because of a late surprise. A value longer than a block is read
-again with bigger blocks.
+again with bigger blocks. Values are kept as written: a number column whose text a number would
+not give back (``08123``, ``+44``, an integer past 64 bits in a column of fractions) is text, and
+text values keep every byte. Fields equal to one of ``null_values`` are null, in every column.
 
 CSV rows with the wrong number of fields are skipped and kept in :attr:`Columns.bad_rows`; the
 writer decides whether the file may load without them (``ingest.bad_rows``).
@@ -32,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from autoflux.exceptions import ConfigError, IngestError
 from autoflux.ingest.policy import as_text, widen
@@ -52,6 +55,11 @@ FORMATS = {
     ".xls": "excel",
 }
 SAMPLE_BYTES = 1 << 20
+# pandas' and Arrow's missing-value spellings: the default of ``ingest.csv.null_values``.
+DEFAULT_NULL_VALUES = (
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+)
 
 
 @dataclass(frozen=True)
@@ -128,6 +136,7 @@ class CsvOptions:
     delimiter: str | None = None
     encoding: str | None = None
     block_size: int = 4 << 20
+    null_values: tuple[str, ...] = DEFAULT_NULL_VALUES
 
 
 def split_suffixes(path: Path) -> tuple[str, str | None]:
@@ -354,13 +363,30 @@ def read_csv(
     hints = {c: _pick(hints, strict, c, o) for c, o in zip(clean, names, strict=True) if c in hints or o in hints}
     strict_hints = {c: hints[c] for c, o in zip(clean, names, strict=True) if c in hints and (c in strict or o in strict)}
     column_types = ({c: pa.string() for c in clean} if text else {}) | hints
-    convert_options = pacsv.ConvertOptions(column_types=column_types, strings_can_be_null=True)
-    counter = _QuoteCounter(open_bytes(path))
-    try:
-        reader = pacsv.open_csv(counter, read_options=read_options, parse_options=parse_options, convert_options=convert_options)
-    except pa.ArrowInvalid as error:
+
+    def open_reader(types: dict[str, pa.DataType]) -> tuple[_QuoteCounter, Any]:
+        bad_rows.rows.clear()
+        convert_options = pacsv.ConvertOptions(
+            column_types=types, null_values=list(options.null_values), strings_can_be_null=True
+        )
+        counter = _QuoteCounter(open_bytes(path))
+        try:
+            return counter, pacsv.open_csv(counter, read_options=read_options, parse_options=parse_options, convert_options=convert_options)
+        except pa.ArrowInvalid as error:
+            counter.close()
+            raise _csv_error(path, error, clean, strict_hints, encoding, delimiter, options.block_size) from None
+
+    counter, reader = open_reader(column_types)
+    # Numbers are read as text and converted here, where a value a number would not give back is seen.
+    numbers = {
+        name: kind for name, kind in zip(clean, reader.schema.types, strict=True)
+        if (pa.types.is_integer(kind) or pa.types.is_floating(kind)) and name not in strict_hints
+    }
+    if numbers:
+        types = reader.schema.types
+        reader.close()
         counter.close()
-        raise _csv_error(path, error, clean, strict_hints, encoding, delimiter, options.block_size) from None
+        counter, reader = open_reader(dict(zip(clean, types, strict=True)) | {name: pa.string() for name in numbers})
 
     def close() -> None:
         reader.close()  # stops Arrow's read-ahead before its stream goes away
@@ -373,6 +399,7 @@ def read_csv(
     if unknown:
         close()
         raise WidenColumns(unknown, "no values in the first block")
+    positions = {clean.index(name): kind for name, kind in numbers.items()}
 
     def batches() -> Iterator[pa.RecordBatch]:
         rows, last = 0, None
@@ -386,18 +413,47 @@ def read_csv(
                     raise _csv_error(path, error, clean, strict_hints, encoding, delimiter, options.block_size) from None
                 rows += batch.num_rows
                 last = batch.slice(batch.num_rows - 1) if batch.num_rows else last
-                yield batch
+                yield _with_numbers(batch, positions) if positions else batch
         finally:
             close()
         # A quote that never closes swallows the rest of the file into the last row's value.
         suspect = counter.quotes % 2 or _spans_lines(last)
         if suspect and (line := unclosed_quote_line(path, encoding, delimiter)) is not None:
             raise _unclosed_quote(path, line)
-        if rows == 0:
-            raise IngestError("the file has a header but no data rows", path=path, hint="add rows or remove the file")
 
     notes = [f"delimiter {delimiter!r}, encoding {encoding}"]
-    return Columns(names, reader.schema.types, batches(), notes=notes, bytes_read=lambda: counter.bytes, bad_rows=bad_rows)
+    types = [positions.get(i, kind) for i, kind in enumerate(reader.schema.types)]
+    return Columns(names, types, batches(), notes=notes, bytes_read=lambda: counter.bytes, bad_rows=bad_rows)
+
+
+# Number texts a number does not give back: a sign +, a leading zero, and (in a column of
+# fractions) an integer too long for a double to hold exactly.
+_NOT_AN_INTEGER_AS_WRITTEN = r"^(\+|-?0[0-9])"
+_NOT_A_FRACTION_AS_WRITTEN = r"^(\+|-?0[0-9]|-?[0-9]{16,}$)"
+_PARSE_FAILURE = re.compile(r"Failed to parse string: '(.*)' as a scalar of type (\w+)", re.S)
+
+
+def _with_numbers(batch: pa.RecordBatch, positions: dict[int, pa.DataType]) -> pa.RecordBatch:
+    """``batch`` with the number columns read as text (``positions``: index → type) converted.
+
+    Raises :class:`WidenColumns` (text, or the wider number type) when a value does not fit or
+    would not read back as written.
+    """
+    arrays = list(batch.columns)
+    for index, kind in positions.items():
+        name, values = batch.schema.names[index], arrays[index]
+        pattern = _NOT_AN_INTEGER_AS_WRITTEN if pa.types.is_integer(kind) else _NOT_A_FRACTION_AS_WRITTEN
+        changed = pc.match_substring_regex(values, pattern)
+        if pc.any(changed).as_py():
+            example = values.filter(changed)[0].as_py()
+            raise WidenColumns({name: pa.string()}, f"value {example!r} is kept as written")
+        try:
+            arrays[index] = pc.cast(values, kind)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+            failure = _PARSE_FAILURE.search(str(error))
+            wider = _wider(str(kind), failure[1]) if failure else pa.string()
+            raise WidenColumns({name: wider}, f"a value is not {kind}") from None
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema([f.with_type(a.type) for f, a in zip(batch.schema, arrays, strict=True)]))
 
 
 def _pick(hints: dict[str, pa.DataType], strict: set[str], clean: str, original: str) -> pa.DataType:

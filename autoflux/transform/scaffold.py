@@ -162,10 +162,12 @@ def _sql_type(arrow_type: pa.DataType) -> str:
 
 def _staging_model(table: str, schema: pa.Schema) -> str:
     features = [f.name for f in schema if f.name not in LINEAGE_COLUMNS]
-    lines = ",\n".join(f"    {_quote_if_needed(name)}" for name in [*features, *LINEAGE_COLUMNS])
+    lines = ",\n".join(f"    {_quoted(name)}" for name in [*features, *LINEAGE_COLUMNS])
     return (
         f"-- Staging model of raw.{table}, seeded by AutoFlux from the ingested columns. It is yours:\n"
         "-- cast, rename, filter or derive here. AutoFlux never overwrites it (delete it to reseed).\n"
+        "-- Column names are quoted by the engine's rules (q = adapter.quote): any name is safe.\n"
+        "{%- set q = adapter.quote %}\n"
         f"select\n{lines}\nfrom {{{{ source('{RAW}', '{table}') }}}}\n"
     )
 
@@ -177,7 +179,7 @@ def _merge_model(train: str, test: str | None, split_column: str) -> str:
         "{{ config(materialized='view') }}\n"
     )
     if test is None:
-        return f"{header}select *, 'train' as {split_column} from {{{{ ref('stg_{train}') }}}}\n"
+        return f"{header}select *, 'train' as {{{{ adapter.quote('{split_column}') }}}} from {{{{ ref('stg_{train}') }}}}\n"
     return (
         f"{header}-- Columns are aligned by name; the target is null on test rows; {split_column} says which.\n"
         f"{{{{ autoflux_merge_splits(ref('stg_{train}'), ref('stg_{test}'), split_column='{split_column}') }}}}\n"
@@ -200,23 +202,6 @@ def _mart_tests(table: str, split_column: str) -> str:
     return _dump({"version": 2, "models": [{"name": table, "columns": [{"name": split_column, "data_tests": tests}]}]})
 
 
-# Reserved words of DuckDB, PostgreSQL and Spark SQL (ANSI): a column named so is quoted.
-_RESERVED = {
-    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "authorization",
-    "between", "binary", "both", "by", "case", "cast", "check", "collate", "collation", "column",
-    "concurrently", "constraint", "create", "cross", "current_catalog", "current_date", "current_role",
-    "current_schema", "current_time", "current_timestamp", "current_user", "default", "deferrable",
-    "desc", "describe", "distinct", "do", "else", "end", "escape", "except", "false", "fetch", "filter",
-    "for", "foreign", "freeze", "from", "full", "grant", "group", "having", "ilike", "in", "initially",
-    "inner", "intersect", "interval", "into", "is", "isnull", "join", "lambda", "lateral", "leading",
-    "left", "like", "limit", "localtime", "localtimestamp", "natural", "not", "notnull", "null",
-    "offset", "on", "only", "or", "order", "outer", "over", "overlaps", "partition", "pivot",
-    "pivot_longer", "pivot_wider", "placing", "primary", "qualify", "range", "references", "returning",
-    "right", "rows", "select", "session_user", "show", "similar", "some", "summarize", "symmetric",
-    "system_user", "table", "tablesample", "then", "time", "to", "trailing", "true", "union", "unique",
-    "unknown", "unpivot", "user", "using", "variadic", "verbose", "when", "where", "window", "with",
-}
-
-
-def _quote_if_needed(name: str) -> str:
-    return f'{{{{ adapter.quote("{name}") }}}}' if name in _RESERVED else name
+def _quoted(name: str) -> str:
+    """A column of a generated model, quoted by the engine's rules whatever it is named (keywords included)."""
+    return f"{{{{ q('{name}') }}}}"

@@ -1,0 +1,95 @@
+"""Values as written: a loader that changes a byte of a value (a leading zero, a line break) is wrong."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+ROWS = 20_000  # with 64 KiB blocks, the first block ends long before the last row
+
+
+def write(path, text: str, encoding: str = "utf-8"):
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("values", "why"),
+    [
+        (["08123", "10115", "75001"], "a ZIP code with a leading zero"),
+        (["007", "12", "3"], "an id with leading zeros"),
+        (["+44", "+1", "33"], "a phone prefix with a sign"),
+        (["-01", "2", "3"], "a negative number with a leading zero"),
+        (["1.5", "007.5", "2"], "a fraction with a leading zero"),
+        (["1.5", "12345678901234567890", "2"], "an integer a double cannot hold exactly"),
+        (["1", "99999999999999999999999", "2"], "an integer past 64 bits"),
+    ],
+)
+def test_number_texts_a_number_would_not_give_back_stay_text(data_dir, ingest, raw, one, values, why):
+    write(data_dir / "codes.csv", "id,code\n" + "".join(f"{i},{v}\n" for i, v in enumerate(values)))
+    result = one(ingest(data_dir))
+    assert result.outcome == "loaded", result.message
+    table = raw("codes")
+    assert table.schema.field("code").type == pa.string(), why
+    assert table["code"].to_pylist() == values, why
+    assert table.schema.field("id").type == pa.int64()
+
+
+def test_plain_numbers_are_still_numbers(data_dir, ingest, raw, one):
+    write(data_dir / "n.csv", "i,f,z\n1,0.5,0\n-2,-0.25,0\n30,1e3,0\n")
+    assert one(ingest(data_dir)).outcome == "loaded"
+    table = raw("n")
+    assert [table.schema.field(c).type for c in "ifz"] == [pa.int64(), pa.float64(), pa.int64()]
+    assert table["i"].to_pylist() == [1, -2, 30] and table["f"].to_pylist() == [0.5, -0.25, 1000.0]
+
+
+def test_a_leading_zero_after_the_first_block_makes_the_column_text(data_dir, small_blocks, ingest, raw, one):
+    rows = [f"{i},{10_000 + i}" for i in range(ROWS)] + [f"{ROWS},00042"]
+    write(data_dir / "late.csv", "id,zip\n" + "\n".join(rows) + "\n")
+    result = one(ingest(data_dir))
+    assert result.outcome == "loaded", result.message
+    assert "column zip read as string" in result.notes
+    table = raw("late").sort_by("id")
+    assert table.schema.field("zip").type == pa.string()
+    assert table["zip"].to_pylist()[-1] == "00042" and table["zip"].to_pylist()[0] == "10000"
+    assert table.schema.field("id").type == pa.int64()
+
+
+def test_a_type_hint_wins_over_the_text_rule(data_dir, workspace, configure, ingest, raw, one):
+    configure(workspace, {"ingest": {"types": {"codes": {"zip": "bigint"}}}})
+    write(data_dir / "codes.csv", "zip\n08123\n")
+    assert one(ingest(data_dir)).outcome == "loaded"
+    assert raw("codes")["zip"].to_pylist() == [8123]
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_every_byte_of_a_text_value_is_kept(data_dir, ingest, raw, one, line_end):
+    values = ["two\r\nlines", "unix\nbreak", "tab\there", "trailing  ", "  leading", "ünï €ode 😀", 'a "quote"']
+    body = "".join(f'{i},"{v.replace(chr(34), chr(34) * 2)}"{line_end}' for i, v in enumerate(values))
+    write(data_dir / "text.csv", f"id,text{line_end}{body}")
+    assert one(ingest(data_dir)).outcome == "loaded"
+    assert raw("text").sort_by("id")["text"].to_pylist() == values
+
+
+def test_default_null_spellings_are_null_in_every_column(data_dir, ingest, raw, one):
+    write(data_dir / "nulls.csv", "id,text,number\n1,NA,NA\n2,,N/A\n3,null,NULL\n4,None,nan\n5,kept,5\n")
+    assert one(ingest(data_dir)).outcome == "loaded"
+    table = raw("nulls").sort_by("id")
+    assert table["text"].to_pylist() == [None, None, None, None, "kept"]
+    assert table["number"].to_pylist() == [None, None, None, None, 5]
+
+
+def test_null_values_are_settable(data_dir, workspace, configure, ingest, raw, one):
+    configure(workspace, {"ingest": {"csv": {"null_values": ["-"]}}})
+    write(data_dir / "nulls.csv", "id,text\n1,NA\n2,-\n3,\n")
+    assert one(ingest(data_dir)).outcome == "loaded"
+    assert raw("nulls").sort_by("id")["text"].to_pylist() == ["NA", None, ""]
+
+
+def test_a_header_with_no_rows_is_an_empty_table(data_dir, ingest, raw, one):
+    write(data_dir / "empty.csv", "Id,Full Name,Q1,Q1\n")
+    result = one(ingest(data_dir))
+    assert result.outcome == "loaded", result.message
+    table = raw("empty")
+    assert table.num_rows == 0
+    assert table.column_names[:4] == ["id", "full_name", "q1", "q1_2"]
