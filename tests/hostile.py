@@ -1,5 +1,10 @@
 """A Kaggle-style competition whose names are hostile: SQL in file and column names, reserved words,
-quotes, semicolons, spaces and non-ASCII. Every engine must load it as data, never as SQL."""
+quotes, semicolons, spaces and non-ASCII. Every engine must load it as data, never as SQL.
+
+The keywords come from the engines themselves: DuckDB's ``duckdb_keywords()`` (every category but
+``unreserved``), PostgreSQL's ``pg_get_keywords()`` (every ``catcode`` but ``U``) and Spark's
+``sql_keywords()`` (the reserved ones).
+"""
 
 from __future__ import annotations
 
@@ -26,16 +31,46 @@ def csv_line(values) -> str:
     return ",".join('"' + str(v).replace('"', '""') + '"' for v in values) + "\n"
 
 
+def duckdb_keywords() -> set[str]:
+    import duckdb
+
+    return {row[0] for row in duckdb.sql("select keyword_name from duckdb_keywords() where keyword_category <> 'unreserved'").fetchall()}
+
+
+def postgres_keywords(server) -> set[str]:
+    """``server``: the ``postgres`` fixture (:class:`scratch_postgres.Postgres`)."""
+    return {row[0] for row in server.query("postgres", "select word from pg_get_keywords() where catcode <> 'U'")}
+
+
+def spark_keywords() -> set[str]:
+    """Spark's reserved keywords, from a short-lived local session (the JVM stays for the next one)."""
+    from pyspark.sql import SparkSession
+
+    spark = (
+        SparkSession.builder.master("local[1]")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.extraClassPath", "/usr/share/java/postgresql.jar")
+        .getOrCreate()
+    )
+    try:
+        return {row[0].lower() for row in spark.sql("select keyword from sql_keywords() where reserved").collect()}
+    finally:
+        spark.stop()
+
+
 def write_hostile_competition(folder: Path, keywords: list[str] = ()) -> Path:
-    """train.csv (6 rows), test.csv (3 rows, no target), a file named with SQL, and
-    keywords.csv with one column per name in ``keywords``."""
+    """train.csv (6 rows), test.csv (3 rows, no target), a file named with SQL, a table named
+    ``order``, and keywords.csv; every name in ``keywords`` is also a feature column of train and
+    test, between the hostile columns and the target."""
     folder.mkdir(parents=True, exist_ok=True)
-    names = list(HOSTILE_COLUMNS)
-    train = [[i, i, SQL_VALUE, i, i, 'say "hi"', "a;b", "x y", "ä", i, i % 2] for i in range(6)]
-    test = [[i, i, SQL_VALUE, i, i, "q", "c", "d", "é", i] for i in range(6, 9)]
+    extra = [k for k in keywords if k not in HOSTILE_COLUMNS.values()]
+    names = [*list(HOSTILE_COLUMNS)[:-1], *extra, "target"]
+    train = [[i, i, SQL_VALUE, i, i, 'say "hi"', "a;b", "x y", "ä", i, *(i * n for n, _ in enumerate(extra)), i % 2] for i in range(6)]
+    test = [[i, i, SQL_VALUE, i, i, "q", "c", "d", "é", i, *(i + n for n, _ in enumerate(extra))] for i in range(6, 9)]
     (folder / "train.csv").write_text(csv_line(names) + "".join(map(csv_line, train)), encoding="utf-8")
     (folder / "test.csv").write_text(csv_line(names[:-1]) + "".join(map(csv_line, test)), encoding="utf-8")
     if keywords:
         (folder / "keywords.csv").write_text(",".join(keywords) + "\n" + ",".join("1" for _ in keywords) + "\n")
+        (folder / "order.csv").write_text("select,from\n1,2\n")
     (folder / HOSTILE_FILE).write_text("a\n1\n")
     return folder

@@ -16,7 +16,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 import yaml
-from hostile import HOSTILE_COLUMNS, SQL_VALUE, write_hostile_competition
+from hostile import HOSTILE_COLUMNS, SQL_VALUE, duckdb_keywords, write_hostile_competition
 
 import autoflux
 from autoflux.ingest import ingest_paths
@@ -28,16 +28,23 @@ def raw_table(ws: Path, name: str) -> pa.Table:
     return Workspace.open(ws).lake.open(RAW, name).to_pyarrow_table()
 
 
+def keywords_offset(keywords: list[str], name: str) -> int:
+    """The multiplier :func:`hostile.write_hostile_competition` gives keyword column ``name`` in train."""
+    return [k for k in keywords if k not in HOSTILE_COLUMNS.values()].index(name)
+
+
 def test_hostile_names_go_through_ingest_dbt_and_the_hand_off(workspace, tmp_path, cli, configure):
     configure(workspace, {"ml": {"target": "target", "id": "id"}})
-    keywords = sorted({row[0] for row in duckdb.sql("select keyword_name from duckdb_keywords() where keyword_category = 'reserved'").fetchall()})
+    keywords = sorted(duckdb_keywords())
+    assert {"at", "select", "qualify"} <= set(keywords)
     data = write_hostile_competition(tmp_path / "data", keywords)
     names = list(HOSTILE_COLUMNS)
     result = cli("run", str(data), cwd=workspace)
     assert result.exit_code == 0, result.output
-    assert set(Workspace.open(workspace).lake.tables(RAW)) == {"train", "test", "keywords", "x_drop_table_raw_train"}
+    assert set(Workspace.open(workspace).lake.tables(RAW)) == {"train", "test", "keywords", "order", "x_drop_table_raw_train"}
     train = raw_table(workspace, "train")
-    assert train.column_names[: len(names)] == list(HOSTILE_COLUMNS.values())
+    assert train.column_names[: len(names) - 1] == list(HOSTILE_COLUMNS.values())[:-1]
+    assert set(keywords) <= set(train.column_names)
     assert set(train["from"].to_pylist()) == {SQL_VALUE} and set(train["quoted"].to_pylist()) == {'say "hi"'}
     sources = yaml.safe_load((workspace / "dbt" / "models" / "sources.yml").read_text())
     tables = {t["name"]: t for t in sources["sources"][0]["tables"]}
@@ -48,11 +55,14 @@ def test_hostile_names_go_through_ingest_dbt_and_the_hand_off(workspace, tmp_pat
     try:
         assert stg.execute('select count(*) from staging.stg_keywords').fetchone() == (1,)
         assert stg.execute('select count(*) from staging.stg_x_drop_table_raw_train').fetchone() == (1,)
+        assert stg.execute('select "select", "from" from staging.stg_order').fetchone() == (1, 2)
     finally:
         stg.close()
     data_for_training = autoflux.load_training_data(workspace, format="arrow")
     assert (data_for_training.train.num_rows, data_for_training.test.num_rows) == (6, 3)
     assert {"select", "from", "order", "qualify", "quoted", "robert_drop_table_students"} <= set(data_for_training.features)
+    assert set(keywords) - {"id"} <= set(data_for_training.features)
+    assert data_for_training.train["at"].to_pylist() == [i * keywords_offset(keywords, "at") for i in range(6)]
     assert set(data_for_training.test["from"].to_pylist()) == {SQL_VALUE}
 
 
