@@ -244,7 +244,7 @@ class Pipeline:
         else:
             raise AutoFluxError(f"cannot export to {path.name}", hint="use a .parquet or .csv file name")
         temporary.replace(path)
-        manifest = build_manifest(self.workspace, f"{schema}.{name}", rows={"rows": data.num_rows})
+        manifest = build_manifest(self.workspace, self.engine, f"{schema}.{name}", {"rows": data})
         manifest_path = write_manifest(manifest | {"export": str(path)}, path.with_name(path.name + ".manifest.json"))
         return {"table": f"{schema}.{name}", "rows": data.num_rows, "path": str(path), "manifest": str(manifest_path)}
 

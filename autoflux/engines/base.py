@@ -58,6 +58,7 @@ class Engine(ABC):
       into ``sources.yml``); otherwise they are catalog tables ``raw.<table>`` the engine publishes.
     - ``FRAME_FORMATS``: frame types of the engine's own the hand-off can return (besides pandas,
       polars and Arrow), served by :meth:`training_frames`.
+    - ``PACKAGES``: the Python packages whose versions a build record names (dbt adapter, client).
     An engine that ingests with its own readers overrides :meth:`raw_state` and :meth:`write_raw`
     (which applies the write modes, schema policies and bad-row limits of :mod:`autoflux.ingest.policy`);
     the default reads files with AutoFlux's Arrow readers and commits Delta tables with delta-rs.
@@ -67,6 +68,7 @@ class Engine(ABC):
 
     SOURCES_READ_LAKE: ClassVar[bool] = False
     FRAME_FORMATS: ClassVar[tuple[str, ...]] = ()
+    PACKAGES: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, settings: EngineSettings, workspace: Workspace) -> None:
         self.settings = settings
@@ -181,6 +183,21 @@ class Engine(ABC):
     @abstractmethod
     def read_arrow(self, schema: str, table: str) -> pa.Table:
         """A whole table as Arrow; raises TableNotFoundError when it does not exist."""
+
+    # SQL the checks build (:mod:`autoflux.checks`): one dialect hook per difference.
+    SQL_DOUBLE: ClassVar[str] = "double"
+
+    def quote(self, name: str) -> str:
+        """``name`` as a quoted SQL identifier."""
+        return '"' + name.replace('"', '""') + '"'
+
+    def query(self, sql: str) -> pa.Table:
+        """The result of a read-only query as Arrow."""
+        raise NotImplementedError(f"{type(self).__name__} runs no queries")
+
+    def sql_quantiles(self, expression: str, fractions: list[float]) -> str:
+        """An aggregate giving the (approximate) ``fractions`` quantiles of ``expression`` as an array."""
+        return f"approx_quantile({expression}, [{', '.join(map(str, fractions))}])"
 
     def close(self) -> None:
         """Release connections."""

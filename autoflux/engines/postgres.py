@@ -136,6 +136,7 @@ def resolve_target(settings: Settings, environ: Mapping[str, str] = os.environ) 
 
 class Engine(BaseEngine):
     settings: Settings
+    PACKAGES = ("dbt-postgres", "adbc-driver-postgresql")
 
     def __init__(self, settings: Settings, workspace: Workspace) -> None:
         super().__init__(settings, workspace)
@@ -257,6 +258,19 @@ class Engine(BaseEngine):
             except self._errors() as error:
                 raise self._query_error(error, f"reading {schema}.{table}") from None
         return _plain(data)
+
+    SQL_DOUBLE = "double precision"
+
+    def query(self, sql: str) -> pa.Table:
+        with self._connect() as connection, connection.cursor() as cursor:
+            try:
+                cursor.execute(sql)
+                return _plain(cursor.fetch_arrow_table())
+            except self._errors() as error:
+                raise self._query_error(error, "a query") from None
+
+    def sql_quantiles(self, expression: str, fractions: list[float]) -> str:
+        return f"percentile_disc(array[{', '.join(map(str, fractions))}]::{self.SQL_DOUBLE}[]) within group (order by {expression})"
 
     @contextmanager
     def _connect(self) -> Iterator[Any]:
