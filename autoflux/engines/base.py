@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -183,6 +184,18 @@ class Engine(ABC):
     @abstractmethod
     def read_arrow(self, schema: str, table: str) -> pa.Table:
         """A whole table as Arrow; raises TableNotFoundError when it does not exist."""
+
+    def scratch_settings(self, folder: Path) -> EngineSettings:
+        """Settings of this engine with storage of its own under ``folder`` (or a scratch database), to rebuild in."""
+        from autoflux.exceptions import ReproduceError
+
+        raise ReproduceError(
+            f"the {self.settings.type} engine cannot rebuild models in scratch space",
+            hint="reproduce on a workspace whose engine is duckdb or postgres",
+        )
+
+    def remove_scratch(self, settings: EngineSettings) -> None:
+        """Drop what :meth:`scratch_settings` made (the folder itself is removed by the caller)."""
 
     # SQL the checks build (:mod:`autoflux.checks`): one dialect hook per difference.
     SQL_DOUBLE: ClassVar[str] = "double"

@@ -52,6 +52,11 @@ class Engine(BaseEngine):
     def dbt_env(self) -> dict[str, str]:
         return {PATH_ENV: self.database}
 
+    def scratch_settings(self, folder) -> Settings:
+        folder.mkdir(parents=True, exist_ok=True)
+        # Same file name: dbt-duckdb names the database after it, so the compiled SQL is the same.
+        return self.settings.model_copy(update={"path": str(folder / os.path.basename(self.database))})
+
     def after_dbt(self) -> None:
         from dbt.adapters.duckdb.connections import DuckDBConnectionManager
 
