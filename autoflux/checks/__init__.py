@@ -77,7 +77,9 @@ def run_checks(
     kinds = {name: column_kind(types[name]) for name in features if name in types}
     target_kind = column_kind(types[target]) if target in types else None
 
-    profile = stats.profile(engine.query(sql.profile(kinds, target, settings.bins)), kinds, target)
+    quantiles_sql = sql.quantiles(kinds, settings.bins)
+    quantiles = engine.query(quantiles_sql) if quantiles_sql else None
+    profile = stats.profile(engine.query(sql.profile(kinds, target)), quantiles, kinds, target)
     train, test = profile["train"], profile["test"]
     report.train_rows, report.test_rows = train["rows"], test["rows"]
     _schema_checks(workspace, engine, report, kinds, target, train, test)

@@ -52,21 +52,29 @@ class Builder:
     def columns(self) -> str:
         return f"select * from {self.relation} where 1 = 0"
 
-    def profile(self, kinds: dict[str, str], target: str | None, bins: int) -> str:
-        """Per split: rows; per feature: non-null and distinct counts, (numbers) quantiles; the target's counts."""
-        fractions = [round(i / bins, 6) for i in range(1, bins)]
+    def profile(self, kinds: dict[str, str], target: str | None) -> str:
+        """Per split: rows; per feature: non-null and (but numbers) distinct counts; the target's counts."""
         parts = ["count(*) as rows_"]
         for i, (name, kind) in enumerate(kinds.items()):
             column = self.q(name)
-            parts += [f"count({column}) as {self.alias('n', i)}", f"count(distinct {column}) as {self.alias('d', i)}"]
-            if kind in ("integer", "number"):
-                parts.append(f"{self.engine.sql_quantiles(column, fractions)} as {self.alias('q', i)}")
+            parts.append(f"count({column}) as {self.alias('n', i)}")
+            if kind != "number":  # distinct floats say nothing the checks use
+                parts.append(f"{self.engine.sql_distinct(column)} as {self.alias('d', i)}")
         if target is not None:
             parts += [f"count({self.q(target)}) as target_count", f"count(distinct {self.q(target)}) as target_distinct"]
         return (
             f"select af_s, {', '.join(parts)} from (select case when {self.is_train} then 'train' else 'test' end as af_s, * "
             f"from {self.relation}) t group by af_s"
         )
+
+    def quantiles(self, kinds: dict[str, str], bins: int, sample_rows: int = 200_000) -> str:
+        """Quantiles of the numeric features over train rows (a sample of them where the engine samples)."""
+        fractions = [round(i / bins, 6) for i in range(1, bins)]
+        parts = [
+            f"{self.engine.sql_quantiles(self.q(name), fractions)} as {self.alias('q', i)}"
+            for i, (name, kind) in enumerate(kinds.items()) if kind in ("integer", "number")
+        ]
+        return f"select {', '.join(parts)} from {self.engine.sql_sample(self.relation, sample_rows)} s where {self.is_train}" if parts else ""
 
     def binned(self, binned: dict[str, tuple[str, Any]], kinds: dict[str, str], target: str | None, categorical: bool) -> str:
         """Rows per (split, bin) of each feature, in one GROUPING SETS query; per target class, or with target sums."""

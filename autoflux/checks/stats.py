@@ -9,19 +9,20 @@ from typing import Any
 import pyarrow as pa
 
 
-def profile(result: pa.Table, kinds: dict[str, str], target: str | None) -> dict[str, dict[str, Any]]:
-    """The profile query's rows as ``{"train": {...}, "test": {...}}`` (zeros for a split with no rows)."""
+def profile(result: pa.Table, quantiles: pa.Table | None, kinds: dict[str, str], target: str | None) -> dict[str, dict[str, Any]]:
+    """The profile query's rows as ``{"train": {...}, "test": {...}}`` (zeros for a split with no rows), train's quantiles."""
     rows = {r["af_s"]: r for r in result.to_pylist()}
+    cuts = quantiles.to_pylist()[0] if quantiles is not None and quantiles.num_rows else {}
     out = {}
     for split in ("train", "test"):
         row = rows.get(split, {})
         columns = {}
         for i, name in enumerate(kinds):
-            quantiles = row.get(f"q{i}") or []
+            found = (cuts.get(f"q{i}") if split == "train" else None) or []
             columns[name] = {
                 "count": int(row.get(f"n{i}") or 0),
                 "distinct": int(row.get(f"d{i}") or 0),
-                "quantiles": [float(v) for v in quantiles if v is not None],
+                "quantiles": [float(v) for v in found if v is not None],
             }
         out[split] = {
             "rows": int(row.get("rows_") or 0),

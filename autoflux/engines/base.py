@@ -208,6 +208,14 @@ class Engine(ABC):
         """The result of a read-only query as Arrow."""
         raise NotImplementedError(f"{type(self).__name__} runs no queries")
 
+    def sql_distinct(self, expression: str) -> str:
+        """An aggregate counting the distinct values of ``expression`` (approximately where the engine can)."""
+        return f"approx_count_distinct({expression})"
+
+    def sql_sample(self, relation: str, rows: int) -> str:
+        """``relation``, or a random sample of about ``rows`` of its rows, to take quantiles from."""
+        return f"(select * from {relation} using sample reservoir({int(rows)} rows) repeatable (0))"
+
     def sql_quantiles(self, expression: str, fractions: list[float]) -> str:
         """An aggregate giving the (approximate) ``fractions`` quantiles of ``expression`` as an array."""
         return f"approx_quantile({expression}, [{', '.join(map(str, fractions))}])"

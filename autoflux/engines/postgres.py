@@ -289,6 +289,12 @@ class Engine(BaseEngine):
             except self._errors() as error:
                 raise self._query_error(error, "a query") from None
 
+    def sql_distinct(self, expression: str) -> str:
+        return f"count(distinct {expression})"
+
+    def sql_sample(self, relation: str, rows: int) -> str:
+        return relation
+
     def sql_quantiles(self, expression: str, fractions: list[float]) -> str:
         return f"percentile_disc(array[{', '.join(map(str, fractions))}]::{self.SQL_DOUBLE}[]) within group (order by {expression})"
 

@@ -426,6 +426,9 @@ class Engine(BaseEngine):
     def query(self, sql: str) -> pa.Table:
         return self.spark.sql(sql).toArrow()
 
+    def sql_sample(self, relation: str, rows: int) -> str:
+        return relation
+
     def sql_quantiles(self, expression: str, fractions: list[float]) -> str:
         return f"percentile_approx({expression}, array({', '.join(map(str, fractions))}))"
 
