@@ -182,3 +182,12 @@ def test_content_hash_ignores_row_order_and_integer_width():
     assert content_hash(one) == content_hash(other)
     assert content_hash(one) != content_hash(one.slice(0, 2))
     assert content_hash(one) != content_hash(pa.concat_tables([one, one.slice(0, 1)]))
+
+
+def test_reproduce_refuses_a_manifest_without_a_build_record(competition, cli):
+    with pytest.warns(StaleDataWarning):
+        data = load_training_data(competition, format="arrow")
+    result = cli("reproduce", str(data.manifest_path), cwd=competition)
+    assert result.exit_code == 1
+    assert "no build record" in result.error_lines()[0] and "autoflux transform" in result.error_lines()[0]
+    assert cli("reproduce", str(competition / "nope.json"), cwd=competition).exit_code == 1
