@@ -40,11 +40,14 @@ def run(workspace: str | Path = ".", sources: Sequence[str | Path] = (), *, refr
     return Pipeline.open(workspace).run([str(s) for s in sources], refresh=refresh, force=force)
 
 
-def load_training_data(workspace: str | Path = ".", *, format: str | None = None, table: str | None = None):
-    """Train/test frames of the training mart; see :func:`autoflux.handoff.load_training_data`."""
+def load_training_data(
+    workspace: str | Path = ".", *, format: str | None = None, table: str | None = None, manifest: str | Path | None = None
+):
+    """Train/test frames of the training mart (or rebuilt as ``manifest`` records them); see
+    :func:`autoflux.handoff.load_training_data`."""
     from autoflux.handoff import load_training_data as load
 
-    return load(workspace, format=format, table=table)  # type: ignore[arg-type]
+    return load(workspace, format=format, table=table, manifest=manifest)  # type: ignore[arg-type]
 
 
 def __getattr__(name: str):

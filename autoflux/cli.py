@@ -177,6 +177,51 @@ def export(table: str, path: str, workspace: str, console: Console) -> None:
     console.data(result)
 
 
+@cli.command()
+@workspace_option
+@click.option("--table", help="The mart to check (default: ml.table).")
+@command
+def check(workspace: str, table: str | None, console: Console) -> int:
+    """Train/test checks of the training mart, run by the engine: schema, drift, leakage."""
+    result = _pipeline(workspace, console).check(table)
+    rows = [
+        [name, e["kind"], _figure(e.get("psi")), _figure(e.get("unseen")), f"{e.get('leak_metric', '')} {_figure(e.get('leak_score'))}".strip(), "yes" if e.get("id_like") else ""]
+        for name, e in result["features"].items()
+    ]
+    console.table(f"Checks of {result['table']} (target {result['target']!r}, id {result['id']!r})", ["feature", "kind", "psi", "unseen", "target proxy", "id-like"], rows)
+    if result["copied_rows"] is not None:
+        console.info(f"Test rows with the features of a train row: {result['copied_rows']:,} of {result['rows']['test']:,}")
+    _print_flags(console, result["flags"])
+    console.data(result)
+    return 0
+
+
+@cli.command()
+@click.argument("manifest", type=click.Path(dir_okay=False))
+@workspace_option
+@click.option("--out", type=click.Path(file_okay=False), help="Write train.parquet, test.parquet and manifest.json here.")
+@command
+def reproduce(manifest: str, workspace: str, out: str | None, console: Console) -> None:
+    """Rebuild the frames MANIFEST records (raw versions, models) in scratch space; their hashes must match."""
+    result = _pipeline(workspace, console).reproduce(Path(manifest).resolve(), out=Path(out).resolve() if out else None)
+    console.info(
+        f"Reproduced {result['relation']}: {result['train_rows']:,} train rows, {result['test_rows']:,} test rows, "
+        "content hashes as recorded" + (f"; written to {result['out']}" if result["out"] else "")
+    )
+    console.data(result)
+
+
+def _figure(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def _print_flags(console: Console, flags: list[dict[str, Any]]) -> None:
+    if not flags:
+        console.info("Checks: no flags")
+    for flag in flags:
+        console.info(f"  {flag['kind']}: {flag['message']}")
+
+
 def _pipeline(workspace: str, console: Console, wait: float = 0.0) -> Pipeline:
     return Pipeline(Workspace.open(workspace, require_config=True), console, wait=wait)
 
@@ -223,6 +268,7 @@ def _print_summary(console: Console, summary: RunSummary) -> None:
             f"Training data: {h['table']} — {h['train_rows']:,} train rows, {h['test_rows']:,} test rows, "
             f"target {h['target']!r}, id {h['id']!r}"
         )
+        _print_flags(console, h.get("flags", []))
     times = ", ".join(f"{stage} {seconds:.1f}s" for stage, seconds in summary.seconds.items())
     console.info(f"Time: {times}")
 

@@ -104,6 +104,26 @@ class DbtSettings(Section):
     threads: int = Field(1, ge=1)
 
 
+CheckKind = Literal["schema", "drift", "leakage", "adversarial"]
+
+
+class ChecksSettings(Section):
+    """``ml.checks``: the train/test checks the hand-off runs on the engine, and their thresholds."""
+
+    enabled: bool = True
+    fail_on: list[CheckKind] = Field(default_factory=list, description="kinds of flag that make the hand-off refuse")
+    bins: int = Field(20, ge=2, le=100, description="quantile bins of a numeric feature (drift and leakage)")
+    max_categories: int = Field(100, ge=2, description="a text feature with more distinct train values is not binned")
+    psi: float = Field(0.2, gt=0, description="drift: flag a feature whose population stability index is above")
+    unseen: float = Field(0.05, ge=0, le=1, description="drift: flag a share of test rows with categories unseen in train above")
+    leakage: float = Field(0.95, gt=0, le=1, description="leakage: flag a feature whose binned AUC / lift / R² on train reaches")
+    id_unique: float = Field(0.99, gt=0, le=1, description="leakage: a feature with this share of distinct values per row is id-like")
+    copied_rows: float = Field(0.0, ge=0, le=1, description="leakage: flag when more than this share of test rows copy a train row")
+    adversarial: bool = Field(False, description="train a model telling train from test rows (needs autoflux[ml])")
+    adversarial_auc: float = Field(0.75, gt=0.5, le=1, description="flag when that model's AUC is above")
+    adversarial_rows: int = Field(50_000, ge=100, description="rows sampled from each split for it")
+
+
 class MLSettings(Section):
     table: str = "ml_training_set"
     schema_: str = Field("marts", alias="schema")
@@ -113,6 +133,7 @@ class MLSettings(Section):
     target: str | None = None
     id: str | None = None
     format: Literal["pandas", "polars", "arrow", "spark"] = "pandas"
+    checks: ChecksSettings = Field(default_factory=ChecksSettings)
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

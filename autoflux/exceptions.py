@@ -95,3 +95,19 @@ class EngineError(AutoFluxError):
 
 class TableNotFoundError(AutoFluxError):
     """A table asked for does not exist in the lake or the engine."""
+
+
+class ReproduceError(AutoFluxError):
+    """Frames cannot be rebuilt as a manifest recorded them (a version vacuumed, models changed, hashes differ)."""
+
+
+class ChecksFailedError(AutoFluxError):
+    """Train/test checks raised flags of a kind ``ml.checks.fail_on`` names; the hand-off refuses."""
+
+    def __init__(self, flags: list[dict], *, path: str | Path | None = None) -> None:
+        listed = "; ".join(f"{f['kind']}: {f['message']}" for f in flags)
+        super().__init__(
+            f"the hand-off refuses: {listed}",
+            hint=f"fix the data or the mart, or drop these kinds from ml.checks.fail_on (manifest: {path})",
+        )
+        self.flags = flags

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,14 +12,20 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from autoflux.content_hash import content_hash
 from autoflux.engines import create_engine
 from autoflux.engines.base import Engine
 from autoflux.exceptions import ConfigError, MissingDependencyError
 from autoflux.ingest.schema import LINEAGE_COLUMNS
+from autoflux.transform.build import changed_tables, raw_snapshot, read_build
 from autoflux.workspace import Workspace
 
 Format = Literal["pandas", "polars", "arrow", "spark"]
 ARROW_FORMATS = ("pandas", "polars", "arrow")
+
+
+class StaleDataWarning(UserWarning):
+    """Raw tables changed since the mart was built: the frames hold what the last build read."""
 
 
 @dataclass(frozen=True)
@@ -35,16 +42,30 @@ class TrainingData:
 
 
 def load_training_data(
-    workspace: str | Path | Workspace = ".", *, format: Format | None = None, table: str | None = None
+    workspace: str | Path | Workspace = ".",
+    *,
+    format: Format | None = None,
+    table: str | None = None,
+    manifest: str | Path | None = None,
 ) -> TrainingData:
     """Read the training mart (``ml.table`` in config) and split it into train and test frames.
 
     ``format`` is ``"pandas"`` (default from config), ``"polars"`` or ``"arrow"``, or a frame type
     of the engine's own (``"spark"``: lazy Spark DataFrames on the spark engine). The test frame
-    has no target column. A manifest recording the raw tables' Delta versions and load ids and the
-    dbt models is written to ``.autoflux/handoff/<table>.manifest.json`` and returned.
+    has no target column. The manifest, written to ``.autoflux/handoff/<table>.manifest.json`` and
+    returned, records what the mart was built from (the build record of the last ``dbt build``:
+    raw tables' versions, load ids and fingerprints, models, versions), each frame's rows and
+    content hash, and the train/test checks (``ml.checks``). When raw tables changed after that
+    build, a :class:`StaleDataWarning` names them and the manifest lists them under ``stale``.
+
+    With ``manifest`` (a manifest's path), the frames are rebuilt as that manifest recorded them,
+    in scratch space, and must hash the same (:func:`autoflux.reproduce.reproduce`).
     """
     ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace, require_config=True)
+    if manifest is not None:
+        from autoflux.reproduce import reproduce
+
+        return reproduce(ws, Path(manifest), format=format)
     ml = ws.config.ml
     name = table or ml.table
     chosen = format or ml.format
@@ -59,10 +80,23 @@ def load_training_data(
             )
         data = engine.read_arrow(ml.schema_, name)
         target, id_column = ml_roles(ws, engine)
-        raw = _raw_tables(ws, engine)
+        _check_columns(ws, name, data.column_names)
+        train, test, target, id_column, features = split_frames(ws, data, target, id_column)
+        manifest_data = build_manifest(ws, engine, f"{ml.schema_}.{name}", {"train": train, "test": test})
+        manifest_data |= {"target": target, "id": id_column, "features": features}
+        manifest_data["checks"] = _checks(ws, engine, name, target, id_column, features)
     finally:
         engine.close()
-    _check_columns(ws, name, data.column_names)
+    path = write_manifest(manifest_data, ws.state_dir / "handoff" / f"{name}.manifest.json")
+    _refuse_on_failed_checks(ws, manifest_data["checks"], path)
+    return TrainingData(convert(train, chosen), convert(test, chosen), target, id_column, features, manifest_data, path)
+
+
+def split_frames(
+    ws: Workspace, data: pa.Table, target: str | None, id_column: str | None
+) -> tuple[pa.Table, pa.Table, str | None, str | None, list[str]]:
+    """Train and test rows of the mart (split column dropped, no target in test), the roles present, the features."""
+    ml = ws.config.ml
     target = target if target in data.column_names else None  # inferred from raw tables the mart may not keep
     id_column = id_column if id_column in data.column_names else None
     is_train = pc.equal(data[ml.split_column], "train")
@@ -71,10 +105,25 @@ def load_training_data(
     if target in test.column_names:
         test = test.drop_columns([target])
     features = [c for c in train.column_names if c not in (target, id_column)]
-    manifest = build_manifest(ws, f"{ml.schema_}.{name}", rows={"train": train.num_rows, "test": test.num_rows}, raw=raw)
-    manifest |= {"target": target, "id": id_column, "features": features}
-    path = write_manifest(manifest, ws.state_dir / "handoff" / f"{name}.manifest.json")
-    return TrainingData(convert(train, chosen), convert(test, chosen), target, id_column, features, manifest, path)
+    return train, test, target, id_column, features
+
+
+def _checks(ws: Workspace, engine: Engine, name: str, target: str | None, id_column: str | None, features: list[str]) -> dict[str, Any] | None:
+    settings = ws.config.ml.checks
+    if not settings.enabled:
+        return None
+    from autoflux.checks import run_checks
+
+    return run_checks(ws, engine, table=name, target=target, id_column=id_column, features=features).as_dict()
+
+
+def _refuse_on_failed_checks(ws: Workspace, checks: dict[str, Any] | None, path: Path) -> None:
+    fail_on = set(ws.config.ml.checks.fail_on)
+    failing = [f for f in (checks or {}).get("flags", []) if f["kind"] in fail_on]
+    if failing:
+        from autoflux.exceptions import ChecksFailedError
+
+        raise ChecksFailedError(failing, path=path)
 
 
 def _native_training_data(ws: Workspace, engine: Engine, name: str, chosen: str) -> TrainingData:
@@ -89,10 +138,11 @@ def _native_training_data(ws: Workspace, engine: Engine, name: str, chosen: str)
     if target in test.columns:
         test = test.drop(target)
     features = [c for c in train.columns if c not in (target, id_column)]
-    rows = {"train": train.count(), "test": test.count()}
-    manifest = build_manifest(ws, f"{ml.schema_}.{name}", rows=rows, raw=_raw_tables(ws, engine))
+    manifest = build_manifest(ws, engine, f"{ml.schema_}.{name}", {"train": train, "test": test})
     manifest |= {"target": target, "id": id_column, "features": features}
+    manifest["checks"] = _checks(ws, engine, name, target, id_column, features)
     path = write_manifest(manifest, ws.state_dir / "handoff" / f"{name}.manifest.json")
+    _refuse_on_failed_checks(ws, manifest["checks"], path)
     return TrainingData(train, test, target, id_column, features, manifest, path)
 
 
@@ -147,41 +197,55 @@ def ml_roles(workspace: Workspace, engine: Engine | None = None) -> tuple[str | 
     return target, id_column
 
 
-def build_manifest(
-    workspace: Workspace, relation: str, *, rows: dict[str, int], raw: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """Which raw tables (version, load id) and dbt models the relation was built from.
+def build_manifest(workspace: Workspace, engine: Engine, relation: str, frames: dict[str, Any]) -> dict[str, Any]:
+    """What ``relation`` was built from, and each of its ``frames`` (rows, content hash).
 
-    ``raw`` is what :func:`_raw_tables` says (read with the workspace's engine when None).
+    The build record of the last dbt build says what a model was built from; a raw table
+    (``raw.<name>``) is its own current version. ``stale`` lists raw tables that changed since the
+    build (a :class:`StaleDataWarning` names them); it is None when no build record exists.
+    Frames are Arrow tables, or the engine's own frames (rows counted, no content hash).
     """
-    if raw is None:
-        engine = create_engine(workspace)
-        try:
-            raw = _raw_tables(workspace, engine)
-        finally:
-            engine.close()
+    now = raw_snapshot(engine)
+    schema, _, name = relation.rpartition(".")
+    record: dict[str, Any] | None
+    if schema == "raw":
+        record, raw, stale = None, {name: now[name]} if name in now else {}, []
+    else:
+        record = read_build(workspace)
+        raw = record["raw_tables"] if record else {}
+        stale = changed_tables(raw, now) if record else None
+        if record is None:
+            warnings.warn(
+                f"no build record for {relation}: it was not built by `autoflux transform`, so the manifest "
+                "cannot say what it was built from — run `autoflux transform`",
+                StaleDataWarning,
+                stacklevel=3,
+            )
+        elif stale:
+            warnings.warn(
+                f"raw tables changed since {relation} was built: {', '.join(stale)}; the frames hold what the last "
+                "build read (the manifest records that) — run `autoflux transform` to rebuild",
+                StaleDataWarning,
+                stacklevel=3,
+            )
+    described = {key: _frame_entry(frame) for key, frame in frames.items()}
     return {
         "relation": relation,
         "engine": workspace.config.engine.type,
         "created_at": datetime.now(UTC).isoformat(),
-        "rows": rows,
+        "rows": {key: entry["rows"] for key, entry in described.items()},
+        "frames": described,
+        "stale": stale,
         "raw_tables": raw,
-        "dbt_models": _dbt_models(workspace),
+        "dbt_models": record["dbt_models"] if record else {},
+        "build": {k: v for k, v in record.items() if k not in ("raw_tables", "dbt_models")} if record else None,
     }
 
 
-def _raw_tables(workspace: Workspace, engine: Engine) -> dict[str, Any]:
-    raw = {}
-    for name in engine.raw_tables():
-        table = engine.raw_table(name)
-        raw[name] = {
-            "uri": table.uri,
-            "version": table.version,
-            "load_id": table.metadata.get("autoflux.load_id"),
-            "fingerprint": table.metadata.get("autoflux.fingerprint"),
-            "source_file": table.metadata.get("autoflux.source_file"),
-        }
-    return raw
+def _frame_entry(frame: Any) -> dict[str, Any]:
+    if isinstance(frame, pa.Table):
+        return {"rows": frame.num_rows, "content_hash": content_hash(frame)}
+    return {"rows": frame.count(), "content_hash": None}
 
 
 def write_manifest(manifest: dict[str, Any], path: Path) -> Path:
@@ -190,18 +254,6 @@ def write_manifest(manifest: dict[str, Any], path: Path) -> Path:
     temporary.write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
     temporary.replace(path)
     return path
-
-
-def _dbt_models(workspace: Workspace) -> dict[str, Any]:
-    path = workspace.dbt_dir / "target" / "manifest.json"
-    if not path.exists():
-        return {}
-    nodes = json.loads(path.read_text(encoding="utf-8")).get("nodes", {})
-    return {
-        node["name"]: {"path": node["original_file_path"], "checksum": node["checksum"]["checksum"]}
-        for node in nodes.values()
-        if node.get("resource_type") == "model"
-    }
 
 
 def convert(table: pa.Table, format: str) -> Any:

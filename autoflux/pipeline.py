@@ -188,9 +188,41 @@ class Pipeline:
                 "target": data.target,
                 "id": data.id,
                 "manifest": str(data.manifest_path),
+                "flags": (data.manifest.get("checks") or {}).get("flags", []),
             }
         summary.seconds["handoff"] = time.perf_counter() - started
         return summary
+
+    def check(self, table: str | None = None) -> dict[str, Any]:
+        """Train/test checks (schema, drift, leakage) of the training mart, run by the engine."""
+        from autoflux.checks import run_checks
+        from autoflux.handoff import ml_roles
+
+        ml = self.workspace.config.ml
+        name = table or ml.table
+        columns = self.engine.query(f"select * from {self.engine.quote(ml.schema_)}.{self.engine.quote(name)} where 1 = 0").column_names
+        target, id_column = ml_roles(self.workspace, self.engine)
+        target = target if target in columns else None
+        id_column = id_column if id_column in columns else None
+        features = [c for c in columns if c not in (target, id_column, ml.split_column)]
+        report = run_checks(self.workspace, self.engine, table=name, target=target, id_column=id_column, features=features)
+        return {"table": f"{ml.schema_}.{name}", "target": target, "id": id_column} | report.as_dict()
+
+    def reproduce(self, manifest: Path, *, out: Path | None = None) -> dict[str, Any]:
+        """Rebuild the frames ``manifest`` records in scratch space; their content hashes must match."""
+        from autoflux.reproduce import reproduce
+
+        self.close()
+        data = reproduce(self.workspace, manifest, format="arrow", out=out)
+        frames = data.manifest["frames"]
+        return {
+            "manifest": str(manifest),
+            "relation": data.manifest["relation"],
+            "train_rows": data.train.num_rows,
+            "test_rows": data.test.num_rows,
+            "content_hash": {k: frames[k]["content_hash"] for k in ("train", "test")},
+            "out": str(out) if out else None,
+        }
 
     def tables(self) -> list[dict[str, Any]]:
         """Raw Delta tables (rows, version) and the engine's staging and mart tables (rows)."""
@@ -244,7 +276,7 @@ class Pipeline:
         else:
             raise AutoFluxError(f"cannot export to {path.name}", hint="use a .parquet or .csv file name")
         temporary.replace(path)
-        manifest = build_manifest(self.workspace, f"{schema}.{name}", rows={"rows": data.num_rows})
+        manifest = build_manifest(self.workspace, self.engine, f"{schema}.{name}", {"rows": data})
         manifest_path = write_manifest(manifest | {"export": str(path)}, path.with_name(path.name + ".manifest.json"))
         return {"table": f"{schema}.{name}", "rows": data.num_rows, "path": str(path), "manifest": str(manifest_path)}
 

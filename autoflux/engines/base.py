@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -58,6 +59,7 @@ class Engine(ABC):
       into ``sources.yml``); otherwise they are catalog tables ``raw.<table>`` the engine publishes.
     - ``FRAME_FORMATS``: frame types of the engine's own the hand-off can return (besides pandas,
       polars and Arrow), served by :meth:`training_frames`.
+    - ``PACKAGES``: the Python packages whose versions a build record names (dbt adapter, client).
     An engine that ingests with its own readers overrides :meth:`raw_state` and :meth:`write_raw`
     (which applies the write modes, schema policies and bad-row limits of :mod:`autoflux.ingest.policy`);
     the default reads files with AutoFlux's Arrow readers and commits Delta tables with delta-rs.
@@ -67,6 +69,7 @@ class Engine(ABC):
 
     SOURCES_READ_LAKE: ClassVar[bool] = False
     FRAME_FORMATS: ClassVar[tuple[str, ...]] = ()
+    PACKAGES: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, settings: EngineSettings, workspace: Workspace) -> None:
         self.settings = settings
@@ -181,6 +184,41 @@ class Engine(ABC):
     @abstractmethod
     def read_arrow(self, schema: str, table: str) -> pa.Table:
         """A whole table as Arrow; raises TableNotFoundError when it does not exist."""
+
+    def scratch_settings(self, folder: Path) -> EngineSettings:
+        """Settings of this engine with storage of its own under ``folder`` (or a scratch database), to rebuild in."""
+        from autoflux.exceptions import ReproduceError
+
+        raise ReproduceError(
+            f"the {self.settings.type} engine cannot rebuild models in scratch space",
+            hint="reproduce on a workspace whose engine is duckdb or postgres",
+        )
+
+    def remove_scratch(self, settings: EngineSettings) -> None:
+        """Drop what :meth:`scratch_settings` made (the folder itself is removed by the caller)."""
+
+    # SQL the checks build (:mod:`autoflux.checks`): one dialect hook per difference.
+    SQL_DOUBLE: ClassVar[str] = "double"
+
+    def quote(self, name: str) -> str:
+        """``name`` as a quoted SQL identifier."""
+        return '"' + name.replace('"', '""') + '"'
+
+    def query(self, sql: str) -> pa.Table:
+        """The result of a read-only query as Arrow."""
+        raise NotImplementedError(f"{type(self).__name__} runs no queries")
+
+    def sql_distinct(self, expression: str) -> str:
+        """An aggregate counting the distinct values of ``expression`` (approximately where the engine can)."""
+        return f"approx_count_distinct({expression})"
+
+    def sql_sample(self, relation: str, rows: int) -> str:
+        """``relation``, or a random sample of about ``rows`` of its rows, to take quantiles from."""
+        return f"(select * from {relation} using sample reservoir({int(rows)} rows) repeatable (0))"
+
+    def sql_quantiles(self, expression: str, fractions: list[float]) -> str:
+        """An aggregate giving the (approximate) ``fractions`` quantiles of ``expression`` as an array."""
+        return f"approx_quantile({expression}, [{', '.join(map(str, fractions))}])"
 
     def close(self) -> None:
         """Release connections."""

@@ -29,6 +29,7 @@ class Settings(EngineSettings):
 
 class Engine(BaseEngine):
     SOURCES_READ_LAKE = True
+    PACKAGES = ("dbt-duckdb", "duckdb")
     settings: Settings
 
     @property
@@ -50,6 +51,11 @@ class Engine(BaseEngine):
 
     def dbt_env(self) -> dict[str, str]:
         return {PATH_ENV: self.database}
+
+    def scratch_settings(self, folder) -> Settings:
+        folder.mkdir(parents=True, exist_ok=True)
+        # Same file name: dbt-duckdb names the database after it, so the compiled SQL is the same.
+        return self.settings.model_copy(update={"path": str(folder / os.path.basename(self.database))})
 
     def after_dbt(self) -> None:
         from dbt.adapters.duckdb.connections import DuckDBConnectionManager
@@ -91,6 +97,19 @@ class Engine(BaseEngine):
             raise TableNotFoundError(f"no table {schema}.{table} in {self.database}", hint="run `autoflux transform` first")
         with connection:
             return connection.sql(f"select * from {_quoted(schema, table)}").to_arrow_table()
+
+
+    def query(self, sql: str) -> pa.Table:
+        import duckdb
+
+        connection = self._connect()
+        if connection is None:
+            raise TableNotFoundError(f"no DuckDB database at {self.database}", hint="run `autoflux transform` first")
+        with connection:
+            try:
+                return connection.sql(sql).to_arrow_table()
+            except duckdb.Error as error:
+                raise EngineError(f"a query failed on DuckDB: {str(error).splitlines()[0]}", path=self.database) from None
 
 
 def _count(connection, schema: str, name: str) -> int | None:

@@ -29,7 +29,7 @@ import pyarrow as pa
 from pydantic import SecretStr, field_validator
 
 from autoflux.engines.base import Engine as BaseEngine
-from autoflux.engines.base import EngineSettings, Relation
+from autoflux.engines.base import EngineSettings, Relation, dbt_env_var
 from autoflux.exceptions import (
     ConfigError,
     EngineError,
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from autoflux.workspace import Workspace
 
 PASSWORD_ENV = "DBT_ENV_SECRET_AUTOFLUX_POSTGRES_PASSWORD"
+DATABASE_ENV = "AUTOFLUX_POSTGRES_DATABASE"
 MAX_IDENTIFIER = 63
 BATCH_ROWS = 65_536
 
@@ -136,6 +137,7 @@ def resolve_target(settings: Settings, environ: Mapping[str, str] = os.environ) 
 
 class Engine(BaseEngine):
     settings: Settings
+    PACKAGES = ("dbt-postgres", "adbc-driver-postgresql")
 
     def __init__(self, settings: Settings, workspace: Workspace) -> None:
         super().__init__(settings, workspace)
@@ -149,7 +151,7 @@ class Engine(BaseEngine):
             "port": target.port,
             "user": target.user,
             "password": "{{ env_var('%s', env_var('PGPASSWORD', '')) }}" % PASSWORD_ENV,
-            "dbname": target.database,
+            "dbname": dbt_env_var(DATABASE_ENV, target.database),
             "schema": "public",
             "threads": self.workspace.config.dbt.threads,
             "connect_timeout": target.connect_timeout,
@@ -159,7 +161,26 @@ class Engine(BaseEngine):
         return output
 
     def dbt_env(self) -> dict[str, str]:
-        return {PASSWORD_ENV: self.target.password} if self.target.password else {}
+        return {DATABASE_ENV: self.target.database} | ({PASSWORD_ENV: self.target.password} if self.target.password else {})
+
+    def scratch_settings(self, folder) -> Settings:
+        """A new database beside the workspace's (needs CREATEDB), dropped by :meth:`remove_scratch`."""
+        name = f"{self.target.database}_autoflux_scratch_{os.urandom(4).hex()}"[-MAX_IDENTIFIER:]
+        self._admin(f"create database {_ident(name)}", "creating a scratch database")
+        return self.settings.model_copy(update={"database": name, "url": None, **_parts(self.target)})
+
+    def remove_scratch(self, settings: Settings) -> None:
+        if settings.database and settings.database != self.target.database:
+            self._admin(f"drop database if exists {_ident(settings.database)} with (force)", "dropping a scratch database")
+
+    def _admin(self, sql: str, what: str) -> None:
+        from adbc_driver_postgresql import dbapi
+
+        try:
+            with dbapi.connect(self.target.uri(), autocommit=True) as connection, connection.cursor() as cursor:
+                cursor.execute(sql)
+        except dbapi.Error as error:
+            raise self._query_error(error, what) from None
 
     def publish_raw(self, tables: Iterable[str]) -> None:
         """Load each raw Delta table whose load id changed into ``raw.<table>``, one transaction each."""
@@ -258,6 +279,25 @@ class Engine(BaseEngine):
                 raise self._query_error(error, f"reading {schema}.{table}") from None
         return _plain(data)
 
+    SQL_DOUBLE = "double precision"
+
+    def query(self, sql: str) -> pa.Table:
+        with self._connect() as connection, connection.cursor() as cursor:
+            try:
+                cursor.execute(sql)
+                return _plain(cursor.fetch_arrow_table())
+            except self._errors() as error:
+                raise self._query_error(error, "a query") from None
+
+    def sql_distinct(self, expression: str) -> str:
+        return f"count(distinct {expression})"
+
+    def sql_sample(self, relation: str, rows: int) -> str:
+        return relation
+
+    def sql_quantiles(self, expression: str, fractions: list[float]) -> str:
+        return f"percentile_disc(array[{', '.join(map(str, fractions))}]::{self.SQL_DOUBLE}[]) within group (order by {expression})"
+
     @contextmanager
     def _connect(self) -> Iterator[Any]:
         try:
@@ -350,6 +390,11 @@ class Engine(BaseEngine):
         sqlstate = getattr(error, "sqlstate", None)
         detail = f" [SQLSTATE {sqlstate}]" if sqlstate else ""
         return EngineError(f"{what} failed on PostgreSQL at {self.target.address}: {self.target.scrub(_reason(error))}{detail}")
+
+
+def _parts(target: Target) -> dict[str, Any]:
+    return {"host": target.host, "port": target.port, "user": target.user, "sslmode": target.sslmode,
+            "password": SecretStr(target.password) if target.password else None}
 
 
 def _ident(name: str) -> str:

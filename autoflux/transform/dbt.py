@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from autoflux.exceptions import TransformError
+from autoflux.transform.build import forget_build, raw_snapshot, record_build
 from autoflux.transform.scaffold import LAKE_ENV
 
 if TYPE_CHECKING:
@@ -56,14 +57,17 @@ def run_dbt(
 ) -> TransformReport:
     """``dbt build`` (each model, then its tests) or, with ``test=False``, ``dbt run``.
 
-    Raises TransformError naming the failed models and tests.
+    A build that succeeds writes the build record (:mod:`autoflux.transform.build`). Raises TransformError naming the failed models and tests.
     """
     report = TransformReport()
     started = time.perf_counter()
     command = dbt_command(workspace, test)
     stamp_file = workspace.state_dir / STAMP_FILE
     stamp_file.unlink(missing_ok=True)  # until this build succeeds, nothing is known to be up to date
+    forget_build(workspace)
+    raw = raw_snapshot(engine)  # the workspace lock is held: this is what dbt reads
     report.nodes += _invoke(workspace, engine, [command, *(["--select", select] if select else [])], on_node)
+    record_build(workspace, engine, raw, command=command, select=select)
     if select is None:
         stamp_file.write_text(json.dumps({"stamp": build_stamp(workspace, engine, command), "command": command}))
     report.seconds = time.perf_counter() - started
@@ -101,15 +105,24 @@ def built_as_now(workspace: Workspace, engine: Engine, *, test: bool | None) -> 
     return last == build_stamp(workspace, engine, dbt_command(workspace, test))
 
 
-def _invoke(workspace: Workspace, engine: Engine, args: list[str], on_node: Callable[[NodeResult], None] | None) -> list[NodeResult]:
+def _invoke(
+    workspace: Workspace,
+    engine: Engine,
+    args: list[str],
+    on_node: Callable[[NodeResult], None] | None,
+    *,
+    state: Path | None = None,
+) -> list[NodeResult]:
+    """Run dbt with ``args``; ``state``: a folder for dbt's target and logs other than the workspace's own."""
     from dbt.cli.main import dbtRunner
 
     project = workspace.dbt_dir
-    log_path = workspace.state_dir / "logs"
+    log_path = (state or workspace.state_dir) / "logs"
     log_path.mkdir(parents=True, exist_ok=True)
     environment = {LAKE_ENV: workspace.lake.uri, **engine.dbt_env()}
     argv = [
         *args,
+        *(["--target-path", str(state / "target")] if state else []),
         "--project-dir", str(project),
         "--profiles-dir", str(project),
         "--log-path", str(log_path),

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
+from autoflux.content_hash import content_hash
 from autoflux.exceptions import ConfigError, TableNotFoundError
-from autoflux.handoff import load_training_data, ml_roles
+from autoflux.handoff import StaleDataWarning, load_training_data, ml_roles
 from autoflux.ingest import ingest_paths
+from autoflux.pipeline import Pipeline
 from autoflux.workspace import Workspace
 
 
@@ -132,15 +135,59 @@ def test_spark_frames_need_the_spark_engine(competition, configure):
     assert "'spark'" in str(caught.value) and "engine is duckdb" in str(caught.value)
 
 
-def test_manifest_lists_raw_versions_and_load_ids(competition, tmp_path):
-    (tmp_path / "data" / "train.csv").write_text("PassengerId,Age,Survived\n1,31,1\n2,40,0\n")
-    second = ingest_paths(Workspace.open(competition), [tmp_path / "data"])
-    data = load_training_data(competition, format="arrow")
+def test_without_a_build_record_the_manifest_claims_no_inputs(competition):
+    with pytest.warns(StaleDataWarning, match="no build record"):
+        data = load_training_data(competition, format="arrow")
     on_disk = json.loads(data.manifest_path.read_text())
-    assert on_disk["raw_tables"]["train"]["version"] == 1
-    assert on_disk["raw_tables"]["train"]["load_id"] == second.load_id
-    assert on_disk["raw_tables"]["test"]["version"] == 0
-    assert on_disk["raw_tables"]["test"]["load_id"] != second.load_id
+    assert on_disk["raw_tables"] == {} and on_disk["dbt_models"] == {}  # dbt never built this mart
+    assert on_disk["build"] is None and on_disk["stale"] is None
     assert on_disk["rows"] == {"train": 2, "test": 2}
+    assert on_disk["frames"]["train"]["content_hash"] == content_hash(data.train)
     assert on_disk["features"] == ["age"]
-    assert on_disk["dbt_models"] == {}  # dbt never ran here
+
+
+def test_manifest_records_what_the_mart_was_built_from_and_what_changed_since(workspace, tmp_path):
+    write_raw(workspace, tmp_path, {"train.csv": "PassengerId,Age,Survived\n1,30,1\n2,40,0\n", "test.csv": "PassengerId,Age\n3,50\n4,60\n"})
+    pipeline = Pipeline.open(workspace)
+    pipeline.transform(test=False)
+    built = json.loads((workspace / ".autoflux" / "build.json").read_text())
+    (tmp_path / "data" / "train.csv").write_text("PassengerId,Age,Survived\n1,31,1\n2,41,0\n")
+    second = ingest_paths(Workspace.open(workspace), [tmp_path / "data"])  # ingest, no transform
+    with pytest.warns(StaleDataWarning, match="changed since marts.ml_training_set was built: train"):
+        data = load_training_data(workspace, format="arrow")
+    assert data.train["age"].to_pylist() == [30, 40]  # the frames hold what the build read ...
+    manifest = json.loads(data.manifest_path.read_text())
+    assert manifest["raw_tables"]["train"]["version"] == 0  # ... and the manifest says so
+    assert manifest["raw_tables"]["train"]["load_id"] != second.load_id
+    assert manifest["raw_tables"] == built["raw_tables"]
+    assert manifest["stale"] == ["train"]
+    assert set(manifest["dbt_models"]) >= {"stg_train", "stg_test", "stg_full", "ml_training_set"}
+    assert all(len(m["compiled_sha256"]) == 64 for m in manifest["dbt_models"].values())
+    build = manifest["build"]
+    assert build["engine"] == "duckdb" and len(build["config_sha256"]) == 64
+    assert {"autoflux", "dbt-core", "dbt-duckdb", "duckdb"} <= set(build["versions"])
+    assert manifest["frames"]["test"] == {"rows": 2, "content_hash": content_hash(data.test)}
+    pipeline.transform(test=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fresh = load_training_data(workspace, format="arrow")
+    assert fresh.manifest["stale"] == [] and fresh.manifest["raw_tables"]["train"]["version"] == 1
+    assert fresh.train["age"].to_pylist() == [31, 41]
+    pipeline.close()
+
+
+def test_content_hash_ignores_row_order_and_integer_width():
+    one = pa.table({"a": [1, 2, None], "b": ["x", "y", "z"], "c": [0.1 + 0.2, 1.5, float("nan")]})
+    other = pa.table({"c": [1.5, float("nan"), 0.3], "b": ["y", "z", "x"], "a": pa.array([2, None, 1], pa.int32())})
+    assert content_hash(one) == content_hash(other)
+    assert content_hash(one) != content_hash(one.slice(0, 2))
+    assert content_hash(one) != content_hash(pa.concat_tables([one, one.slice(0, 1)]))
+
+
+def test_reproduce_refuses_a_manifest_without_a_build_record(competition, cli):
+    with pytest.warns(StaleDataWarning):
+        data = load_training_data(competition, format="arrow")
+    result = cli("reproduce", str(data.manifest_path), cwd=competition)
+    assert result.exit_code == 1
+    assert "no build record" in result.error_lines()[0] and "autoflux transform" in result.error_lines()[0]
+    assert cli("reproduce", str(competition / "nope.json"), cwd=competition).exit_code == 1

@@ -96,6 +96,7 @@ class Engine(BaseEngine):
 
     SOURCES_READ_LAKE = False
     FRAME_FORMATS = ("spark",)
+    PACKAGES = ("dbt-spark", "pyspark", "delta-spark")
     settings: Settings
 
     @property
@@ -418,6 +419,18 @@ class Engine(BaseEngine):
         frame = self.frame(schema, table)
         split = frame[quoted(split_column)]
         return frame.filter(split == "train").drop(split_column), frame.filter(split != "train").drop(split_column)
+
+    def quote(self, name: str) -> str:
+        return quoted(name)
+
+    def query(self, sql: str) -> pa.Table:
+        return self.spark.sql(sql).toArrow()
+
+    def sql_sample(self, relation: str, rows: int) -> str:
+        return relation
+
+    def sql_quantiles(self, expression: str, fractions: list[float]) -> str:
+        return f"percentile_approx({expression}, array({', '.join(map(str, fractions))}))"
 
     # ------------------------------------------------------------------------------- helpers
 

@@ -1,0 +1,144 @@
+"""Rebuild training frames from a hand-off manifest, in scratch space, and prove it by their content hash.
+
+The raw tables are read at the versions the manifest recorded (Delta time travel) into a scratch
+lake, the engine gets scratch storage (:meth:`Engine.scratch_settings`: a DuckDB file, a
+PostgreSQL database), and the recorded models are rebuilt there with ``dbt run``. The workspace's
+own tables, lake and dbt target are never touched. What makes it impossible is an error naming
+it: a raw version vacuumed, models whose SQL changed, frames whose hash differs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+from autoflux.content_hash import content_hash
+from autoflux.engines import create_engine
+from autoflux.exceptions import ReproduceError
+from autoflux.lake import RAW, Lake
+from autoflux.workspace import Workspace
+
+
+def reproduce(workspace: Workspace, manifest_path: Path, *, format: str | None = None, out: Path | None = None):
+    """The frames ``manifest_path`` describes, rebuilt; with ``out``, also written there (train/test Parquet + manifest)."""
+    from autoflux.handoff import ARROW_FORMATS, TrainingData, convert, split_frames
+    from autoflux.transform.build import dbt_models
+    from autoflux.transform.dbt import _invoke
+
+    manifest = read_manifest(manifest_path)
+    chosen = format or workspace.config.ml.format
+    if chosen not in ARROW_FORMATS:
+        raise ReproduceError(f"reproduced frames are pandas, polars or arrow, not {chosen}", hint="pass format='arrow' (or pandas, polars)")
+    schema, _, table = manifest["relation"].rpartition(".")
+    recorded = manifest["dbt_models"]
+    changed = changed_models(workspace, recorded)
+    if changed:
+        raise ReproduceError(
+            f"models changed since the build the manifest records: {', '.join(changed)}",
+            path=manifest_path, hint="restore those files (e.g. from git) to reproduce, or rebuild and hand off anew",
+        )
+    engine = create_engine(workspace)
+    scratch = workspace.state_dir / "reproduce" / uuid.uuid4().hex[:12]
+    settings = None
+    try:
+        settings = engine.scratch_settings(scratch)
+        lake = Lake.at(str(scratch / "lake"), base=workspace.root)
+        copy_raw_versions(workspace.lake, lake, manifest["raw_tables"], manifest_path)
+        config = workspace.config.model_copy(update={"lake": lake.uri, "engine": settings})
+        rebuilt = Workspace(workspace.root, config)
+        scratch_engine = create_engine(rebuilt)
+        try:
+            scratch_engine.publish_raw(lake.tables(RAW))
+            _invoke(rebuilt, scratch_engine, ["run", "--select", *sorted(recorded)], None, state=scratch)
+            now = dbt_models(scratch / "target")
+            differ = sorted(n for n, m in recorded.items() if m.get("compiled_sha256") and now.get(n, {}).get("compiled_sha256") != m["compiled_sha256"])
+            data = scratch_engine.read_arrow(schema, table)
+        finally:
+            scratch_engine.close()
+    finally:
+        if settings is not None:
+            engine.remove_scratch(settings)
+        engine.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            scratch.parent.rmdir()
+    train, test, *_ = split_frames(workspace, data, manifest.get("target"), manifest.get("id"))
+    frames = {"train": train, "test": test}
+    mismatched = [k for k, f in frames.items() if content_hash(f) != manifest["frames"][k]["content_hash"]]
+    if mismatched:
+        why = f"; the compiled SQL of {', '.join(differ)} differs (macros or config changed)" if differ else ""
+        raise ReproduceError(
+            f"the rebuilt {' and '.join(mismatched)} frames do not hash as the manifest recorded{why}",
+            path=manifest_path, hint="the project or the engine changed since that build; check `git log` of the dbt project",
+        )
+    if out is not None:
+        write_frames(out, frames, manifest)
+    return TrainingData(
+        convert(train, chosen), convert(test, chosen), manifest.get("target"), manifest.get("id"),
+        manifest.get("features", []), manifest, manifest_path,
+    )
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """A hand-off manifest with a build record and frame hashes; anything else is a ReproduceError."""
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ReproduceError(f"cannot read the manifest: {error.strerror}", path=path, hint="give the path of a *.manifest.json") from None
+    except ValueError:
+        raise ReproduceError("not a JSON manifest", path=path, hint="give the path of a *.manifest.json") from None
+    if not isinstance(manifest, dict) or "relation" not in manifest:
+        raise ReproduceError("not an AutoFlux manifest (no relation)", path=path, hint="give the path of a *.manifest.json")
+    if not manifest.get("build") or not manifest.get("raw_tables"):
+        raise ReproduceError(
+            "the manifest has no build record: the mart was not built by `autoflux transform`",
+            path=path, hint="build with `autoflux transform` (or run), then hand off again",
+        )
+    if not all((manifest.get("frames") or {}).get(k, {}).get("content_hash") for k in ("train", "test")):
+        raise ReproduceError("the manifest has no content hashes of train and test frames", path=path, hint="use a hand-off manifest")
+    return manifest
+
+
+def changed_models(workspace: Workspace, recorded: dict[str, Any]) -> list[str]:
+    """Recorded models whose file is gone or whose checksum (dbt's: SHA-256 of the stripped UTF-8 text) differs."""
+    changed = []
+    for name, model in sorted(recorded.items()):
+        path = workspace.dbt_dir / model["path"]
+        if not path.is_file() or hashlib.sha256(path.read_text(encoding="utf-8").strip().encode()).hexdigest() != model["checksum"]:
+            changed.append(f"{name} ({model['path']})")
+    return changed
+
+
+def copy_raw_versions(source: Lake, target: Lake, raw_tables: dict[str, Any], manifest_path: Path) -> None:
+    """Each raw table at its recorded version, copied into ``target`` as its version 0."""
+    from deltalake import write_deltalake
+
+    problems = []
+    for name, entry in sorted(raw_tables.items()):
+        version = entry.get("version")
+        try:
+            data = source.open(RAW, name, version=version).to_pyarrow_table()
+        except Exception as error:  # noqa: BLE001 - delta-rs raises several kinds for a missing log or file
+            reason = "its files were vacuumed" if "not found" in str(error).lower() or "no such file" in str(error).lower() else str(error).splitlines()[0]
+            problems.append(f"raw.{name} version {version}: {reason}")
+            continue
+        write_deltalake(target.table_uri(RAW, name), data, mode="overwrite")
+    if problems:
+        raise ReproduceError(
+            f"raw versions are no longer readable: {'; '.join(problems)}", path=manifest_path,
+            hint="vacuum removed them (raise --retention-hours next time); they cannot be reproduced",
+        )
+
+
+def write_frames(out: Path, frames: dict[str, Any], manifest: dict[str, Any]) -> None:
+    import pyarrow.parquet as pq
+
+    out.mkdir(parents=True, exist_ok=True)
+    for name, frame in frames.items():
+        pq.write_table(frame, out / f"{name}.parquet")
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")

@@ -1,0 +1,96 @@
+"""Time the train/test checks on a 1M-row train + 250k-row test mart of 16 columns.
+
+    python bench/checks.py                                  # DuckDB (embedded)
+    python bench/checks.py --engine postgres --pg-url postgresql://postgres@127.0.0.1:5432/postgres
+    options: --rows 1000000 --test-rows 250000 --seed 0
+
+The mart (id, 13 features, target, split) is made with bench/datagen.py's generator and written to
+the engine; then every check (schema, drift, leakage, copied rows) runs once, and so does a
+yardstick in the same engine: one full scan ``select count(*), avg(…)`` of every column. Prints
+both figures and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from datagen import make_chunk  # noqa: E402
+
+COLUMNS = ["id", "x1", "x2", "amount", "ratio", "score", "age", "n_items", "year", "big_int", "city", "segment", "colour", "flag", "target"]
+
+
+def mart(rows: int, test_rows: int, seed: int) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    train = make_chunk(rng, 0, rows, True).select(COLUMNS)
+    test = make_chunk(rng, rows, test_rows, True).select(COLUMNS)
+    test = test.set_column(COLUMNS.index("target"), "target", pa.nulls(test_rows, train.schema.field("target").type))
+    train = train.append_column("split", pa.array(["train"] * rows))
+    test = test.append_column("split", pa.array(["test"] * test_rows))
+    return pa.concat_tables([train, test])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--engine", choices=["duckdb", "postgres"], default="duckdb")
+    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--test-rows", type=int, default=250_000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    import autoflux
+    from autoflux.checks import run_checks
+    from autoflux.engines import create_engine
+    from autoflux.workspace import Workspace
+
+    data = mart(args.rows, args.test_rows, args.seed)
+    with tempfile.TemporaryDirectory() as folder:
+        root = autoflux.init(Path(folder) / "ws")
+        if args.engine == "duckdb":
+            import duckdb
+
+            with duckdb.connect(str(root / "warehouse.duckdb")) as connection:
+                connection.execute("create schema marts")
+                connection.register("frame", data)
+                connection.execute("create table marts.ml_training_set as select * from frame")
+        else:
+            from urllib.parse import urlsplit
+
+            from adbc_driver_postgresql import dbapi
+
+            with dbapi.connect(args.pg_url, autocommit=True) as connection, connection.cursor() as cursor:
+                cursor.execute("create schema if not exists marts")
+                cursor.execute("drop table if exists marts.ml_training_set")
+                cursor.adbc_ingest("ml_training_set", data, mode="create", db_schema_name="marts")
+                cursor.execute("analyze marts.ml_training_set")
+            (root / "autoflux.yml").write_text(f"engine:\n  type: postgres\n  url: {args.pg_url}\n")
+        ws = Workspace.open(root)
+        engine = create_engine(ws)
+        features = [c for c in COLUMNS if c not in ("id", "target")]
+        run_checks(ws, engine, target="target", id_column="id", features=features)  # warm-up (caches, plans)
+        started = time.perf_counter()
+        report = run_checks(ws, engine, target="target", id_column="id", features=features)
+        seconds = time.perf_counter() - started
+        scan = ", ".join(f'avg("{c}")' if c not in ("city", "segment", "colour", "flag", "split") else f'count(distinct "{c}")' for c in data.column_names)
+        started = time.perf_counter()
+        engine.query(f"select count(*), {scan} from marts.ml_training_set")
+        yardstick = time.perf_counter() - started
+        if args.engine == "postgres":
+            with dbapi.connect(args.pg_url, autocommit=True) as connection, connection.cursor() as cursor:
+                cursor.execute("drop table if exists marts.ml_training_set")
+        engine.close()
+    print(f"engine {args.engine}: {args.rows:,} train + {args.test_rows:,} test rows x {data.num_columns} columns")
+    print(f"checks: {seconds:.2f} s  ({len(report.flags)} flags: {[f.message for f in report.flags]})")
+    print(f"yardstick full scan (count, avg / count distinct of every column): {yardstick:.2f} s; checks / scan = {seconds / yardstick:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
