@@ -11,6 +11,7 @@ it left: it publishes the bad rows of loads that committed and logs the loads th
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -29,6 +30,7 @@ from autoflux.ingest.readers import (
     Columns,
     CsvOptions,
     ReadAgain,
+    first_invalid_line,
     load_callable,
     read_csv,
     read_custom,
@@ -249,7 +251,9 @@ def _open(
         raise IngestError("the file is missing or not a regular file", path=path, hint="check the path")
     try:
         columns = _read(workspace, data_file, types, block_size=block_size, text=text, by_value=by_value)
-    except (OSError, pa.ArrowException) as error:
+    except (AutoFluxError, ReadAgain):
+        raise
+    except Exception as error:  # OSError, Arrow's errors, and those of Python code under Arrow (its transcoder's codec)
         raise _unreadable(path, error) from None
     columns.batches = _guarded(path, columns.batches)
     return columns
@@ -265,10 +269,39 @@ def _guarded(path: Path, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.Recor
 
 
 def _unreadable(path: Path, error: BaseException) -> IngestError:
+    if isinstance(error, UnicodeDecodeError):
+        return _undecodable(path, error)
     return IngestError(
         f"cannot read the file ({type(error).__name__}: {' '.join(str(error).split())})",
         path=path,
         hint="check that the file is complete and well-formed (a custom reader: fix the reader)",
+    )
+
+
+def _undecodable(path: Path, error: UnicodeDecodeError) -> IngestError:
+    """Bytes the file's text encoding cannot decode, as Arrow's transcoder (a Python codec) met them.
+
+    A file that ends in the middle of a character (a UTF-16 file with an odd number of bytes) is
+    most likely cut short: an interrupted download or copy.
+    """
+    encoding = re.sub(r"[-_](le|be)$", "", error.encoding)
+    try:
+        line = first_invalid_line(path, error.encoding)
+    except Exception:  # noqa: BLE001 - the line is a detail; the error must still be reported
+        line = None
+    if error.reason in ("truncated data", "unexpected end of data"):
+        return IngestError(
+            f"bytes that are not valid {encoding}: the file ends in the middle of a character",
+            path=path,
+            line=line,
+            hint=f"the file looks cut short (an interrupted download or copy): get it again; if it is not {encoding}, "
+            "set ingest.csv.encoding in autoflux.yml",
+        )
+    return IngestError(
+        f"bytes that are not valid {encoding}",
+        path=path,
+        line=line,
+        hint="fix those bytes, or set ingest.csv.encoding in autoflux.yml to the file's encoding",
     )
 
 
