@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import gzip
 import json
+import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ import pytest
 import autoflux
 from autoflux.ingest.discover import _table_name
 
-SEED = 20_240_610
+SEED = int(os.environ.get("AUTOFLUX_TEST_FUZZ_SEED", "20240610"))  # another seed explores other mutants
 BATCHES = 6
 PROCESS_BATCH = 0  # run as a subprocess; the others in-process
 
@@ -283,7 +284,7 @@ def stored(tmp_path_factory, cli):
     """A workspace holding keeper.csv and every seed file as tables (version 0)."""
     root = tmp_path_factory.mktemp("fuzz")
     with pytest.MonkeyPatch.context() as patch:
-        for name in [n for n in __import__("os").environ if n.startswith("AUTOFLUX") and not n.startswith("AUTOFLUX_TEST_")]:
+        for name in [n for n in os.environ if n.startswith("AUTOFLUX") and not n.startswith("AUTOFLUX_TEST_")]:
             patch.delenv(name)
         ws = autoflux.init(root / "ws")
         data = root / "stored"
@@ -305,6 +306,7 @@ def test_the_mutants_are_many_and_varied():
     ) - len(SEEDS) * BATCHES
 
 
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")  # Python would print it as a traceback
 @pytest.mark.parametrize("batch", range(BATCHES), ids=[f"batch{b}{'-process' if b == PROCESS_BATCH else ''}" for b in range(BATCHES)])
 def test_mutated_files_fail_alone_and_cleanly(stored, batch, cli, cli_process, lake_snapshot):
     ws, root = stored

@@ -138,6 +138,16 @@ def test_utf16_cut_short_fails_naming_the_file_and_its_last_line(data_dir, inges
         raw("u16")
 
 
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+def test_utf8_cut_short_in_a_ragged_last_row_fails_without_a_traceback(data_dir, ingest, one):
+    """Arrow decodes a ragged row's text for the row handler: bytes cut mid-character raise there,
+    where Python would print a traceback; the file's error names them instead."""
+    (data_dir / "cut.csv").write_bytes("a,b,c\n1,x,1\n2,y,2\n27,Zoë".encode()[:-1])
+    result = one(ingest(data_dir))
+    assert result.outcome == "failed"
+    assert "cut.csv, line 4: bytes that are not valid utf-8: the file ends in the middle of a character" in result.message
+
+
 def test_utf16_lone_surrogate_fails_naming_its_line(data_dir, ingest, one):
     data = "a,b\n1,x\n2,y\n".encode("utf-16-le")
     cut = data.index("2,y".encode("utf-16-le"))
