@@ -40,6 +40,7 @@ from autoflux.ingest.readers import (
     read_excel,
     read_json,
     read_parquet,
+    split_suffixes,
 )
 from autoflux.ingest.policy import table_policy
 from autoflux.ingest.schema import hint_type
@@ -256,29 +257,31 @@ def _open(
     try:
         columns = _read(workspace, data_file, types, block_size=block_size, text=text, by_value=by_value)
     except Exception as error:  # OSError, Arrow's errors, and those of Python code under Arrow (its transcoder's codec)
-        raise _failure(path, error, row_errors) from None
-    columns.batches = _guarded(path, columns.batches, row_errors)
+        raise _failure(path, error, row_errors, custom=data_file.reader is not None) from None
+    columns.batches = _guarded(path, columns.batches, row_errors, custom=data_file.reader is not None)
     return columns
 
 
-def _guarded(path: Path, batches: Iterator[pa.RecordBatch], row_errors: list[BaseException]) -> Iterator[pa.RecordBatch]:
+def _guarded(
+    path: Path, batches: Iterator[pa.RecordBatch], row_errors: list[BaseException], *, custom: bool
+) -> Iterator[pa.RecordBatch]:
     try:
         yield from batches
     except Exception as error:
-        raise _failure(path, error, row_errors) from None
+        raise _failure(path, error, row_errors, custom=custom) from None
 
 
-def _failure(path: Path, error: Exception, row_errors: list[BaseException]) -> Exception:
+def _failure(path: Path, error: Exception, row_errors: list[BaseException], *, custom: bool) -> Exception:
     """What reading ``path`` failed with: the error under Arrow's row callback when there was one
     (Arrow then fails the row, which is not the cause), else ``error`` as an IngestError."""
     if row_errors:
         cause = row_errors[0]
         if isinstance(cause, UnicodeDecodeError):  # a bad row's text, which Arrow decodes as UTF-8
             cause = _decode_error(path, cause.encoding) or cause
-        return cause if isinstance(cause, AutoFluxError) else _unreadable(path, cause)
+        return cause if isinstance(cause, AutoFluxError) else _unreadable(path, cause, custom=custom)
     if isinstance(error, AutoFluxError | ReadAgain):
         return error
-    return _unreadable(path, error)
+    return _unreadable(path, error, custom=custom)
 
 
 class _RowCallbackErrors:
@@ -329,13 +332,25 @@ def _decode_error(path: Path, encoding: str) -> UnicodeDecodeError | None:
     return None
 
 
-def _unreadable(path: Path, error: BaseException) -> IngestError:
+_TESTER = {"gzip": "gzip -t", "bz2": "bzip2 -t", "zstd": "zstd -t"}
+_DECOMPRESSION = re.compile(r"compress|inflate|zlib|gzip|bz2|zstd|lz4|snappy|header check|data check", re.IGNORECASE)
+
+
+def _unreadable(path: Path, error: BaseException, *, custom: bool = False) -> IngestError:
+    detail = f"{type(error).__name__}: {' '.join(str(error).split())}"
+    if custom:
+        return IngestError(f"cannot read the file ({detail})", path=path, hint="fix the custom reader, or check the file")
     if isinstance(error, UnicodeDecodeError):
         return _undecodable(path, error)
+    compression = split_suffixes(path)[1]
+    if compression and isinstance(error, OSError | pa.ArrowException) and _DECOMPRESSION.search(str(error)):
+        return IngestError(
+            f"cannot read the file: its {compression} data is damaged or cut short ({' '.join(str(error).split())})",
+            path=path,
+            hint=f"get the file again (an interrupted download or copy cuts it short); `{_TESTER[compression]} FILE` checks it",
+        )
     return IngestError(
-        f"cannot read the file ({type(error).__name__}: {' '.join(str(error).split())})",
-        path=path,
-        hint="check that the file is complete and well-formed (a custom reader: fix the reader)",
+        f"cannot read the file ({detail})", path=path, hint="check that the file is complete and well-formed"
     )
 
 

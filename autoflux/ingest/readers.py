@@ -510,6 +510,12 @@ def _csv_error(
         )
     if "invalid UTF8" in message or "UTF-8" in message:
         return _undecodable(path, encoding)
+    if "Could not skip initial" in message:  # no line end in the first block: not text in this encoding, or no CSV
+        return IngestError(
+            f"no line end after the header row (read as {encoding})",
+            path=path,
+            hint="the file may be cut short or not be CSV text: check it, and its encoding (ingest.csv.encoding in autoflux.yml)",
+        )
     return IngestError(f"cannot parse the file: {message}", path=path, hint="check that it is a well-formed CSV file")
 
 
