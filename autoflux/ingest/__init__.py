@@ -294,7 +294,7 @@ class _RowCallbackErrors:
     the hook it replaced.
     """
 
-    def __init__(self, previous: Callable[..., object]) -> None:
+    def __init__(self, previous: Callable[[sys.UnraisableHookArgs], object]) -> None:
         self.previous = previous
         self.caught: list[BaseException] = []
 
@@ -307,7 +307,7 @@ class _RowCallbackErrors:
         hook.caught = []
         return hook.caught
 
-    def __call__(self, unraisable: object) -> None:
+    def __call__(self, unraisable: sys.UnraisableHookArgs) -> None:
         trace = unraisable.exc_traceback
         while trace is not None and not trace.tb_frame.f_code.co_name.endswith("_csv._handle_invalid_row"):
             trace = trace.tb_next
@@ -337,20 +337,20 @@ _DECOMPRESSION = re.compile(r"compress|inflate|zlib|gzip|bz2|zstd|lz4|snappy|hea
 
 
 def _unreadable(path: Path, error: BaseException, *, custom: bool = False) -> IngestError:
-    detail = f"{type(error).__name__}: {' '.join(str(error).split())}"
+    text = " ".join(str(error).split())
     if custom:
-        return IngestError(f"cannot read the file ({detail})", path=path, hint="fix the custom reader, or check the file")
+        return IngestError(f"cannot read the file ({type(error).__name__}: {text})", path=path, hint="fix the custom reader, or check the file")
     if isinstance(error, UnicodeDecodeError):
         return _undecodable(path, error)
     compression = split_suffixes(path)[1]
     if compression and isinstance(error, OSError | pa.ArrowException) and _DECOMPRESSION.search(str(error)):
         return IngestError(
-            f"cannot read the file: its {compression} data is damaged or cut short ({' '.join(str(error).split())})",
+            f"cannot read the file: its {compression} data is damaged or cut short ({text})",
             path=path,
             hint=f"get the file again (an interrupted download or copy cuts it short); `{_TESTER[compression]} FILE` checks it",
         )
     return IngestError(
-        f"cannot read the file ({detail})", path=path, hint="check that the file is complete and well-formed"
+        f"cannot read the file ({type(error).__name__}: {text})", path=path, hint="check that the file is complete and well-formed"
     )
 
 
