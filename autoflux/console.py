@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from rich.console import Console as RichConsole
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -24,17 +25,17 @@ class Console:
 
     def info(self, message: str) -> None:
         if not self.quiet:
-            self.out.print(message)
+            self.out.print(escape(message))
 
     def warn(self, message: str) -> None:
         if not self.json_output:
-            self.err.print(f"[yellow]warning:[/] {message}")
+            self.err.print(f"[yellow]warning:[/] {escape(message)}")
 
     def error(self, message: str) -> None:
         if self.json_output:
             sys.stdout.write(json.dumps({"error": message}) + "\n")
         else:
-            self.err.print(f"[bold red]error:[/] {message}", markup=True)
+            self.err.print(f"[bold red]error:[/] {escape(message)}", markup=True)
 
     def data(self, payload: Any) -> None:
         """Machine-readable result: printed only in JSON mode."""
@@ -48,7 +49,7 @@ class Console:
         for column in columns:
             table.add_column(column, justify="right" if column in ("rows", "version", "bytes", "seconds") else "left")
         for row in rows:
-            table.add_row(*["" if v is None else str(v) for v in row])
+            table.add_row(*["" if v is None else escape(str(v)) for v in row])
         self.out.print(table)
 
     @contextlib.contextmanager

@@ -11,6 +11,9 @@ it left: it publishes the bad rows of loads that committed and logs the loads th
 
 from __future__ import annotations
 
+import codecs
+import re
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -29,12 +32,15 @@ from autoflux.ingest.readers import (
     Columns,
     CsvOptions,
     ReadAgain,
+    first_invalid_line,
     load_callable,
+    open_bytes,
     read_csv,
     read_custom,
     read_excel,
     read_json,
     read_parquet,
+    split_suffixes,
 )
 from autoflux.ingest.policy import table_policy
 from autoflux.ingest.schema import hint_type
@@ -247,28 +253,131 @@ def _open(
     path = data_file.path
     if not path.is_file():
         raise IngestError("the file is missing or not a regular file", path=path, hint="check the path")
+    row_errors = _RowCallbackErrors.watch()
     try:
         columns = _read(workspace, data_file, types, block_size=block_size, text=text, by_value=by_value)
-    except (OSError, pa.ArrowException) as error:
-        raise _unreadable(path, error) from None
-    columns.batches = _guarded(path, columns.batches)
+    except Exception as error:  # OSError, Arrow's errors, and those of Python code under Arrow (its transcoder's codec)
+        raise _failure(path, error, row_errors, custom=data_file.reader is not None) from None
+    columns.batches = _guarded(path, columns.batches, row_errors, custom=data_file.reader is not None)
     return columns
 
 
-def _guarded(path: Path, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+def _guarded(
+    path: Path, batches: Iterator[pa.RecordBatch], row_errors: list[BaseException], *, custom: bool
+) -> Iterator[pa.RecordBatch]:
     try:
         yield from batches
-    except (AutoFluxError, ReadAgain):
-        raise
     except Exception as error:
-        raise _unreadable(path, error) from None
+        raise _failure(path, error, row_errors, custom=custom) from None
 
 
-def _unreadable(path: Path, error: BaseException) -> IngestError:
+def _failure(path: Path, error: Exception, row_errors: list[BaseException], *, custom: bool) -> Exception:
+    """What reading ``path`` failed with: the error under Arrow's row callback when there was one
+    (Arrow then fails the row, which is not the cause), else ``error`` as an IngestError."""
+    if row_errors:
+        cause = row_errors[0]
+        if isinstance(cause, UnicodeDecodeError):  # a bad row's text, which Arrow decodes as UTF-8
+            cause = _decode_error(path, cause.encoding) or cause
+        return cause if isinstance(cause, AutoFluxError) else _unreadable(path, cause, custom=custom)
+    if isinstance(error, AutoFluxError | ReadAgain):
+        return error
+    return _unreadable(path, error, custom=custom)
+
+
+class _RowCallbackErrors:
+    """Keeps what is raised under Arrow's CSV row callback, which Python would print as a traceback.
+
+    Arrow decodes a ragged row's text as UTF-8 before it calls the row handler: a row holding bytes
+    that are not UTF-8 (a file cut in the middle of a character) raises there, as may the handler.
+    Arrow reports such an exception as unraisable and fails the row. This hook on
+    ``sys.unraisablehook`` keeps those of the file being read for its error; any other goes on to
+    the hook it replaced.
+    """
+
+    def __init__(self, previous: Callable[[sys.UnraisableHookArgs], object]) -> None:
+        self.previous = previous
+        self.caught: list[BaseException] = []
+
+    @classmethod
+    def watch(cls) -> list[BaseException]:
+        """A new list of what the row callback raises, from now until the next file is read."""
+        hook = sys.unraisablehook
+        if not isinstance(hook, cls):
+            hook = sys.unraisablehook = cls(hook)
+        hook.caught = []
+        return hook.caught
+
+    def __call__(self, unraisable: sys.UnraisableHookArgs) -> None:
+        trace = unraisable.exc_traceback
+        while trace is not None and not trace.tb_frame.f_code.co_name.endswith("_csv._handle_invalid_row"):
+            trace = trace.tb_next
+        if trace is not None and unraisable.exc_value is not None:
+            self.caught.append(unraisable.exc_value)
+        else:
+            self.previous(unraisable)
+
+
+def _decode_error(path: Path, encoding: str) -> UnicodeDecodeError | None:
+    """The first error decoding the whole file from ``encoding``, if any (None too when it cannot be read)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        with open_bytes(path) as stream:
+            while chunk := stream.read(1 << 20):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError as error:
+        return error
+    except Exception:  # noqa: BLE001 - then the caller reports the error it has
+        return None
+    return None
+
+
+_TESTER = {"gzip": "gzip -t", "bz2": "bzip2 -t", "zstd": "zstd -t"}
+_DECOMPRESSION = re.compile(r"compress|inflate|zlib|gzip|bz2|zstd|lz4|snappy|header check|data check", re.IGNORECASE)
+
+
+def _unreadable(path: Path, error: BaseException, *, custom: bool = False) -> IngestError:
+    text = " ".join(str(error).split())
+    if custom:
+        return IngestError(f"cannot read the file ({type(error).__name__}: {text})", path=path, hint="fix the custom reader, or check the file")
+    if isinstance(error, UnicodeDecodeError):
+        return _undecodable(path, error)
+    compression = split_suffixes(path)[1]
+    if compression and isinstance(error, OSError | pa.ArrowException) and _DECOMPRESSION.search(str(error)):
+        return IngestError(
+            f"cannot read the file: its {compression} data is damaged or cut short ({text})",
+            path=path,
+            hint=f"get the file again (an interrupted download or copy cuts it short); `{_TESTER[compression]} FILE` checks it",
+        )
     return IngestError(
-        f"cannot read the file ({type(error).__name__}: {' '.join(str(error).split())})",
+        f"cannot read the file ({type(error).__name__}: {text})", path=path, hint="check that the file is complete and well-formed"
+    )
+
+
+def _undecodable(path: Path, error: UnicodeDecodeError) -> IngestError:
+    """Bytes the file's text encoding cannot decode, as Arrow's transcoder (a Python codec) met them.
+
+    A file that ends in the middle of a character (a UTF-16 file with an odd number of bytes) is
+    most likely cut short: an interrupted download or copy.
+    """
+    encoding = re.sub(r"[-_](le|be)$", "", error.encoding)
+    try:
+        line = first_invalid_line(path, error.encoding)
+    except Exception:  # noqa: BLE001 - the line is a detail; the error must still be reported
+        line = None
+    if error.reason in ("truncated data", "unexpected end of data"):
+        return IngestError(
+            f"bytes that are not valid {encoding}: the file ends in the middle of a character",
+            path=path,
+            line=line,
+            hint=f"the file looks cut short (an interrupted download or copy): get it again; if it is not {encoding}, "
+            "set ingest.csv.encoding in autoflux.yml",
+        )
+    return IngestError(
+        f"bytes that are not valid {encoding}",
         path=path,
-        hint="check that the file is complete and well-formed (a custom reader: fix the reader)",
+        line=line,
+        hint="fix those bytes, or set ingest.csv.encoding in autoflux.yml to the file's encoding",
     )
 
 

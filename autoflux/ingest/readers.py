@@ -291,14 +291,30 @@ def locate_lines(path: Path, texts: list[str], encoding: str) -> list[int | None
     return found
 
 
+_TEXT_LINE_END = re.compile(r"\r\n|\n|\r")
+
+
 def first_invalid_line(path: Path, encoding: str) -> int | None:
+    """The 1-based line of the first bytes ``encoding`` cannot decode (the last line when the file
+    ends in the middle of a character), else None. The file is decoded as one stream, so lines are
+    counted right in any encoding (in UTF-16 a line end is two bytes)."""
     decoder = codecs.getincrementaldecoder(encoding)()
-    for number, line in enumerate(lines(path), start=1):
-        try:
-            decoder.decode(line + b"\n")
-        except UnicodeDecodeError:
-            return number
-    return None
+    ends, after_cr = 0, False
+    with open_bytes(path) as stream:
+        while True:
+            chunk = stream.read(1 << 20)
+            state = decoder.getstate()
+            try:
+                text = decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as error:  # error.object: the bytes the decoder held, then chunk
+                valid = codecs.getincrementaldecoder(encoding)(errors="replace")
+                valid.setstate((b"", state[1]))
+                text = valid.decode(error.object[: error.start])
+                return ends + len(_TEXT_LINE_END.findall(text)) - (after_cr and text.startswith("\n")) + 1
+            if not chunk:
+                return None
+            ends += len(_TEXT_LINE_END.findall(text)) - (after_cr and text.startswith("\n"))
+            after_cr = text.endswith("\r") if text else after_cr
 
 
 _END_OF_FILE = "autoflux-end-of-file-1c5f0e"
@@ -550,6 +566,12 @@ def _csv_error(
         )
     if "invalid UTF8" in message or "UTF-8" in message:
         return _undecodable(path, encoding)
+    if "Could not skip initial" in message:  # no line end in the first block: not text in this encoding, or no CSV
+        return IngestError(
+            f"no line end after the header row (read as {encoding})",
+            path=path,
+            hint="the file may be cut short or not be CSV text: check it, and its encoding (ingest.csv.encoding in autoflux.yml)",
+        )
     return IngestError(f"cannot parse the file: {message}", path=path, hint="check that it is a well-formed CSV file")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import gzip
 import json
@@ -121,6 +122,40 @@ def test_utf16_with_bom(data_dir, ingest, raw, one):
     result = one(ingest(data_dir))
     assert result.outcome == "loaded", result.message
     assert raw("u16")["b"].to_pylist() == ["ü"]
+
+
+@pytest.mark.parametrize("rows", [2, 20_000], ids=["first-block", "later-block"])
+def test_utf16_cut_short_fails_naming_the_file_and_its_last_line(data_dir, ingest, raw, one, small_blocks, rows):
+    """A UTF-16 file with an odd number of bytes (a truncated download): Arrow's transcoder raises
+    the codec's UnicodeDecodeError, at open or while streaming; it is a one-line error, not a traceback."""
+    path = data_dir / "u16.csv"
+    path.write_bytes(("a,b\n" + "".join(f"{i},ü\n" for i in range(rows))).encode("utf-16")[:-1])
+    result = one(ingest(data_dir))
+    assert result.outcome == "failed"
+    assert f"{path}, line {rows + 1}: bytes that are not valid utf-16: the file ends in the middle of a character" in result.message
+    assert "cut short" in result.message and "get it again" in result.message and "\n" not in result.message
+    with pytest.raises(Exception, match="no table raw.u16"):
+        raw("u16")
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+def test_utf8_cut_short_in_a_ragged_last_row_fails_without_a_traceback(data_dir, ingest, one):
+    """Arrow decodes a ragged row's text for the row handler: bytes cut mid-character raise there,
+    where Python would print a traceback; the file's error names them instead."""
+    (data_dir / "cut.csv").write_bytes("a,b,c\n1,x,1\n2,y,2\n27,Zoë".encode()[:-1])
+    result = one(ingest(data_dir))
+    assert result.outcome == "failed"
+    assert "cut.csv, line 4: bytes that are not valid utf-8: the file ends in the middle of a character" in result.message
+
+
+def test_utf16_lone_surrogate_fails_naming_its_line(data_dir, ingest, one):
+    data = "a,b\n1,x\n2,y\n".encode("utf-16-le")
+    cut = data.index("2,y".encode("utf-16-le"))
+    (data_dir / "u16.csv").write_bytes(codecs.BOM_UTF16_LE + data[:cut] + b"\x00\xdc" + data[cut:])
+    result = one(ingest(data_dir))
+    assert result.outcome == "failed"
+    assert "u16.csv, line 3: bytes that are not valid utf-16 — " in result.message
+    assert "ingest.csv.encoding" in result.message
 
 
 # ----------------------------------------------------------------------------- compression
