@@ -11,6 +11,7 @@ same versions, rows, quarantined rows and logged loads.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -161,6 +162,7 @@ def test_kills_at_moments_chosen_by_the_clock_never_leave_a_partial_state(tmp_pa
     before = snapshot(ws)
     lock = ws / ".autoflux" / "lock"
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AUTOFLUX")} | ENV
+    kills = 0
     for after_commit, delay in ((False, 0.1), (True, 0.0), (True, 0.02), (True, 0.05), (True, 0.1)):
         process = subprocess.Popen(
             [sys.executable, "-m", "autoflux", "ingest", str(data), "-w", str(ws), "-q"],
@@ -177,9 +179,11 @@ def test_kills_at_moments_chosen_by_the_clock_never_leave_a_partial_state(tmp_pa
         assert_consistent(ws, before, clean)
         if process.returncode == 0:
             break
+        kills += process.returncode == -signal.SIGKILL
     else:
         result = cli("ingest", str(data), cwd=ws)
         assert result.exit_code == 0, result.output
+    assert kills >= 1, "no kill landed before the run ended on its own: the test tested nothing"
     assert without_log_version(snapshot(ws)) == without_log_version(clean)
 
 
@@ -255,6 +259,10 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(workspace, tmp_path, cli_pr
     lock.parent.mkdir(exist_ok=True)
     lock.write_text(f'{{"pid": {dead.pid}, "host": "{os.uname().nodename}", "command": "ingest", "since": "2024-01-01T00:00:00+00:00"}}')
     data = write_data(tmp_path / "data", {"t.csv": "a\n1\n"})
+    with lock.open("r+") as handle:  # the same file, held: the lock is the flock, not the file's presence
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        refused = cli_process("ingest", str(data), cwd=workspace)
+    assert refused.exit_code == 1 and "the workspace is locked" in refused.output, refused.output
     result = cli_process("ingest", str(data), cwd=workspace)
     assert result.exit_code == 0, result.output
     assert Workspace.open(workspace).lake.open(RAW, "t").count() == 1
