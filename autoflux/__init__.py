@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from autoflux.version import __version__
 
 if TYPE_CHECKING:
     from autoflux.pipeline import Pipeline, RunSummary

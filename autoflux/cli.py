@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from autoflux import __version__
+from autoflux.version import __version__
 from autoflux.console import Console
 from autoflux.exceptions import AutoFluxError
 from autoflux.ingest import IngestReport

@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from autoflux.engines import ENGINES, EngineSettings, engine_settings_class
+from autoflux.engine_settings import ENGINE_SETTINGS, DuckDBSettings, EngineSettings
 from autoflux.exceptions import ConfigError
 
 CONFIG_FILE = "autoflux.yml"
@@ -38,10 +38,11 @@ class ReaderSettings(Section):
     options: dict[str, Any] = Field(default_factory=dict, description="keyword arguments passed to the reader")
 
 
-def _default_null_values() -> list[str]:
-    from autoflux.ingest.readers import DEFAULT_NULL_VALUES
-
-    return list(DEFAULT_NULL_VALUES)
+# pandas' and Arrow's missing-value spellings: a CSV field equal to one of them is null, in every column.
+DEFAULT_NULL_VALUES = (
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+)
 
 
 class CsvSettings(Section):
@@ -49,7 +50,7 @@ class CsvSettings(Section):
     encoding: str | None = None
     block_size: int = Field(4 << 20, ge=1 << 16)
     null_values: list[str] = Field(
-        default_factory=_default_null_values, description="field texts read as null, in every column"
+        default_factory=lambda: list(DEFAULT_NULL_VALUES), description="field texts read as null, in every column"
     )
 
 
@@ -141,7 +142,7 @@ class MLSettings(Section):
 class Config(Section):
     """Everything ``autoflux.yml`` may hold."""
 
-    engine: EngineSettings = Field(default_factory=lambda: engine_settings_class("duckdb")())
+    engine: EngineSettings = Field(default_factory=DuckDBSettings)
     lake: str = "lake"
     sources: list[str] = Field(default_factory=list)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
@@ -155,13 +156,13 @@ class Config(Section):
             return value
         settings = dict(value or {})
         kind = settings.get("type", "duckdb")
-        if kind not in ENGINES:
-            expected = ", ".join(repr(k) for k in ENGINES)
+        if kind not in ENGINE_SETTINGS:
+            expected = ", ".join(repr(k) for k in ENGINE_SETTINGS)
             detail = InitErrorDetails(type="literal_error", loc=("type",), input=kind, ctx={"expected": expected})
             raise ValidationError.from_exception_data("engine", [detail])
-        chosen = engine_settings_class(kind)
+        chosen = ENGINE_SETTINGS[kind]
         # Keys of other engines are ignored, so AUTOFLUX__ENGINE__TYPE can switch a file written for another engine.
-        others = {key for name in ENGINES if name != kind for key in engine_settings_class(name).model_fields}
+        others = {key for name, other in ENGINE_SETTINGS.items() if name != kind for key in other.model_fields}
         return chosen.model_validate({k: v for k, v in settings.items() if k in chosen.model_fields or k not in others})
 
 

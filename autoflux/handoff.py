@@ -16,6 +16,7 @@ from autoflux.content_hash import content_hash
 from autoflux.engines import create_engine
 from autoflux.engines.base import Engine
 from autoflux.exceptions import ConfigError, MissingDependencyError
+from autoflux.files import write_text
 from autoflux.ingest.schema import LINEAGE_COLUMNS
 from autoflux.transform.build import changed_tables, raw_snapshot, read_build
 from autoflux.workspace import Workspace
@@ -249,11 +250,7 @@ def _frame_entry(frame: Any) -> dict[str, Any]:
 
 
 def write_manifest(manifest: dict[str, Any], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
-    temporary.replace(path)
-    return path
+    return write_text(path, json.dumps(manifest, indent=2, default=str))
 
 
 def convert(table: pa.Table, format: str) -> Any:

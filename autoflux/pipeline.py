@@ -13,6 +13,7 @@ from autoflux.console import Console
 from autoflux.engines import create_engine
 from autoflux.engines.base import Engine
 from autoflux.exceptions import AutoFluxError, IngestError
+from autoflux.files import atomic_path
 from autoflux.ingest import IngestReport, ingest_paths
 from autoflux.lake import RAW
 from autoflux.lock import workspace_lock
@@ -263,19 +264,17 @@ class Pipeline:
         schema = schema or self.workspace.config.ml.schema_
         data = self.engine.read_raw(name) if schema == RAW else self.engine.read_arrow(schema, name)
         suffix = path.suffix.lower()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.tmp")
-        if suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            pq.write_table(data, temporary)
-        elif suffix == ".csv":
-            import pyarrow.csv as pacsv
-
-            pacsv.write_csv(data, temporary)
-        else:
+        if suffix not in (".parquet", ".csv"):
             raise AutoFluxError(f"cannot export to {path.name}", hint="use a .parquet or .csv file name")
-        temporary.replace(path)
+        with atomic_path(path) as temporary:
+            if suffix == ".parquet":
+                import pyarrow.parquet as pq
+
+                pq.write_table(data, temporary)
+            else:
+                import pyarrow.csv as pacsv
+
+                pacsv.write_csv(data, temporary)
         manifest = build_manifest(self.workspace, self.engine, f"{schema}.{name}", {"rows": data})
         manifest_path = write_manifest(manifest | {"export": str(path)}, path.with_name(path.name + ".manifest.json"))
         return {"table": f"{schema}.{name}", "rows": data.num_rows, "path": str(path), "manifest": str(manifest_path)}

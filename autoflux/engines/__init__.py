@@ -1,16 +1,14 @@
 """Engines: a SQL engine and a catalog over the lake, one module per engine.
 
-Each engine module defines ``Settings`` (its part of ``autoflux.yml``, keyed by ``type``) and
-``Engine``. Modules are imported only when their engine is used, so heavy clients (pyspark,
-psycopg) stay optional extras.
+Each engine module defines ``Engine``; its settings (its part of ``autoflux.yml``, keyed by
+``type``) live in :mod:`autoflux.engine_settings`, which imports no engine. Modules are imported
+only when their engine is used, so heavy clients (pyspark, ADBC) stay optional extras.
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING
-
-from autoflux.engines.base import EngineSettings
 
 if TYPE_CHECKING:
     from autoflux.engines.base import Engine
@@ -23,14 +21,10 @@ ENGINES: dict[str, str] = {
 }
 
 
-def engine_settings_class(kind: str) -> type[EngineSettings]:
-    return importlib.import_module(ENGINES[kind]).Settings
-
-
 def create_engine(workspace: Workspace) -> Engine:
     """The engine ``autoflux.yml`` names, bound to ``workspace``."""
     settings = workspace.config.engine
     return importlib.import_module(ENGINES[settings.type]).Engine(settings, workspace)
 
 
-__all__ = ["ENGINES", "EngineSettings", "create_engine", "engine_settings_class"]
+__all__ = ["ENGINES", "create_engine"]

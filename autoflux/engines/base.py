@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from autoflux.engine_settings import EngineSettings
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -18,13 +18,6 @@ if TYPE_CHECKING:
     from autoflux.ingest.state import LogEntry
     from autoflux.ingest.writer import Lineage, Written
     from autoflux.workspace import Workspace
-
-
-class EngineSettings(BaseModel):
-    """The ``engine`` section of ``autoflux.yml``; each engine adds its own keys."""
-
-    model_config = ConfigDict(extra="forbid")
-    type: str
 
 
 @dataclass(frozen=True)

@@ -14,17 +14,14 @@ from typing import Any, Literal
 import pyarrow as pa
 
 from autoflux.engines.base import Engine as BaseEngine
-from autoflux.engines.base import EngineSettings, Relation, dbt_env_var
+from autoflux.engine_settings import DuckDBSettings
+from autoflux.engines.base import Relation, dbt_env_var
 from autoflux.exceptions import EngineError, TableNotFoundError
 
 PATH_ENV = "AUTOFLUX_DUCKDB_PATH"
 
 
-class Settings(EngineSettings):
-    type: Literal["duckdb"] = "duckdb"
-    path: str = "warehouse.duckdb"
-    threads: int | None = None
-    memory_limit: str | None = None
+Settings = DuckDBSettings
 
 
 class Engine(BaseEngine):

@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 import pyarrow as pa
-from pydantic import SecretStr, field_validator
 
 from autoflux.engines.base import Engine as BaseEngine
-from autoflux.engines.base import EngineSettings, Relation, dbt_env_var
+from autoflux.engine_settings import PostgresSettings
+from autoflux.engines.base import Relation, dbt_env_var
 from autoflux.exceptions import (
     ConfigError,
     EngineError,
@@ -48,21 +48,7 @@ MAX_IDENTIFIER = 63
 BATCH_ROWS = 65_536
 
 
-class Settings(EngineSettings):
-    type: Literal["postgres"] = "postgres"
-    url: SecretStr | None = None
-    host: str | None = None
-    port: int | None = None
-    user: str | None = None
-    password: SecretStr | None = None
-    database: str | None = None
-    sslmode: str | None = None
-    connect_timeout: int = 10
-
-    @field_validator("url", "password", mode="before")
-    @classmethod
-    def _text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int | float) else value  # never echo a secret in a type error
+Settings = PostgresSettings
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,13 @@ rows of exactly the committed loads, once.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
 
+from autoflux.files import atomic_path
 from autoflux.ingest.readers import BadRow
 from autoflux.lake import SYSTEM, Lake
 
@@ -48,9 +48,8 @@ def stage(folder: Path, load_id: str, table: str, source_file: str, rows: Sequen
         schema=SCHEMA,
     )
     path = folder / f"{load_id}.{table}.parquet"
-    temporary = folder / f".{path.name}.{os.getpid()}.tmp"
-    pq.write_table(data, temporary)
-    temporary.replace(path)
+    with atomic_path(path) as temporary:
+        pq.write_table(data, temporary)
     return path
 
 

@@ -36,6 +36,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from autoflux.config import DEFAULT_NULL_VALUES
 from autoflux.exceptions import ConfigError, IngestError
 from autoflux.ingest.policy import as_text, widen
 from autoflux.ingest.schema import unique_column_names
@@ -55,11 +56,6 @@ FORMATS = {
     ".xls": "excel",
 }
 SAMPLE_BYTES = 1 << 20
-# pandas' and Arrow's missing-value spellings: the default of ``ingest.csv.null_values``.
-DEFAULT_NULL_VALUES = (
-    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
-    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
-)
 
 
 @dataclass(frozen=True)
@@ -415,7 +411,7 @@ def read_csv(
     if unknown:
         close()
         raise WidenColumns(unknown, "no values in the first block")
-    positions = {clean.index(name): kind for name, kind in numbers.items()}
+    positions = {index: numbers[name] for index, name in enumerate(clean) if name in numbers}
 
     def batches() -> Iterator[pa.RecordBatch]:
         rows, last = 0, None
@@ -455,9 +451,9 @@ def _with_numbers(batch: pa.RecordBatch, positions: dict[int, pa.DataType]) -> p
     Raises :class:`WidenColumns` (text, or the wider number type) when a value does not fit or
     would not read back as written.
     """
-    arrays = list(batch.columns)
+    arrays, schema = list(batch.columns), batch.schema
     for index, kind in positions.items():
-        name, values = batch.schema.names[index], arrays[index]
+        name, values = schema.field(index).name, arrays[index]
         pattern = _NOT_AN_INTEGER_AS_WRITTEN if pa.types.is_integer(kind) else _NOT_A_FRACTION_AS_WRITTEN
         changed = pc.match_substring_regex(values, pattern)
         if pc.any(changed).as_py():
@@ -469,7 +465,7 @@ def _with_numbers(batch: pa.RecordBatch, positions: dict[int, pa.DataType]) -> p
             failure = _PARSE_FAILURE.search(str(error))
             wider = _wider(str(kind), failure[1]) if failure else pa.string()
             raise WidenColumns({name: wider}, f"a value is not {kind}") from None
-    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema([f.with_type(a.type) for f, a in zip(batch.schema, arrays, strict=True)]))
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema([f.with_type(a.type) for f, a in zip(schema, arrays, strict=True)]))
 
 
 def _pick(hints: dict[str, pa.DataType], strict: set[str], clean: str, original: str) -> pa.DataType:

@@ -16,6 +16,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from autoflux.files import write_text
+
 if TYPE_CHECKING:
     from autoflux.engines.base import Engine
     from autoflux.workspace import Workspace
@@ -43,10 +45,7 @@ def record_build(
 ) -> dict[str, Any]:
     """Write the build record of the build that just succeeded (``raw``: :func:`raw_snapshot` taken before it)."""
     record = build_record(workspace, engine, raw, command=command, select=select, target=target)
-    path = workspace.state_dir / BUILD_FILE
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
-    temporary.replace(path)
+    write_text(workspace.state_dir / BUILD_FILE, json.dumps(record, indent=2, default=str))
     return record
 
 
@@ -114,7 +113,7 @@ def package_versions(engine: Engine) -> dict[str, str | None]:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
-    from autoflux import __version__
+    from autoflux.version import __version__
 
     versions["autoflux"] = __version__
     return versions

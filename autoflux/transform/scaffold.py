@@ -23,6 +23,7 @@ import yaml
 from autoflux.config import CONFIG_FILE
 from autoflux.engines.base import dbt_env_var
 from autoflux.exceptions import WorkspaceError
+from autoflux.files import write_text
 from autoflux.ingest.schema import LINEAGE_COLUMNS, SOURCE_NAME_KEY
 from autoflux.lake import RAW
 
@@ -92,22 +93,13 @@ def _write_managed(path: Path, body: str) -> Path | None:
     text = f"{MANAGED}\n{body}"
     if path.exists() and path.read_text(encoding="utf-8") == text:
         return None
-    return _write_whole(path, text)
+    return write_text(path, text)
 
 
 def _write_seeded(path: Path, body: str) -> Path | None:
     if path.exists():
         return None
-    return _write_whole(path, body)
-
-
-def _write_whole(path: Path, text: str) -> Path:
-    """Write ``path`` so that it is never seen half written, even if the process is killed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)
-    return path
+    return write_text(path, body)
 
 
 def _dump(data: object) -> str:

@@ -28,10 +28,10 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from autoflux.engines.base import Engine as BaseEngine
-from autoflux.engines.base import EngineSettings, RawTable, Relation
+from autoflux.engine_settings import MetastoreSettings, SparkSettings
+from autoflux.engines.base import RawTable, Relation
 from autoflux.engines.spark import session as sessions
 from autoflux.engines.spark.ingest import quoted
 from autoflux.exceptions import TableNotFoundError
@@ -52,43 +52,7 @@ PASSWORD_ENV = "DBT_ENV_SECRET_AUTOFLUX_METASTORE_PASSWORD"
 _SECRET_CONF = "spark.hadoop.javax.jdo.option.ConnectionPassword"
 
 
-class MetastoreSettings(BaseModel):
-    """``engine.metastore``: where the Hive catalog keeps its tables."""
-
-    model_config = ConfigDict(extra="forbid")
-    type: Literal["derby", "postgres"] = "derby"
-    path: str = ".autoflux/metastore_db"
-    url: str | None = None
-    user: str | None = None
-    password: SecretStr | None = None
-    driver_jar: str = "/usr/share/java/postgresql.jar"
-
-    @field_validator("password", mode="before")
-    @classmethod
-    def _text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int | float) else value
-
-
-class Settings(EngineSettings):
-    type: Literal["spark"] = "spark"
-    master: str = "local[*]"
-    app_name: str = "autoflux"
-    format: Literal["delta", "parquet"] = "delta"
-    warehouse: str = "warehouse"
-    metastore: MetastoreSettings = Field(default_factory=MetastoreSettings)
-    delta_version: str | None = None
-    packages: list[str] = Field(default_factory=list)
-    conf: dict[str, str] = Field(default_factory=dict)
-    thrift_host: str | None = None
-    thrift_port: int = 10000
-    connect_timeout: float = Field(5.0, gt=0)
-
-    @field_validator("conf", mode="before")
-    @classmethod
-    def _strings(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
-        return value
+Settings = SparkSettings
 
 
 class Engine(BaseEngine):

@@ -25,7 +25,7 @@ from autoflux.exceptions import EngineError
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from autoflux.engines.spark import MetastoreSettings
+    from autoflux.engine_settings import MetastoreSettings
     from autoflux.workspace import Workspace
 
 POSTGRES_DRIVER = "org.postgresql.Driver"
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     import argparse
 
-    from autoflux.engines.spark import MetastoreSettings
+    from autoflux.engine_settings import MetastoreSettings
     from autoflux.engines.spark.session import _classic_session, check_java
 
     parser = argparse.ArgumentParser(prog="python -m autoflux.engines.spark.metastore", description=main.__doc__)

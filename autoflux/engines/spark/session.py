@@ -26,7 +26,7 @@ from autoflux.exceptions import EngineError, MissingDependencyError
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from autoflux.engines.spark import Settings
+    from autoflux.engine_settings import SparkSettings as Settings
     from autoflux.workspace import Workspace
 
 JAVA_VERSIONS = (17, 21)
