@@ -10,12 +10,12 @@ from typing import Any
 
 import click
 
-from autoflux.version import __version__
 from autoflux.console import Console
 from autoflux.exceptions import AutoFluxError
 from autoflux.ingest import IngestReport
 from autoflux.pipeline import Pipeline, RunSummary, ingest_dict, transform_dict
 from autoflux.transform.dbt import TransformReport
+from autoflux.version import __version__
 from autoflux.workspace import Workspace
 
 workspace_option = click.option(

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from autoflux.content_hash import content_hash
 from autoflux.engines import create_engine
 from autoflux.engines.base import Engine
-from autoflux.exceptions import ConfigError, MissingDependencyError
+from autoflux.exceptions import ConfigError, MissingDependencyError, ReproduceError
 from autoflux.files import write_text
 from autoflux.ingest.schema import LINEAGE_COLUMNS
 from autoflux.transform.build import changed_tables, raw_snapshot, read_build
@@ -60,12 +60,10 @@ def load_training_data(
     build, a :class:`StaleDataWarning` names them and the manifest lists them under ``stale``.
 
     With ``manifest`` (a manifest's path), the frames are rebuilt as that manifest recorded them,
-    in scratch space, and must hash the same (:func:`autoflux.reproduce.reproduce`).
+    in scratch space, and must hash the same (:func:`reproduce`).
     """
     ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace, require_config=True)
     if manifest is not None:
-        from autoflux.reproduce import reproduce
-
         return reproduce(ws, Path(manifest), format=format)
     ml = ws.config.ml
     name = table or ml.table
@@ -91,6 +89,33 @@ def load_training_data(
     path = write_manifest(manifest_data, ws.state_dir / "handoff" / f"{name}.manifest.json")
     _refuse_on_failed_checks(ws, manifest_data["checks"], path)
     return TrainingData(convert(train, chosen), convert(test, chosen), target, id_column, features, manifest_data, path)
+
+
+def reproduce(workspace: Workspace, manifest_path: Path, *, format: str | None = None, out: Path | None = None) -> TrainingData:
+    """The frames ``manifest_path`` describes, rebuilt in scratch space (:mod:`autoflux.reproduce`) and
+    proved by their content hash; with ``out``, also written there (train/test Parquet + manifest)."""
+    from autoflux.reproduce import read_manifest, rebuild_mart, write_frames
+
+    manifest = read_manifest(manifest_path)
+    chosen = format or workspace.config.ml.format
+    if chosen not in ARROW_FORMATS:
+        raise ReproduceError(f"reproduced frames are pandas, polars or arrow, not {chosen}", hint="pass format='arrow' (or pandas, polars)")
+    data, differ = rebuild_mart(workspace, manifest, manifest_path)
+    train, test, *_ = split_frames(workspace, data, manifest.get("target"), manifest.get("id"))
+    frames = {"train": train, "test": test}
+    mismatched = [k for k, f in frames.items() if content_hash(f) != manifest["frames"][k]["content_hash"]]
+    if mismatched:
+        why = f"; the compiled SQL of {', '.join(differ)} differs (macros or config changed)" if differ else ""
+        raise ReproduceError(
+            f"the rebuilt {' and '.join(mismatched)} frames do not hash as the manifest recorded{why}",
+            path=manifest_path, hint="the project or the engine changed since that build; check `git log` of the dbt project",
+        )
+    if out is not None:
+        write_frames(out, frames, manifest)
+    return TrainingData(
+        convert(train, chosen), convert(test, chosen), manifest.get("target"), manifest.get("id"),
+        manifest.get("features", []), manifest, manifest_path,
+    )
 
 
 def split_frames(

@@ -21,7 +21,6 @@ from pathlib import Path
 
 from autoflux.exceptions import AutoFluxError
 
-
 NAMING_GRACE = 1.0  # seconds a refused run waits for the holder to have written its name
 
 

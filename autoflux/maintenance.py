@@ -49,7 +49,7 @@ def history(lake: Lake, table: str, *, limit: int = 50) -> list[dict[str, Any]]:
     import pyarrow as pa
 
     from autoflux.ingest.policy import type_name
-    from autoflux.ingest.state import with_user_metadata
+    from autoflux.ingest.state import LoadMetadata, with_user_metadata
 
     delta = lake.open(RAW, table)
     commits = sorted(map(with_user_metadata, delta.history(limit)), key=lambda c: c["version"])
@@ -60,14 +60,15 @@ def history(lake: Lake, table: str, *, limit: int = 50) -> list[dict[str, Any]]:
         schema = {f.name: type_name(f.type) for f in arrow}
         changes = _schema_changes(previous, schema) if previous is not None else ["created: " + ", ".join(schema)]
         metrics = commit.get("operationMetrics") or {}
+        load = LoadMetadata.of(commit) or LoadMetadata("")
         rows.append(
             {
                 "version": version,
                 "timestamp": commit.get("timestamp"),
                 "operation": commit.get("operation"),
-                "load_id": commit.get("autoflux.load_id"),
-                "source_file": commit.get("autoflux.source_file"),
-                "mode": commit.get("autoflux.mode"),
+                "load_id": load.load_id or None,
+                "source_file": load.source_file or None,
+                "mode": load.mode,
                 "rows_added": metrics.get("num_added_rows", metrics.get("num_target_rows_inserted")),
                 "rows_updated": metrics.get("num_target_rows_updated"),
                 "schema_changes": changes,

@@ -211,7 +211,7 @@ class Pipeline:
 
     def reproduce(self, manifest: Path, *, out: Path | None = None) -> dict[str, Any]:
         """Rebuild the frames ``manifest`` records in scratch space; their content hashes must match."""
-        from autoflux.reproduce import reproduce
+        from autoflux.handoff import reproduce
 
         self.close()
         data = reproduce(self.workspace, manifest, format="arrow", out=out)

@@ -1,4 +1,4 @@
-"""Rebuild training frames from a hand-off manifest, in scratch space, and prove it by their content hash.
+"""Rebuild the mart a hand-off manifest describes, in scratch space (the hand-off proves it by the frames' hashes).
 
 The raw tables are read at the versions the manifest recorded (Delta time travel) into a scratch
 lake, the engine gets scratch storage (:meth:`Engine.scratch_settings`: a DuckDB file, a
@@ -17,23 +17,20 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from autoflux.content_hash import content_hash
+import pyarrow as pa
+
 from autoflux.engines import create_engine
 from autoflux.exceptions import ReproduceError
 from autoflux.lake import RAW, Lake
 from autoflux.workspace import Workspace
 
 
-def reproduce(workspace: Workspace, manifest_path: Path, *, format: str | None = None, out: Path | None = None):
-    """The frames ``manifest_path`` describes, rebuilt; with ``out``, also written there (train/test Parquet + manifest)."""
-    from autoflux.handoff import ARROW_FORMATS, TrainingData, convert, split_frames
+def rebuild_mart(workspace: Workspace, manifest: dict[str, Any], manifest_path: Path) -> tuple[pa.Table, list[str]]:
+    """The mart ``manifest`` (read by :func:`read_manifest`) records, rebuilt in scratch space, and
+    the recorded models whose compiled SQL now differs (the likely cause when its hash does not match)."""
     from autoflux.transform.build import dbt_models
     from autoflux.transform.dbt import _invoke
 
-    manifest = read_manifest(manifest_path)
-    chosen = format or workspace.config.ml.format
-    if chosen not in ARROW_FORMATS:
-        raise ReproduceError(f"reproduced frames are pandas, polars or arrow, not {chosen}", hint="pass format='arrow' (or pandas, polars)")
     schema, _, table = manifest["relation"].rpartition(".")
     recorded = manifest["dbt_models"]
     changed = changed_models(workspace, recorded)
@@ -67,21 +64,7 @@ def reproduce(workspace: Workspace, manifest_path: Path, *, format: str | None =
         shutil.rmtree(scratch, ignore_errors=True)
         with contextlib.suppress(OSError):
             scratch.parent.rmdir()
-    train, test, *_ = split_frames(workspace, data, manifest.get("target"), manifest.get("id"))
-    frames = {"train": train, "test": test}
-    mismatched = [k for k, f in frames.items() if content_hash(f) != manifest["frames"][k]["content_hash"]]
-    if mismatched:
-        why = f"; the compiled SQL of {', '.join(differ)} differs (macros or config changed)" if differ else ""
-        raise ReproduceError(
-            f"the rebuilt {' and '.join(mismatched)} frames do not hash as the manifest recorded{why}",
-            path=manifest_path, hint="the project or the engine changed since that build; check `git log` of the dbt project",
-        )
-    if out is not None:
-        write_frames(out, frames, manifest)
-    return TrainingData(
-        convert(train, chosen), convert(test, chosen), manifest.get("target"), manifest.get("id"),
-        manifest.get("features", []), manifest, manifest_path,
-    )
+    return data, differ
 
 
 def read_manifest(path: Path) -> dict[str, Any]:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Any
 
 import pyarrow as pa
 
-from autoflux.engines.base import Engine as BaseEngine
 from autoflux.engine_settings import DuckDBSettings
+from autoflux.engines.base import Engine as BaseEngine
 from autoflux.engines.base import Relation, dbt_env_var
 from autoflux.exceptions import EngineError, TableNotFoundError
 

@@ -22,13 +22,14 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 import pyarrow as pa
+from pydantic import SecretStr
 
-from autoflux.engines.base import Engine as BaseEngine
 from autoflux.engine_settings import PostgresSettings
+from autoflux.engines.base import Engine as BaseEngine
 from autoflux.engines.base import Relation, dbt_env_var
 from autoflux.exceptions import (
     ConfigError,
@@ -37,6 +38,7 @@ from autoflux.exceptions import (
     TableNameClashError,
     TableNotFoundError,
 )
+from autoflux.ingest.state import LoadMetadata, with_user_metadata
 from autoflux.lake import RAW
 
 if TYPE_CHECKING:
@@ -403,8 +405,8 @@ def _reason(error: Exception) -> str:
 
 
 def _mark(delta) -> dict[str, Any]:
-    last = next(iter(delta.history(1)), {})
-    return {"autoflux_load_id": last.get("autoflux.load_id"), "delta_version": delta.version(), "source_file": last.get("autoflux.source_file")}
+    load = LoadMetadata.of(with_user_metadata(next(iter(delta.history(1)), {}))) or LoadMetadata("")
+    return {"autoflux_load_id": load.load_id or None, "delta_version": delta.version(), "source_file": load.source_file or None}
 
 
 def _batches(delta, dataset) -> Iterator[pa.RecordBatch]:

@@ -28,6 +28,7 @@ from autoflux.exceptions import AutoFluxError, IngestError
 from autoflux.faults import fault
 from autoflux.ingest import quarantine
 from autoflux.ingest.discover import DataFile, Skipped, check_unique_tables, discover
+from autoflux.ingest.policy import table_policy
 from autoflux.ingest.readers import (
     Columns,
     CsvOptions,
@@ -42,10 +43,9 @@ from autoflux.ingest.readers import (
     read_parquet,
     split_suffixes,
 )
-from autoflux.ingest.policy import table_policy
 from autoflux.ingest.schema import hint_type
-from autoflux.ingest.state import LogEntry, append_log, fingerprint
-from autoflux.ingest.writer import FINGERPRINT_KEY, LOAD_ID_KEY, Lineage
+from autoflux.ingest.state import LoadMetadata, LogEntry, append_log, fingerprint
+from autoflux.ingest.writer import Lineage
 
 if TYPE_CHECKING:
     from autoflux.engines.base import Engine
@@ -198,10 +198,7 @@ def _ingest_file(
             lambda types, **read: _open(workspace, data_file, types, **read),
             hints=hints,
             lineage=Lineage(load_id, data_file.relative, datetime.now(UTC)),
-            commit_metadata={
-                LOAD_ID_KEY: load_id, FINGERPRINT_KEY: print_, "autoflux.source_file": data_file.relative,
-                "autoflux.mode": policy.mode,
-            },
+            commit_metadata=LoadMetadata(load_id, print_, data_file.relative, policy.mode).to_dict(),
             on_batch=on_batch,
         )
     except AutoFluxError as error:

@@ -44,6 +44,33 @@ RECOVERED = "recovered: committed by a run that stopped before logging it"
 
 
 @dataclass(frozen=True)
+class LoadMetadata:
+    """What a load records beside its rows, under ``autoflux.*`` keys: in a Delta commit's info
+    (``userMetadata`` when Spark writes it) or a Spark table's properties. The one owner of those keys."""
+
+    load_id: str
+    fingerprint: str | None = None
+    source_file: str = ""
+    mode: str | None = None
+
+    @staticmethod
+    def key(name: str) -> str:
+        """The stored key of field ``name`` (``"load_id"`` → ``"autoflux.load_id"``)."""
+        return f"autoflux.{name}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {self.key(name): value for name, value in asdict(self).items() if value is not None}
+
+    @classmethod
+    def of(cls, stored: Mapping[str, Any]) -> LoadMetadata | None:
+        """The load metadata in ``stored`` (commit info or table properties), None when no load wrote it."""
+        load_id = stored.get(cls.key("load_id"))
+        if not load_id:
+            return None
+        return cls(load_id, stored.get(cls.key("fingerprint")), stored.get(cls.key("source_file")) or "", stored.get(cls.key("mode")))
+
+
+@dataclass(frozen=True)
 class LogEntry:
     load_id: str
     table: str
@@ -73,7 +100,7 @@ def last_load(lake: Lake, schema: str, table: str) -> dict[str, str]:
     if not lake.exists(schema, table):
         return {}
     history = lake.open(schema, table).history(100)
-    return next((commit for commit in map(with_user_metadata, history) if "autoflux.fingerprint" in commit), {})
+    return next((commit for commit in map(with_user_metadata, history) if LoadMetadata.key("fingerprint") in commit), {})
 
 
 def with_user_metadata(commit: dict) -> dict:
@@ -89,7 +116,8 @@ def committed_load(lake: Lake, schema: str, table: str, load_id: str) -> bool:
     """Whether a commit of ``schema.table`` made by load ``load_id`` is among its last 100."""
     if not lake.exists(schema, table):
         return False
-    return any(c.get("autoflux.load_id") == load_id for c in map(with_user_metadata, lake.open(schema, table).history(100)))
+    commits = map(with_user_metadata, lake.open(schema, table).history(100))
+    return any((load := LoadMetadata.of(c)) is not None and load.load_id == load_id for c in commits)
 
 
 def unlogged_loads(lake: Lake, schema: str = "raw") -> list[LogEntry]:
@@ -99,14 +127,14 @@ def unlogged_loads(lake: Lake, schema: str = "raw") -> list[LogEntry]:
     quarantine: list[tuple[str, str]] | None = None
     for table in lake.tables(schema):
         for commit in map(with_user_metadata, lake.open(schema, table).history(100)):
-            load_id = commit.get("autoflux.load_id")
-            if not load_id or (table, load_id) in logged:
+            load = LoadMetadata.of(commit)
+            if load is None or (table, load.load_id) in logged:
                 continue
             if quarantine is None:
                 quarantine = quarantined_loads(lake)
             ids = lake.open(schema, table, version=commit["version"]).to_pyarrow_table(columns=["_load_id"])["_load_id"]
             at = datetime.fromtimestamp(commit["timestamp"] / 1000, UTC) if commit.get("timestamp") else None
-            rows = ids.cast(pa.string()).to_pylist().count(load_id)
+            rows = ids.cast(pa.string()).to_pylist().count(load.load_id)
             entries.append(recovered_entry(table, commit, version=commit["version"], rows=rows, at=at, quarantine=quarantine))
     return sorted(entries, key=lambda e: (e.table, e.version or 0))
 
@@ -129,16 +157,17 @@ def recovered_entry(
     table: str, metadata: Mapping[str, Any], *, version: int | None, rows: int, at: datetime | None, quarantine: list[tuple[str, str]]
 ) -> LogEntry:
     """The log entry of a load found committed (its ``autoflux.*`` ``metadata``) but not logged."""
-    load_id = metadata["autoflux.load_id"]
+    load = LoadMetadata.of(metadata)
     return LogEntry(
-        load_id, table, metadata.get("autoflux.source_file", ""), "loaded", rows, 0, 0.0, version,
-        metadata.get("autoflux.fingerprint"), RECOVERED, at or datetime.now(UTC), quarantine.count((load_id, table)),
+        load.load_id, table, load.source_file, "loaded", rows, 0, 0.0, version,
+        load.fingerprint, RECOVERED, at or datetime.now(UTC), quarantine.count((load.load_id, table)),
     )
 
 
 def committed_fingerprint(lake: Lake, schema: str, table: str) -> str | None:
     """The fingerprint recorded by the table's last load, or None for a new table."""
-    return last_load(lake, schema, table).get("autoflux.fingerprint")
+    load = LoadMetadata.of(last_load(lake, schema, table))
+    return load.fingerprint if load else None
 
 
 def append_log(lake: Lake, entries: list[LogEntry]) -> None:

@@ -38,11 +38,12 @@ from autoflux.ingest.policy import (
 from autoflux.ingest.policy import rescue as rescue_values
 from autoflux.ingest.readers import Columns, ReadAgain
 from autoflux.ingest.schema import LINEAGE_COLUMNS, lineage_schema, table_schema
+from autoflux.ingest.state import LoadMetadata
 from autoflux.lake import Lake
 
 MAX_READS = 50
-FINGERPRINT_KEY = "autoflux.fingerprint"
-LOAD_ID_KEY = "autoflux.load_id"
+FINGERPRINT_KEY = LoadMetadata.key("fingerprint")
+LOAD_ID_KEY = LoadMetadata.key("load_id")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from autoflux.files import write_text
+from autoflux.ingest.state import LoadMetadata
 
 if TYPE_CHECKING:
     from autoflux.engines.base import Engine
@@ -30,12 +31,13 @@ def raw_snapshot(engine: Engine) -> dict[str, dict[str, Any]]:
     raw = {}
     for name in engine.raw_tables():
         table = engine.raw_table(name)
+        load = LoadMetadata.of(table.metadata) or LoadMetadata("")
         raw[name] = {
             "uri": table.uri,
             "version": table.version,
-            "load_id": table.metadata.get("autoflux.load_id"),
-            "fingerprint": table.metadata.get("autoflux.fingerprint"),
-            "source_file": table.metadata.get("autoflux.source_file"),
+            "load_id": load.load_id or None,
+            "fingerprint": load.fingerprint,
+            "source_file": load.source_file or None,
         }
     return raw
 

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from autoflux.engines.base import Engine as BaseEngine
 from autoflux.engine_settings import MetastoreSettings, SparkSettings
+from autoflux.engines.base import Engine as BaseEngine
 from autoflux.engines.base import RawTable, Relation
 from autoflux.engines.spark import session as sessions
 from autoflux.engines.spark.ingest import quoted
