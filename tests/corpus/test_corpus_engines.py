@@ -116,7 +116,10 @@ def reference(request, selected, tmp_path_factory) -> dict[str, pa.Table]:
     return run_corpus(engine_settings(REFERENCE, request), tmp_path_factory.mktemp(REFERENCE), sources, train)
 
 
-@pytest.fixture(scope="module", params=[e for e in ENGINES if e != REFERENCE])
+@pytest.fixture(
+    scope="module",
+    params=[pytest.param(e, marks=[pytest.mark.slow] if e == "spark" else []) for e in ENGINES if e != REFERENCE],
+)
 def outputs(request, selected, tmp_path_factory) -> tuple[str, dict[str, pa.Table]]:
     sources, train = selected
     settings = engine_settings(request.param, request)
