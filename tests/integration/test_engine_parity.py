@@ -13,7 +13,6 @@ To add an engine: append its name to ``ENGINES`` and define a module-scoped fixt
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,6 +29,7 @@ from hostile import (
     spark_keywords,
     write_hostile_competition,
 )
+from parity import family, same
 
 import autoflux
 from autoflux.engines import create_engine
@@ -104,22 +104,6 @@ def reference(request, tmp_path_factory, dataset) -> pa.Table:
 def mart(request, tmp_path_factory, dataset) -> tuple[str, pa.Table]:
     settings = request.getfixturevalue(f"{request.param}_engine")
     return request.param, run_example(settings, tmp_path_factory.mktemp(request.param), dataset)
-
-
-def family(kind: pa.DataType) -> str:
-    """Types that map to each other across engines share a family."""
-    checks = [
-        ("integer", pa.types.is_integer), ("float", pa.types.is_floating), ("decimal", pa.types.is_decimal),
-        ("boolean", pa.types.is_boolean), ("date", pa.types.is_date), ("timestamp", pa.types.is_timestamp),
-        ("string", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)),
-    ]
-    return next((name for name, check in checks if check(kind)), str(kind))
-
-
-def same(left: Any, right: Any) -> bool:
-    if isinstance(left, float) and isinstance(right, float):
-        return (math.isnan(left) and math.isnan(right)) or math.isclose(left, right, rel_tol=1e-9, abs_tol=1e-12)
-    return left == right
 
 
 def test_the_reference_mart_is_the_dataset(reference, dataset, example_dir):
