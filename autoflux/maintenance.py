@@ -69,7 +69,7 @@ def history(lake: Lake, table: str, *, limit: int = 50) -> list[dict[str, Any]]:
                 "load_id": load.load_id or None,
                 "source_file": load.source_file or None,
                 "mode": load.mode,
-                "rows_added": metrics.get("num_added_rows", metrics.get("num_target_rows_inserted")),
+                "rows_added": metrics.get("num_added_rows", metrics.get("num_target_rows_inserted", load.rows)),
                 "rows_updated": metrics.get("num_target_rows_updated"),
                 "schema_changes": changes,
             }

@@ -453,7 +453,7 @@ def _with_numbers(batch: pa.RecordBatch, positions: dict[int, pa.DataType]) -> p
     """
     arrays, schema = list(batch.columns), batch.schema
     for index, kind in positions.items():
-        name, values = schema.field(index).name, arrays[index]
+        name, values = schema.field(index).name, pc.utf8_trim_whitespace(arrays[index])  # as Arrow reads numbers
         pattern = _NOT_AN_INTEGER_AS_WRITTEN if pa.types.is_integer(kind) else _NOT_A_FRACTION_AS_WRITTEN
         changed = pc.match_substring_regex(values, pattern)
         if pc.any(changed).as_py():

@@ -52,6 +52,7 @@ class LoadMetadata:
     fingerprint: str | None = None
     source_file: str = ""
     mode: str | None = None
+    rows: int | None = None  # rows the load wrote, where the writer records it
 
     @staticmethod
     def key(name: str) -> str:
@@ -59,7 +60,7 @@ class LoadMetadata:
         return f"autoflux.{name}"
 
     def to_dict(self) -> dict[str, str]:
-        return {self.key(name): value for name, value in asdict(self).items() if value is not None}
+        return {self.key(name): str(value) for name, value in asdict(self).items() if value is not None}
 
     @classmethod
     def of(cls, stored: Mapping[str, Any]) -> LoadMetadata | None:
@@ -67,7 +68,11 @@ class LoadMetadata:
         load_id = stored.get(cls.key("load_id"))
         if not load_id:
             return None
-        return cls(load_id, stored.get(cls.key("fingerprint")), stored.get(cls.key("source_file")) or "", stored.get(cls.key("mode")))
+        rows = stored.get(cls.key("rows"))
+        return cls(
+            load_id, stored.get(cls.key("fingerprint")), stored.get(cls.key("source_file")) or "", stored.get(cls.key("mode")),
+            int(rows) if rows is not None else None,
+        )
 
 
 @dataclass(frozen=True)

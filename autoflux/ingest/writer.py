@@ -11,14 +11,18 @@ by no version, so no reader sees them; ``autoflux vacuum`` deletes them.
 from __future__ import annotations
 
 import itertools
+import json
+import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from autoflux.exceptions import AutoFluxError, IngestError
 from autoflux.faults import fault
@@ -159,17 +163,10 @@ def _commit(
     lineage: Lineage,
 ) -> None:
     """Make the one commit of this load, as the write mode says."""
-    from deltalake import CommitProperties, write_deltalake
-
-    uri = lake.table_uri(schema_name, table)
-    common: dict[str, Any] = {
-        "storage_options": lake.storage_options or None,
-        "commit_properties": CommitProperties(custom_metadata=dict(metadata)),
-    }
+    from deltalake import CommitProperties
 
     def overwrite(stream: Iterator[pa.RecordBatch]) -> None:
-        reader = pa.RecordBatchReader.from_batches(schema, stream)
-        write_deltalake(uri, reader, mode="overwrite", schema_mode="overwrite", description=f"raw data from {lineage.source_file}", **common)
+        write_in_order(lake, schema_name, table, schema, stream, mode="overwrite", metadata=metadata, description=f"raw data from {lineage.source_file}")
 
     if policy.mode == "merge":
         key = key_columns(policy, table, incoming)
@@ -181,16 +178,73 @@ def _commit(
             overwrite(itertools.chain(_kept_rows(lake, schema_name, table, schema, rows.select(key)), rows.to_batches()))
         else:
             predicate = " and ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in key)
-            merger = lake.open(schema_name, table).merge(
-                rows, predicate, source_alias="s", target_alias="t", commit_properties=common["commit_properties"]
-            )
+            commit = CommitProperties(custom_metadata=dict(metadata))
+            merger = lake.open(schema_name, table).merge(rows, predicate, source_alias="s", target_alias="t", commit_properties=commit)
             merger.when_matched_update_all().when_not_matched_insert_all().execute()
     elif not exists or policy.mode == "replace":
         overwrite(batches)
     elif planned.rewrite:
         overwrite(itertools.chain(_kept_rows(lake, schema_name, table, schema), batches))
     else:
-        write_deltalake(uri, pa.RecordBatchReader.from_batches(schema, batches), mode="append", **common)
+        write_in_order(lake, schema_name, table, schema, batches, mode="append", metadata=metadata)
+
+
+FILE_BYTES = 256 << 20  # a data file is closed and the next one begun past this size
+
+
+def write_in_order(
+    lake: Lake,
+    schema_name: str,
+    table: str,
+    schema: pa.Schema,
+    batches: Iterator[pa.RecordBatch],
+    *,
+    mode: Literal["overwrite", "append"],
+    metadata: Mapping[str, str],
+    description: str | None = None,
+) -> None:
+    """Write ``batches`` as new Parquet files of the table, rows in the order given, then commit them in
+    one version whose info holds ``metadata`` and the rows written (:class:`LoadMetadata`).
+
+    delta-rs's own writer spreads a stream over threads and stores its rows out of order; here
+    pyarrow writes the files one after the other and delta-rs only commits them. Files of a write
+    that fails before the commit belong to no version (``autoflux vacuum`` deletes them).
+    """
+    from deltalake import CommitProperties, DeltaTable
+    from deltalake.schema import Schema
+    from deltalake.transaction import AddAction, create_table_with_add_actions
+
+    uri = lake.table_uri(schema_name, table)
+    filesystem, root = lake.filesystem(uri)
+    filesystem.makedirs(root, exist_ok=True)
+    adds: list[AddAction] = []
+    batches = iter(batches)
+    full = True
+    while full:
+        name = f"part-{len(adds):05d}-{uuid.uuid4()}-c000.snappy.parquet"
+        path, rows, full = f"{root}/{name}", 0, False
+        with filesystem.open(path, "wb") as handle, pq.ParquetWriter(handle, schema) as parquet:
+            for batch in batches:
+                parquet.write_batch(batch)
+                rows += batch.num_rows
+                if handle.tell() >= FILE_BYTES:
+                    full = True
+                    break
+        if rows == 0 and adds:  # the last file was full to the byte
+            filesystem.rm(path)
+            break
+        adds.append(AddAction(name, filesystem.size(path), {}, int(time.time() * 1000), True, json.dumps({"numRecords": rows})))
+    rows_written = sum(json.loads(add.stats)["numRecords"] for add in adds)
+    commit = CommitProperties(custom_metadata={**metadata, LoadMetadata.key("rows"): str(rows_written)})
+    delta_schema = Schema.from_arrow(schema)
+    if lake.exists(schema_name, table):
+        DeltaTable(uri, storage_options=lake.storage_options or None).create_write_transaction(
+            adds, mode=mode, schema=delta_schema, commit_properties=commit
+        )
+    else:
+        create_table_with_add_actions(
+            uri, delta_schema, adds, mode="error", description=description, storage_options=lake.storage_options or None, commit_properties=commit
+        )
 
 
 def _kept_rows(
