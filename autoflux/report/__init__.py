@@ -206,24 +206,24 @@ class Gatherer:
         ingest = (run or {}).get("ingest")
         if ingest:
             for f in ingest.get("files", []):
-                files.append({
-                    "file": f.get("source_file", ""), "table": f.get("table", ""), "outcome": f.get("outcome", ""),
-                    "rows_read": f.get("rows_read"), "rows": f.get("rows"), "quarantined": f.get("quarantined"),
-                    "version": f.get("version"), "seconds": f.get("seconds"), "message": f.get("message") or "; ".join(f.get("notes", ())),
-                })
+                files.append(_file(
+                    file=f.get("source_file", ""), table=f.get("table", ""), outcome=f.get("outcome", ""),
+                    rows_read=f.get("rows_read"), rows=f.get("rows"), quarantined=f.get("quarantined"),
+                    version=f.get("version"), seconds=f.get("seconds"), message=f.get("message") or "; ".join(f.get("notes", ())),
+                ))
             for s in ingest.get("skipped", []):
-                files.append({"file": s["path"], "table": "", "outcome": "skipped", "message": s["reason"]})
+                files.append(_file(file=s["path"], outcome="skipped", message=s["reason"]))
             return files
         if log:
             last = max(log, key=lambda e: e["at"])["load_id"]
             for e in log:
                 if e["load_id"] == last:
                     quarantined = e.get("quarantined")
-                    files.append({
-                        "file": e["source_file"], "table": e["table"], "outcome": e["outcome"],
-                        "rows_read": None if e["rows"] is None else e["rows"] + (quarantined or 0), "rows": e["rows"],
-                        "quarantined": quarantined, "version": e["version"], "seconds": e["seconds"], "message": e["message"] or "",
-                    })
+                    files.append(_file(
+                        file=e["source_file"], table=e["table"], outcome=e["outcome"],
+                        rows_read=None if e["rows"] is None else e["rows"] + (quarantined or 0), rows=e["rows"],
+                        quarantined=quarantined, version=e["version"], seconds=e["seconds"], message=e["message"] or "",
+                    ))
         return files
 
     def _raw_section(self, name: str) -> dict[str, Any]:
@@ -339,6 +339,12 @@ def _quarantine(workspace: Workspace, name: str) -> dict[str, Any]:
     dataset = workspace.lake.open(SYSTEM, QUARANTINE).to_pyarrow_dataset()
     mine = pc.field("table") == name
     return {"rows": dataset.count_rows(filter=mine), "first": dataset.head(QUARANTINE_ROWS, filter=mine).to_pylist()}
+
+
+def _file(**fields: Any) -> dict[str, Any]:
+    """A file's row of the run table, every key present."""
+    keys = ("file", "table", "outcome", "rows_read", "rows", "quarantined", "version", "seconds", "message")
+    return {k: fields.get(k) for k in keys} | {"table": fields.get("table") or "", "message": fields.get("message") or ""}
 
 
 def _totals(files: list[dict[str, Any]]) -> dict[str, int]:
