@@ -301,7 +301,7 @@ class Gatherer:
                 continue
             values = []
             for split, bins in column.by_split.items():
-                total = (profile.split_rows or {}).get(split) or sum(b["n"] for b in bins) or 1
+                total = sum(b["n"] for b in bins) or 1  # shares of the split's non-null values
                 values += [{k: v for k, v in b.items() if k != "n"} | {"split": split, "share": b["n"] / total} for b in bins]
             drifting.append({"name": entry["name"], "psi": entry.get("psi"), "chart": self.chart(f"drift-{len(drifting)}", charts.overlaid(values, title=entry["name"]))})
         return {

@@ -26,6 +26,7 @@ BINS = 20
 MAX_VALUES = 50  # a column with more distinct values gets no value counts (numbers get a histogram)
 INTEGER_VALUES = 20  # an integer column with more distinct values gets a histogram
 TOP = 8
+SAMPLE_ROWS = 200_000  # histograms and value counts of a bigger table come from a sample of about this many rows
 
 
 @dataclass
@@ -59,6 +60,7 @@ class TableProfile:
     columns: list[ColumnProfile]
     seconds: float
     split_rows: dict[str, int] = field(default_factory=dict)
+    sampled: bool = False
 
 
 Runner = Callable[[str], pa.Table]
@@ -81,6 +83,7 @@ def raw_relation(workspace: Workspace, engine: Engine, table: str) -> Iterator[t
     dataset = workspace.lake.open(RAW, table).to_pyarrow_dataset()
     connection = duckdb.connect()
     try:
+        connection.execute("set enable_progress_bar = false")
         connection.register("af_raw", dataset)
         yield '"af_raw"', lambda sql: connection.sql(sql).to_arrow_table()
     finally:
@@ -97,6 +100,7 @@ def profile_table(
     skip: tuple[str, ...] = (),
     split_column: str | None = None,
     originals: dict[str, str] | None = None,
+    sample_rows: int = SAMPLE_ROWS,
 ) -> TableProfile:
     """Profile every column of ``relation`` (but ``skip``); with ``split_column``, value counts per split too."""
     started = time.perf_counter()
@@ -134,7 +138,9 @@ def profile_table(
     if split_column:
         train = int(row["af_train"] or 0)
         profile.split_rows = {"train": train, "test": rows - train}
-    grouped = _grouped(engine, run, relation, columns, split_column)
+    profile.sampled = rows > sample_rows
+    source = f"{engine.sql_sample(relation, sample_rows)} af_sample" if profile.sampled else relation
+    grouped = _grouped(engine, run, source, columns, split_column)
     if grouped is not None:
         _read_groups(grouped, columns, split_column is not None, profile)
     profile.seconds = time.perf_counter() - started
@@ -187,6 +193,9 @@ def _read_groups(grouped: pa.Table, columns: list[ColumnProfile], by_split: bool
     for i in present:
         c = columns[i]
         totals = {key: sum(v.values()) for key, v in counts[i].items()}
+        seen = sum(totals.values())
+        if profile.sampled and seen:  # scale a sample's counts to the table's non-null rows
+            totals = {key: round(n * c.count / seen) for key, n in totals.items()}
         if c.histogram:
             for key, total in totals.items():
                 c.histogram[max(0, min(int(key), BINS - 1))]["n"] += total

@@ -77,7 +77,7 @@ def test_report_in_chromium(ran, requirement):
             ready="[...document.querySelectorAll('[data-chart]')].every(e => e.getAttribute('data-rendered') === 'true')",
         )
         charts = browser.evaluate("document.querySelectorAll('[data-chart] svg').length")
-        nodes = browser.evaluate("[...document.querySelectorAll('svg.lineage g.node[data-kind=model]')].map(n => n.textContent.trim())")
+        nodes = browser.evaluate("[...document.querySelectorAll('svg.lineage g.node[data-kind=model]')].map(n => n.dataset.name)")
         sections = browser.evaluate("[...document.querySelectorAll('section[data-table]')].map(s => s.dataset.table)")
         edges = browser.evaluate("document.querySelectorAll('svg.lineage path.edge').length")
         shot = browser.screenshot(ARTIFACTS / "report.png")
@@ -114,6 +114,7 @@ def test_failed_dbt_build_is_reported(tmp_path, cli, example_dir):
     mart.write_text("select no_such_column from {{ ref('stg_full') }}\n", encoding="utf-8")
     run = cli("run", str(example_dir), cwd=ws)
     assert run.exit_code == 1 and len(run.error_lines()) == 1, run.output
+    assert "no report written" not in run.output, run.output
     html = (ws / ".autoflux" / "report" / "index.html").read_text(encoding="utf-8")
     assert "the last dbt build failed: ml_training_set" in html
     assert 'data-table="raw.train"' in html  # what did load is still shown
