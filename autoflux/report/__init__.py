@@ -325,7 +325,12 @@ def _lineage(files, raw_tables, manifest, results, frames):
 def _history(workspace: Workspace, name: str) -> list[dict[str, Any]]:
     from autoflux.maintenance import history
 
-    return history(workspace.lake, name, limit=20)
+    versions = history(workspace.lake, name, limit=20)
+    for version in versions:
+        stamp = version.get("timestamp")
+        if isinstance(stamp, int | float):  # Delta commit times are milliseconds since the epoch
+            version["timestamp"] = datetime.fromtimestamp(stamp / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return versions
 
 
 def _quarantine(workspace: Workspace, name: str) -> dict[str, Any]:

@@ -1,12 +1,16 @@
-"""The lineage graph: files → raw tables → dbt models → training frames, laid out in layers by networkx."""
+"""The lineage graph: files → raw tables → dbt models → training frames, in layers left to right.
+
+A node's layer is the longest path to it (networkx orders the graph); within a layer nodes follow
+the mean position of their parents, which keeps edges from crossing.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-NODE_WIDTH, NODE_HEIGHT = 168, 30
-LAYER_GAP, ROW_GAP, MARGIN = 64, 12, 8
+NODE_WIDTH, NODE_HEIGHT = 160, 30
+LAYER_GAP, ROW_GAP, MARGIN = 44, 12, 8
 
 
 @dataclass
@@ -102,22 +106,14 @@ def _layout(graph: Graph) -> None:
         members = [n for n in graph.nodes if layer[n.id] == depth]
         members.sort(key=lambda n: (_mean([order[p] for p in g.predecessors(n.id) if p in order]), n.label))
         order.update({n.id: float(i) for i, n in enumerate(members)})
-    ordered = nx.DiGraph()
-    for node_id in sorted(g.nodes, key=lambda n: (layer[n], order[n])):
-        ordered.add_node(node_id, layer=layer[node_id])
-    positions = nx.multipartite_layout(ordered, subset_key="layer", align="vertical", scale=1.0)
     rows = max(sum(1 for v in layer.values() if v == d) for d in set(layer.values())) if layer else 0
     layers = max(layer.values()) + 1 if layer else 0
     graph.width = MARGIN * 2 + layers * NODE_WIDTH + max(layers - 1, 0) * LAYER_GAP
     graph.height = MARGIN * 2 + rows * NODE_HEIGHT + max(rows - 1, 0) * ROW_GAP
-    xs = sorted({round(float(p[0]), 9) for p in positions.values()})
-    ys = [float(p[1]) for p in positions.values()]
-    span = (max(ys) - min(ys)) or 1.0
-    for node in graph.nodes:
-        x, y = positions[node.id]
-        node.x = MARGIN + xs.index(round(float(x), 9)) * (NODE_WIDTH + LAYER_GAP)
-        usable = graph.height - 2 * MARGIN - NODE_HEIGHT
-        node.y = MARGIN + (usable * (float(y) - min(ys)) / span if len(set(ys)) > 1 else usable / 2)
+    for node in graph.nodes:  # each layer a column, its nodes centred vertically in their order
+        size = sum(1 for v in layer.values() if v == layer[node.id])
+        node.x = MARGIN + layer[node.id] * (NODE_WIDTH + LAYER_GAP)
+        node.y = MARGIN + ((rows - size) / 2 + order[node.id]) * (NODE_HEIGHT + ROW_GAP)
     by_id = {n.id: n for n in graph.nodes}
     for source, target in graph.edges:
         a, b = by_id[source], by_id[target]
