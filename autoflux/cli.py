@@ -220,8 +220,8 @@ def report(workspace: str, out: str | None, open_browser: bool, console: Console
     """Write the run report: one self-contained HTML file (run, lineage, profiles, history, checks)."""
     result = _pipeline(workspace, console).report(Path(out).resolve() if out else None)
     console.info(f"Report: {result.path} ({result.bytes / 1e6:.1f} MB, {result.seconds:.1f}s)")
-    for what in result.missing:
-        console.warn(f"the report lacks {what}")
+    if result.missing:
+        console.warn(f"the report lacks {', '.join(result.missing)} (it says why)")
     console.data(result.as_dict())
     if open_browser:
         import webbrowser

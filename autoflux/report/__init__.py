@@ -110,6 +110,23 @@ class Gatherer:
         self.engine = engine
         self.missing: list[dict[str, str]] = []
         self.specs: dict[str, Any] = {}
+        self.unreachable: str | None = None  # the engine did not answer: its other parts are not tried
+
+    def on_engine(self, what: str, function, default=None):
+        """:meth:`attempt` for a part the engine computes; after the engine failed to answer, only noted."""
+        from autoflux.exceptions import EngineError
+
+        if self.unreachable:
+            self.missing.append({"what": what, "why": self.unreachable})
+            return default
+        try:
+            return function()
+        except EngineError as error:
+            if "reach" in str(error) or "connect" in str(error):
+                self.unreachable = str(error).strip().splitlines()[0]
+            return self.attempt(what, lambda: _raise(error), default)
+        except Exception as error:  # noqa: BLE001
+            return self.attempt(what, lambda: _raise(error), default)
 
     def attempt(self, what: str, function, default=None):
         try:
@@ -242,7 +259,7 @@ class Gatherer:
             with raw_relation(self.workspace, self.engine, name) as (relation, run):
                 return profile_table(self.engine, run, relation, schema=RAW, table=name, skip=LINEAGE_COLUMNS, originals=originals)
 
-        section["profile"] = self.attempt(f"the profile of raw.{name}", profile)
+        section["profile"] = self.on_engine(f"the profile of raw.{name}", profile)
         section["history"] = self.attempt(f"the history of raw.{name}", lambda: _history(self.workspace, name), [])
         section["quarantine"] = self.attempt(f"the quarantine of raw.{name}", lambda: _quarantine(self.workspace, name), {"rows": 0, "first": []})
         if section["profile"]:
@@ -253,12 +270,12 @@ class Gatherer:
         from autoflux.report.profile import profile_table
 
         ml = self.workspace.config.ml
-        if not self.attempt("the engine's tables", lambda: any(r.name == ml.table for r in self.engine.relations([ml.schema_])), False):
+        if not self.on_engine("the engine's tables", lambda: any(r.name == ml.table for r in self.engine.relations([ml.schema_])), False):
             if not any(m["what"] == "the engine's tables" for m in self.missing):
                 self.missing.append({"what": f"the mart {ml.schema_}.{ml.table}", "why": "it has not been built: run `autoflux transform`"})
             return None
         relation = f"{self.engine.quote(ml.schema_)}.{self.engine.quote(ml.table)}"
-        profile = self.attempt(
+        profile = self.on_engine(
             f"the profile of {ml.schema_}.{ml.table}",
             lambda: profile_table(self.engine, self.engine.query, relation, schema=ml.schema_, table=ml.table, split_column=ml.split_column),
         )
@@ -313,6 +330,10 @@ class Gatherer:
             "drifting": drifting,
             "stale": (handoff or {}).get("stale") or [],
         }
+
+
+def _raise(error: BaseException):
+    raise error
 
 
 def _lineage(files, raw_tables, manifest, results, frames):
