@@ -12,6 +12,7 @@ that does not answer) is reported in the page as missing, with the reason, and t
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -56,9 +57,15 @@ def write_report(workspace: Workspace, engine: Engine, out: Path | None = None) 
     """Write the report to ``out`` (default ``.autoflux/report/index.html``) and say where, how big and what was missing."""
     from autoflux.report import charts
 
+    from autoflux.exceptions import AutoFluxError
+
     started = time.perf_counter()
     context = Gatherer(workspace, engine).gather()
-    html = render(context, charts.javascript_bundle())
+    bundle = charts.javascript_bundle()
+    try:
+        html = render(context, bundle)
+    except Exception as error:  # a bug: still one line, not a traceback
+        raise AutoFluxError(f"cannot render the report: {type(error).__name__}: {error}", hint="please report this as a bug") from error
     path = out or default_path(workspace)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
@@ -69,6 +76,7 @@ def write_report(workspace: Workspace, engine: Engine, out: Path | None = None) 
 
 def render(context: dict[str, Any], bundle: str) -> str:
     import jinja2
+    from markupsafe import Markup
 
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("autoflux", "templates/report"),
@@ -80,7 +88,7 @@ def render(context: dict[str, Any], bundle: str) -> str:
     environment.filters["number"] = _number
     environment.filters["share"] = lambda v: "" if v is None else f"{v:.1%}"
     # The bundle is the libraries' own code: inlined as it is, "</script" cannot occur in it unescaped.
-    environment.globals["vega_bundle"] = jinja2.utils.markupsafe.Markup(bundle.replace("</script", "<\\/script"))
+    environment.globals["vega_bundle"] = Markup(bundle.replace("</script", "<\\/script"))
     return environment.get_template("report.html.j2").render(**context)
 
 
@@ -137,7 +145,7 @@ class Gatherer:
             return default
 
     def chart(self, key: str, spec: dict[str, Any]) -> str:
-        self.specs[key] = spec
+        self.specs[key] = _plain(spec)
         return key
 
     def gather(self) -> dict[str, Any]:
@@ -330,6 +338,19 @@ class Gatherer:
             "drifting": drifting,
             "stale": (handoff or {}).get("stale") or [],
         }
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON has it: decimals and dates as text, NaN and infinities as null."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    return str(value)
 
 
 def _raise(error: BaseException):

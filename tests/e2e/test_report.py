@@ -130,3 +130,22 @@ def test_unreachable_engine_is_one_line(tmp_path, cli, configure):
         assert len(result.error_lines()) == 1, result.output
     else:
         assert (ws / ".autoflux" / "report" / "index.html").exists()
+
+
+def test_quarantined_rows_and_history_are_shown(tmp_path, cli, configure):
+    assert cli("init", "ws", cwd=tmp_path).exit_code == 0
+    ws = tmp_path / "ws"
+    configure(ws, {"ingest": {"bad_rows": {"max_count": 5}}})
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "events.csv").write_text("id,kind\n1,a\n2,b,extra\n3,c\n", encoding="utf-8")
+    assert cli("ingest", str(data), cwd=ws).exit_code == 0
+    (data / "events.csv").write_text("id,kind,amount\n1,a,2.5\n2,b,1\n", encoding="utf-8")
+    assert cli("ingest", str(data), cwd=ws).exit_code == 0
+    result = cli("report", cwd=ws)
+    assert result.exit_code == 0, result.output
+    html = (ws / ".autoflux" / "report" / "index.html").read_text(encoding="utf-8")
+    section = html[html.index('data-table="raw.events"'):]
+    assert "1 rows set aside" in section and "2,b,extra" in section
+    assert "+ amount double" in section  # the second load's schema change, in the history
+    assert "dbt has not run yet" in html
