@@ -18,11 +18,11 @@ example: $(STAMP)
 	test -f example_ws/autoflux.yml || $(BIN)/autoflux init example_ws
 	$(BIN)/autoflux run examples/loan-default --workspace example_ws
 
-# System packages the Spark tests use (Java 17, the PostgreSQL JDBC driver for the metastore),
-# installed only when missing.
+# System packages the tests use, installed only when missing: Java 17 and the PostgreSQL JDBC
+# driver (Spark and its metastore), Chromium (the report's browser test).
 deps:
-	command -v java >/dev/null && test -f /usr/share/java/postgresql.jar || { apt-get update -qq && \
-	  apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless libpostgresql-jdbc-java; }
+	command -v java >/dev/null && test -f /usr/share/java/postgresql.jar && command -v chromium >/dev/null || { apt-get update -qq && \
+	  apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless libpostgresql-jdbc-java chromium fonts-dejavu-core; }
 
 test: $(STAMP) deps
 	$(BIN)/python -m pytest

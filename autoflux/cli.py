@@ -211,6 +211,24 @@ def reproduce(manifest: str, workspace: str, out: str | None, console: Console) 
     console.data(result)
 
 
+@cli.command()
+@workspace_option
+@click.option("--out", type=click.Path(dir_okay=False), help="Where to write the HTML file (default: .autoflux/report/index.html).")
+@click.option("--open", "open_browser", is_flag=True, help="Open the report in a web browser.")
+@command
+def report(workspace: str, out: str | None, open_browser: bool, console: Console) -> None:
+    """Write the run report: one self-contained HTML file (run, lineage, profiles, history, checks)."""
+    result = _pipeline(workspace, console).report(Path(out).resolve() if out else None)
+    console.info(f"Report: {result.path} ({result.bytes / 1e6:.1f} MB, {result.seconds:.1f}s)")
+    if result.missing:
+        console.warn(f"the report lacks {', '.join(result.missing)} (it says why)")
+    console.data(result.as_dict())
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(result.path.as_uri())
+
+
 def _figure(value: float | None) -> str:
     return "" if value is None else f"{value:.3f}"
 
@@ -271,6 +289,8 @@ def _print_summary(console: Console, summary: RunSummary) -> None:
         _print_flags(console, h.get("flags", []))
     times = ", ".join(f"{stage} {seconds:.1f}s" for stage, seconds in summary.seconds.items())
     console.info(f"Time: {times}")
+    if summary.report:
+        console.info(f"Report: {summary.report['path']}")
 
 
 def main() -> None:

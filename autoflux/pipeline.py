@@ -30,6 +30,7 @@ class RunSummary:
     transform: TransformReport | None = None
     handoff: dict[str, Any] | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    report: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         result: dict[str, Any] = {"seconds": {k: round(v, 3) for k, v in self.seconds.items()}}
@@ -39,6 +40,8 @@ class RunSummary:
             result["transform"] = transform_dict(self.transform)
         if self.handoff:
             result["handoff"] = self.handoff
+        if self.report:
+            result["report"] = self.report
         return result
 
 
@@ -167,14 +170,42 @@ class Pipeline:
             return self._run(sources, refresh=refresh, force=force)
 
     def _run(self, sources: Sequence[str], *, refresh: bool, force: bool) -> RunSummary:
+        summary = RunSummary()
+        try:
+            self._run_stages(summary, sources, refresh=refresh, force=force)
+        except Exception:
+            self._run_report(summary)
+            raise
+        self._run_report(summary)
+        return summary
+
+    def _run_report(self, summary: RunSummary) -> None:
+        """Keep the run's summary and write the HTML report beside it; a report that fails is a warning."""
+        from autoflux.report import save_run, write_report
+
+        try:
+            save_run(self.workspace, summary.as_dict())
+            started = time.perf_counter()
+            result = write_report(self.workspace, self.engine)
+            summary.seconds["report"] = time.perf_counter() - started
+            summary.report = result.as_dict()
+        except Exception as error:  # noqa: BLE001 - the run's own outcome stands whatever the report does
+            self.console.warn(f"no report written: {str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__}")
+
+    def report(self, out: Path | None = None):
+        """Write the HTML report of the workspace (default ``.autoflux/report/index.html``)."""
+        from autoflux.report import write_report
+
+        return write_report(self.workspace, self.engine, out)
+
+    def _run_stages(self, summary: RunSummary, sources: Sequence[str], *, refresh: bool, force: bool) -> None:
         from autoflux.handoff import load_training_data
 
-        summary = RunSummary()
         started = time.perf_counter()
         summary.ingest = self.ingest(sources, refresh=refresh, force=force)
         summary.seconds["ingest"] = time.perf_counter() - started
         if summary.ingest.failed:
-            return summary
+            return
         started = time.perf_counter()
         summary.transform = self.transform(if_changed=not force)
         summary.seconds["transform"] = time.perf_counter() - started
@@ -192,7 +223,6 @@ class Pipeline:
                 "flags": (data.manifest.get("checks") or {}).get("flags", []),
             }
         summary.seconds["handoff"] = time.perf_counter() - started
-        return summary
 
     def check(self, table: str | None = None) -> dict[str, Any]:
         """Train/test checks (schema, drift, leakage) of the training mart, run by the engine."""

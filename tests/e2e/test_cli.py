@@ -331,7 +331,8 @@ def test_run_json_on_failure_reports_the_failed_file(workspace, cli, half_bad):
     result = cli("run", str(half_bad), "--json", cwd=workspace)
     assert result.exit_code == 1
     summary = json_documents(result.stdout)[-1]
-    assert set(summary) == {"seconds", "ingest"}
+    assert set(summary) == {"seconds", "ingest", "report"}  # a failed run has its report too
+    assert Path(summary["report"]["path"]).is_file()
     files = {f["table"]: f for f in summary["ingest"]["files"]}
     assert files["good"]["outcome"] == "loaded" and files["good"]["rows"] == 1
     assert files["bad"]["outcome"] == "failed" and "bad.csv: the file is empty" in files["bad"]["message"]

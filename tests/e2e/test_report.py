@@ -1,0 +1,151 @@
+"""The HTML report, as a person gets it: after `autoflux run`, with `autoflux report`, in a real browser.
+
+The browser test opens the bundled example's report in headless Chromium (Debian's package) over the
+DevTools protocol: no console error, no request leaving the page, one lineage node per dbt model, a
+section per table; it saves a screenshot under tests/artifacts/. Bad workspaces (nothing run yet, a
+failed dbt build, an engine that does not answer) give a report saying what is missing, or one line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from browser import Browser, find_chromium
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+RAW_TABLES = ["sample_submission", "test", "train"]
+MODELS = {"stg_train", "stg_test", "stg_sample_submission", "stg_full", "ml_training_set"}
+
+
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory, cli_process, example_dir):
+    root = tmp_path_factory.mktemp("report")
+    assert cli_process("init", "ws", cwd=root).exit_code == 0
+    run = cli_process("run", str(example_dir), cwd=root / "ws")
+    assert run.exit_code == 0, run.output
+    return root / "ws", run
+
+
+def test_run_writes_the_report_and_prints_its_path(ran):
+    ws, run = ran
+    path = ws / ".autoflux" / "report" / "index.html"
+    assert f"Report: {path}" in run.stdout
+    html = path.read_text(encoding="utf-8")
+    assert path.stat().st_size < 5_000_000
+    # Self-contained: nothing is fetched from elsewhere.
+    assert not re.search(r"""<(script|link|img|iframe)[^>]+(src|href)\s*=\s*["']?(https?:)?//""", html, re.I)
+    assert "Content-Security-Policy" in html
+    for name in RAW_TABLES:
+        assert f'data-table="raw.{name}"' in html
+    assert 'data-table="marts.ml_training_set"' in html
+    for model in MODELS:
+        assert f'id="model-{model}"' in html
+
+
+def test_report_command_writes_where_asked(ran, cli):
+    ws, _ = ran
+    out = ws.parent / "elsewhere" / "report.html"
+    result = cli("report", "--out", str(out), "--json", cwd=ws)
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["path"] == str(out) and out.stat().st_size == payload["bytes"]
+    assert payload["missing"] == []
+    html = out.read_text(encoding="utf-8")
+    # The profile: original names, null shares, distinct counts; a column set in the example.
+    assert "Annual Income ($)" in html
+    assert 'data-column="annual_income"' in html
+
+
+def test_report_in_chromium(ran, requirement):
+    executable = find_chromium()
+    requirement(executable, "chromium is not installed (make deps, or apt-get install chromium)")
+    try:
+        import websocket  # noqa: F401
+    except ImportError:
+        requirement(False, 'websocket-client is not installed (pip install -e ".[dev]")')
+    ws, _ = ran
+    path = ws / ".autoflux" / "report" / "index.html"
+    manifest = json.loads((ws / "dbt" / "target" / "manifest.json").read_text())
+    models = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    browser = Browser(executable)
+    try:
+        browser.open(
+            path.as_uri(),
+            ready="[...document.querySelectorAll('[data-chart]')].every(e => e.getAttribute('data-rendered') === 'true')",
+        )
+        charts = browser.evaluate("document.querySelectorAll('[data-chart] svg').length")
+        nodes = browser.evaluate("[...document.querySelectorAll('svg.lineage g.node[data-kind=model]')].map(n => n.dataset.name)")
+        sections = browser.evaluate("[...document.querySelectorAll('section[data-table]')].map(s => s.dataset.table)")
+        edges = browser.evaluate("document.querySelectorAll('svg.lineage path.edge').length")
+        shot = browser.screenshot(ARTIFACTS / "report.png")
+        errors, requests = browser.console_errors(), browser.requests()
+    finally:
+        browser.close()
+    assert errors == []
+    assert [u for u in requests if not u.startswith(("file:", "data:", "about:"))] == []
+    assert sorted(nodes) == sorted(models) and models >= MODELS
+    assert sorted(sections) == sorted([f"raw.{t}" for t in RAW_TABLES] + ["marts.ml_training_set"])
+    assert edges >= len(models) + len(RAW_TABLES)
+    assert charts == browser_charts(path)
+    assert shot.stat().st_size > 10_000
+
+
+def browser_charts(path: Path) -> int:
+    return len(re.findall(r'data-chart="', path.read_text(encoding="utf-8")))
+
+
+def test_no_run_yet_says_what_is_missing(tmp_path, cli):
+    assert cli("init", "ws", cwd=tmp_path).exit_code == 0
+    result = cli("report", cwd=tmp_path / "ws")
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "ws" / ".autoflux" / "report" / "index.html").read_text(encoding="utf-8")
+    assert "nothing has been loaded yet" in html
+    assert "Traceback" not in result.output + html
+
+
+def test_failed_dbt_build_is_reported(tmp_path, cli, example_dir):
+    assert cli("init", "ws", cwd=tmp_path).exit_code == 0
+    ws = tmp_path / "ws"
+    mart = ws / "dbt" / "models" / "marts" / "ml_training_set.sql"
+    assert cli("ingest", str(example_dir), cwd=ws).exit_code == 0
+    mart.write_text("select no_such_column from {{ ref('stg_full') }}\n", encoding="utf-8")
+    run = cli("run", str(example_dir), cwd=ws)
+    assert run.exit_code == 1 and len(run.error_lines()) == 1, run.output
+    assert "no report written" not in run.output, run.output
+    html = (ws / ".autoflux" / "report" / "index.html").read_text(encoding="utf-8")
+    assert "the last dbt build failed: ml_training_set" in html
+    assert 'data-table="raw.train"' in html  # what did load is still shown
+
+
+def test_unreachable_engine_is_one_line(tmp_path, cli, configure):
+    assert cli("init", "ws", cwd=tmp_path).exit_code == 0
+    ws = tmp_path / "ws"
+    configure(ws, {"engine": {"type": "postgres", "host": "127.0.0.1", "port": 9, "connect_timeout": 2}})
+    result = cli("report", cwd=ws)
+    assert "Traceback" not in result.output
+    if result.exit_code:
+        assert len(result.error_lines()) == 1, result.output
+    else:
+        assert (ws / ".autoflux" / "report" / "index.html").exists()
+
+
+def test_quarantined_rows_and_history_are_shown(tmp_path, cli, configure):
+    assert cli("init", "ws", cwd=tmp_path).exit_code == 0
+    ws = tmp_path / "ws"
+    configure(ws, {"ingest": {"bad_rows": {"max_count": 5}}})
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "events.csv").write_text("id,kind\n1,a\n2,b,extra\n3,c\n", encoding="utf-8")
+    assert cli("ingest", str(data), cwd=ws).exit_code == 0
+    (data / "events.csv").write_text("id,kind,amount\n1,a,2.5\n2,b,1\n", encoding="utf-8")
+    assert cli("ingest", str(data), cwd=ws).exit_code == 0
+    result = cli("report", cwd=ws)
+    assert result.exit_code == 0, result.output
+    html = (ws / ".autoflux" / "report" / "index.html").read_text(encoding="utf-8")
+    section = html[html.index('data-table="raw.events"'):]
+    assert "1 rows set aside" in section and "2,b,extra" in section
+    assert "+ amount double" in section  # the second load's schema change, in the history
+    assert "dbt has not run yet" in html
