@@ -25,6 +25,7 @@ deps:
 	  apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless libpostgresql-jdbc-java chromium fonts-dejavu-core; }
 
 test: $(STAMP) deps
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -62,7 +62,6 @@ def main() -> None:
                 connection.register("frame", data)
                 connection.execute("create table marts.ml_training_set as select * from frame")
         else:
-            from urllib.parse import urlsplit
 
             from adbc_driver_postgresql import dbapi
 

@@ -227,4 +227,4 @@ def pa_schema(schema: Any) -> pa.Schema:
 def dbt_env_var(name: str, default: str) -> str:
     """A dbt Jinja expression for environment variable ``name``, else ``default`` (any text, escaped)."""
     literal = default.replace("\\", "\\\\").replace("'", "\\'")
-    return "{{ env_var('%s', '%s') }}" % (name, literal)
+    return f"{{{{ env_var('{name}', '{literal}') }}}}"

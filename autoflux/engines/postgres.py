@@ -138,7 +138,7 @@ class Engine(BaseEngine):
             "host": target.host,
             "port": target.port,
             "user": target.user,
-            "password": "{{ env_var('%s', env_var('PGPASSWORD', '')) }}" % PASSWORD_ENV,
+            "password": f"{{{{ env_var('{PASSWORD_ENV}', env_var('PGPASSWORD', '')) }}}}",
             "dbname": dbt_env_var(DATABASE_ENV, target.database),
             "schema": "public",
             "threads": self.workspace.config.dbt.threads,
@@ -481,7 +481,7 @@ def _postgres_type(field: pa.Field, table: str) -> tuple[str, pa.DataType]:
 def _plain(data: pa.Table) -> pa.Table:
     """ADBC's result without driver metadata; numeric as decimal (double when unconstrained)."""
     fields, columns = [], []
-    for field, column in zip(data.schema, data.columns):
+    for field, column in zip(data.schema, data.columns, strict=False):
         metadata = field.metadata or {}
         if isinstance(field.type, pa.BaseExtensionType):
             column = pa.chunked_array([chunk.storage for chunk in column.chunks], field.type.storage_type)

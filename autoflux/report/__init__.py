@@ -55,9 +55,8 @@ def save_run(workspace: Workspace, summary: dict[str, Any]) -> None:
 
 def write_report(workspace: Workspace, engine: Engine, out: Path | None = None) -> ReportResult:
     """Write the report to ``out`` (default ``.autoflux/report/index.html``) and say where, how big and what was missing."""
-    from autoflux.report import charts
-
     from autoflux.exceptions import AutoFluxError
+    from autoflux.report import charts
 
     started = time.perf_counter()
     context = Gatherer(workspace, engine).gather()
@@ -132,9 +131,9 @@ class Gatherer:
         except EngineError as error:
             if "reach" in str(error) or "connect" in str(error):
                 self.unreachable = str(error).strip().splitlines()[0]
-            return self.attempt(what, lambda: _raise(error), default)
+            return self.attempt(what, lambda error=error: _raise(error), default)
         except Exception as error:  # noqa: BLE001
-            return self.attempt(what, lambda: _raise(error), default)
+            return self.attempt(what, lambda error=error: _raise(error), default)
 
     def attempt(self, what: str, function, default=None):
         try:

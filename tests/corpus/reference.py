@@ -174,7 +174,7 @@ def convert_column(texts: list[str], differences: Counter) -> tuple[str, list[An
 
 def _kind(values: list[str], differences: Counter) -> str:
     stripped = [v.strip(" \t") for v in values]
-    padded = sum(1 for s, v in zip(stripped, values) if s != v)
+    padded = sum(1 for s, v in zip(stripped, values, strict=False) if s != v)
     numeric = all(_INT.fullmatch(s) or _FLOAT.fullmatch(s) or _plus_number(s) for s in stripped)
     if numeric:
         if any(_PADDED.match(s) or s.startswith("+") for s in stripped):
@@ -465,7 +465,7 @@ def same_value(expected: Any, got: Any) -> bool:
     if isinstance(expected, dict) and isinstance(got, dict):
         return all(same_value(expected.get(k), got.get(k)) for k in set(expected) | set(got))
     if isinstance(expected, list) and isinstance(got, list):
-        return len(expected) == len(got) and all(same_value(a, b) for a, b in zip(expected, got))
+        return len(expected) == len(got) and all(same_value(a, b) for a, b in zip(expected, got, strict=False))
     return type(expected) is type(got) and expected == got if expected is not None else got is None
 
 
@@ -501,10 +501,10 @@ def compare(name: str, expected: Expected, table: Any, *, limit: int = 3) -> lis
         found = 0
         got_values = table.column(i).to_pylist()
         want_values = [row[i] for row in expected.rows]
-        if any(not same_value(w, g) for w, g in zip(want_values, got_values)) and sorted(map(repr, want_values)) == sorted(
+        if any(not same_value(w, g) for w, g in zip(want_values, got_values, strict=False)) and sorted(map(repr, want_values)) == sorted(
             map(repr, got_values)
         ):
-            first = next(r for r, (w, g) in enumerate(zip(want_values, got_values)) if not same_value(w, g))
+            first = next(r for r, (w, g) in enumerate(zip(want_values, got_values, strict=False)) if not same_value(w, g))
             bugs.append(Bug(name, "order", column, first + 1, want_values[first], got_values[first]))
             continue
         for r, got in enumerate(got_values):

@@ -88,9 +88,9 @@ def engine_settings(name: str, request) -> dict[str, Any]:
 
 def run_corpus(settings: Mapping[str, Any], folder: Path, sources: list[Path], train: str) -> dict[str, pa.Table]:
     """``autoflux.run`` of the sources in one fresh workspace; every staging table and the mart."""
-    import autoflux
     from spark_helpers import make_workspace
 
+    import autoflux
     from autoflux.engines import create_engine
     from autoflux.workspace import Workspace
 
@@ -156,7 +156,7 @@ def test_every_table_is_the_same_on_every_engine(reference, outputs):
         if ours.column_names != theirs.column_names:
             problems.append(f"{name}: columns {ours.column_names} vs {REFERENCE} {theirs.column_names}")
             continue
-        kinds = [(c, family(a.type), family(b.type)) for c, a, b in zip(ours.column_names, ours.schema, theirs.schema)]
+        kinds = [(c, family(a.type), family(b.type)) for c, a, b in zip(ours.column_names, ours.schema, theirs.schema, strict=False)]
         wrong = [k for k in kinds if k[1] != k[2]]
         if wrong:
             problems.append(f"{name}: types (column, {engine}, {REFERENCE}) {wrong[:5]}")
@@ -164,8 +164,8 @@ def test_every_table_is_the_same_on_every_engine(reference, outputs):
         if ours.num_rows != theirs.num_rows:
             problems.append(f"{name}: {ours.num_rows} rows vs {REFERENCE} {theirs.num_rows}")
             continue
-        for position, (a, b) in enumerate(zip(canonical(ours), canonical(theirs))):
-            bad = [(c, x, y) for c, x, y in zip(ours.column_names, a, b) if not same(x, y)]
+        for position, (a, b) in enumerate(zip(canonical(ours), canonical(theirs), strict=False)):
+            bad = [(c, x, y) for c, x, y in zip(ours.column_names, a, b, strict=False) if not same(x, y)]
             if bad:
                 problems.append(f"{name}: sorted row {position + 1} (column, {engine}, {REFERENCE}) {bad[:3]}")
                 break

@@ -96,9 +96,10 @@ CASES["late_text.csv"] = (
 @pytest.fixture(scope="module")
 def ingested(tmp_path_factory) -> dict[str, object]:
     """Every case written to one folder and ingested in one run; table name → (outcome, message, table)."""
-    import autoflux
     import deltalake
     import yaml
+
+    import autoflux
 
     folder = tmp_path_factory.mktemp("edge") / "data"
     folder.mkdir()
@@ -134,7 +135,7 @@ def test_the_raw_table_holds_the_values_as_written(ingested, name):
         field = table.schema.field(column)
         got = table.column(column).to_pylist()
         assert arrow_kind(field.type) == kind, f"{name}: column {column!r} is {field.type}, expected {kind} ({got[:3]})"
-        differing = [(row + 1, want, have) for row, (want, have) in enumerate(zip(values, got)) if not same_value(want, have)]
+        differing = [(row + 1, want, have) for row, (want, have) in enumerate(zip(values, got, strict=False)) if not same_value(want, have)]
         if differing and sorted(map(repr, values)) == sorted(map(repr, got)):
             pytest.fail(f"{name}: column {column!r} holds the file's values in another row order (row, expected, got): {differing[:3]}")
         assert len(got) == len(values) and not differing, f"{name}: column {column!r} (row, expected, got): {differing[:3]}"

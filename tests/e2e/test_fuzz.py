@@ -17,7 +17,6 @@ import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 

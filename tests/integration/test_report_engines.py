@@ -10,7 +10,6 @@ from autoflux.engines import create_engine
 from autoflux.report.profile import profile_table
 from autoflux.workspace import Workspace
 
-
 SEEN: dict[str, dict] = {}
 
 

@@ -308,7 +308,7 @@ class Engine(BaseEngine):
             }
         parameters = {} if self.remote else dict(sessions.spark_conf(self.settings, self.workspace))
         if _SECRET_CONF in parameters:
-            parameters[_SECRET_CONF] = "{{ env_var('%s', '') }}" % PASSWORD_ENV
+            parameters[_SECRET_CONF] = f"{{{{ env_var('{PASSWORD_ENV}', '') }}}}"
         output = {"type": "spark", "method": "session", "host": "localhost", "schema": "default", "threads": threads}
         if parameters:
             output["server_side_parameters"] = parameters
