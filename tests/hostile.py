@@ -42,20 +42,23 @@ def postgres_keywords(server) -> set[str]:
     return {row[0] for row in server.query("postgres", "select word from pg_get_keywords() where catcode <> 'U'")}
 
 
-def spark_keywords() -> set[str]:
-    """Spark's reserved keywords, from a short-lived local session (the JVM stays for the next one)."""
-    from pyspark.sql import SparkSession
+def spark_keywords(engine_settings: dict, folder: Path) -> set[str]:
+    """Spark's reserved keywords, asked of the Spark that ``engine_settings`` describe (AutoFlux's own
+    session, so the process's next Spark user finds it as AutoFlux left it)."""
+    import yaml
 
-    spark = (
-        SparkSession.builder.master("local[1]")
-        .config("spark.ui.enabled", "false")
-        .config("spark.driver.extraClassPath", "/usr/share/java/postgresql.jar")
-        .getOrCreate()
-    )
+    import autoflux
+    from autoflux.engines import create_engine
+    from autoflux.workspace import Workspace
+
+    root = autoflux.init(folder)
+    config = yaml.safe_load((root / "autoflux.yml").read_text(encoding="utf-8"))
+    (root / "autoflux.yml").write_text(yaml.safe_dump(config | {"engine": engine_settings}), encoding="utf-8")
+    engine = create_engine(Workspace.open(root))
     try:
-        return {row[0].lower() for row in spark.sql("select keyword from sql_keywords() where reserved").collect()}
+        return {row[0].lower() for row in engine.spark.sql("select keyword from sql_keywords() where reserved").collect()}
     finally:
-        spark.stop()
+        engine.close()
 
 
 def write_hostile_competition(folder: Path, keywords: list[str] = ()) -> Path:

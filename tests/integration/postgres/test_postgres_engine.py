@@ -86,7 +86,9 @@ def test_the_password_stays_out_of_config_repr_and_profiles(tmp_path, configure,
 
     engine = create_engine(workspace)
     assert secret not in json.dumps(engine.dbt_output())
-    assert engine.dbt_env() == {PASSWORD_ENV: secret}
+    environment = engine.dbt_env()
+    assert environment[PASSWORD_ENV] == secret
+    assert [v for k, v in environment.items() if k != PASSWORD_ENV and secret in v] == []
     assert PASSWORD_ENV.startswith("DBT_ENV_SECRET_")  # dbt scrubs these values from its logs
 
 
