@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from autoflux.engines.base import Engine
     from autoflux.workspace import Workspace
 
+FEW_VALUES = 10_000  # an integer or date feature with at most this many distinct train values is grouped by value before binning
 QUANTILE_SAMPLE = 250_000  # rows (of train and test) the engine samples to take train's quantiles from, where it samples
 
 
@@ -97,15 +98,16 @@ def run_checks(
             entry["id_like"] = True
             report.flag("leakage", "id_like", f"{name} looks like an id ({t['distinct']:,} distinct values in {train['rows']:,} train rows)", column=name, value=t["distinct"] / max(train["rows"], 1))
         if kind in NUMERIC and t["quantiles"]:
-            binned[name] = ("cuts", stats.cut_points(t["quantiles"]))
+            binned[name] = stats.cut_points(t["quantiles"])
         elif kind in ("text", "bool") and t["distinct"] <= settings.max_categories:
-            binned[name] = ("values", None)
+            binned[name] = None
         elif kind == "text":
             entry["high_cardinality"] = True
         else:
             entry["skipped"] = f"{kind} columns are not binned"
     if binned and train["rows"] and test["rows"]:
-        groups = engine.query(sql.binned(binned, kinds, target if target_kind else None, categorical_target))
+        few = {n for n, cuts in binned.items() if cuts is not None and kinds[n] != "number" and train["columns"][n]["distinct"] <= FEW_VALUES}
+        groups = engine.query(sql.binned(binned, kinds, target if target_kind else None, categorical_target, few))
         for name, result in stats.binned(groups, list(binned), categorical_target, target_kind is not None).items():
             entry = report.features[name]
             entry.update(result)

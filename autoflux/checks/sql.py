@@ -54,10 +54,9 @@ class Builder:
     def alias(self, prefix: str, index: int) -> str:
         return self.q(f"{prefix}{index}")
 
-    def value(self, name: str, kind: str) -> str:
-        """The feature as the checks compare it: dates and timestamps as (fractional) days since 1970-01-01."""
-        column = self.q(name)
-        return self.engine.sql_epoch_days(column) if kind == "date" else column
+    def value(self, expression: str, kind: str) -> str:
+        """A feature as the checks compare it: dates and timestamps as (fractional) days since 1970-01-01."""
+        return self.engine.sql_epoch_days(expression) if kind == "date" else expression
 
     def columns(self) -> str:
         return f"select * from {self.relation} where 1 = 0"
@@ -78,46 +77,49 @@ class Builder:
         """Quantiles of the numeric (and date) features over train rows, or over about ``fraction`` of them where the engine samples."""
         fractions = [round(i / bins, 6) for i in range(1, bins)]
         parts = [
-            f"{self.engine.sql_quantiles(self.value(name, kind), fractions)} as {self.alias('q', i)}"
+            f"{self.engine.sql_quantiles(self.value(self.q(name), kind), fractions)} as {self.alias('q', i)}"
             for i, (name, kind) in enumerate(kinds.items()) if kind in NUMERIC
         ]
         if not parts:
             return ""
         return f"select {', '.join(parts)} from {self.engine.sql_sample(self.relation, fraction)} s where {self.is_train}"
 
-    def bin(self, name: str, kind: str, how: str, cuts: list[float] | None) -> str:
-        """The feature's bin, null for null values: the index of the first cut point above the value (one comparison
-        after another, or a binary search of nested CASEs where the engine evaluates those faster), the value
-        itself, or true/false."""
-        if how == "cuts":
-            value, cuts = self.value(name, kind), cuts or []
+    def bin(self, column: str, kind: str, cuts: list[float] | None) -> str:
+        """A feature's bin, null for null values: the index of the first cut point above the value (one comparison
+        after another, or a binary search of nested CASEs where the engine evaluates those faster), else the value
+        itself (text) or true/false."""
+        if cuts is not None:
+            value = self.value(column, kind)
             if self.engine.SQL_NESTED_BINS:
                 return f"case when {value} is null then null else {_search(value, cuts, 0, len(cuts))} end"
             steps = " ".join(f"when {value} < {literal(c)} then {k}" for k, c in enumerate(cuts))
             return f"case {steps} when {value} is not null then {len(cuts)} end"
-        column = self.q(name)
         if kind == "bool":
             return f"case when {column} then 'true' when not {column} then 'false' end"
         return column
 
-    def binned(self, binned: dict[str, tuple[str, Any]], kinds: dict[str, str], target: str | None, categorical: bool) -> str:
-        """Rows per (feature, split, bin): one GROUP BY per feature, joined by UNION ALL; per target class, or with target sums."""
+    def binned(self, binned: dict[str, list[float] | None], kinds: dict[str, str], target: str | None, categorical: bool, few: set[str]) -> str:
+        """Rows per (feature, split, bin), with their count per target class or their target sums: one GROUP BY per
+        feature, joined by UNION ALL. ``binned`` gives each feature's cut points (None: its values are its bins);
+        features in ``few`` have few distinct values, grouped by value first and binned after, which is cheaper."""
         text, double = self.engine.SQL_TEXT, self.engine.SQL_DOUBLE
-        keys = ["af_s", *(["af_y"] if categorical else [])]
-        measures = ["count(*) as n"]
-        inner = [f"{self.train_flag} as af_s"]
-        if target is not None:
-            inner.append(f"{self.q(target)} as af_y")
-            if not categorical:
-                y = f"cast(af_y as {double})"
-                measures += ["count(af_y) as ny", f"sum({y}) as sy", f"sum({y} * {y}) as syy"]
+        keys = ", ".join(["af_s", *(["af_y"] if categorical else [])])
+        inner = f"{self.train_flag} as af_s" + (f", {self.q(target)} as af_y" if target is not None else "")
+        numeric = target is not None and not categorical
+        y = f"cast(af_y as {double})"
+        measures = "count(*) as n" + (f", count(af_y) as ny, sum({y}) as sy, sum({y} * {y}) as syy" if numeric else "")
+        sums = "cast(sum(n) as bigint) as n" + (", cast(sum(ny) as bigint) as ny, sum(sy) as sy, sum(syy) as syy" if numeric else "")
+        passed = "n" + (", ny, sy, syy" if numeric else "")
         parts = []
-        for i, (name, (how, cuts)) in enumerate(binned.items()):
-            expression = self.bin(name, kinds[name], how, cuts)
-            parts.append(
-                f"select {i} as af_f, {', '.join(keys)}, cast(af_b as {text}) as af_b, {', '.join(measures)} from "
-                f"(select {', '.join([*inner, f'{expression} as af_b'])} from {self.relation}) t{i} group by {', '.join(keys)}, af_b"
-            )
+        for i, (name, cuts) in enumerate(binned.items()):
+            head = f"select {i} as af_f, {keys}, cast(af_b as {text}) as af_b"
+            if name in few:
+                grouped = f"select {keys}, af_v, {measures} from (select {inner}, {self.q(name)} as af_v from {self.relation}) t group by {keys}, af_v"
+                rows = f"select {keys}, {self.bin('af_v', kinds[name], cuts)} as af_b, {passed} from ({grouped}) g"
+                parts.append(f"{head}, {sums} from ({rows}) t{i} group by {keys}, af_b")
+            else:
+                rows = f"select {inner}, {self.bin(self.q(name), kinds[name], cuts)} as af_b from {self.relation}"
+                parts.append(f"{head}, {measures} from ({rows}) t{i} group by {keys}, af_b")
         return " union all ".join(parts)
 
     def unseen(self, names: list[str]) -> str:

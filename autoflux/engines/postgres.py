@@ -281,6 +281,7 @@ class Engine(BaseEngine):
 
     SQL_DOUBLE = "double precision"
     SQL_TEXT = "text"
+    SQL_NESTED_BINS = True
 
     def query(self, sql: str) -> pa.Table:
         with self._connect() as connection, connection.cursor() as cursor:

@@ -427,6 +427,7 @@ class Engine(BaseEngine):
         return self.spark.sql(sql).toArrow()
 
     SQL_TEXT = "string"
+    SQL_NESTED_BINS = True
 
     def sql_sample(self, relation: str, fraction: float) -> str:
         return relation
