@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from autoflux.workspace import Workspace
 
 FEW_VALUES = 10_000  # an integer or date feature with at most this many distinct train values is grouped by value before binning
-QUANTILE_SAMPLE = 250_000  # rows (of train and test) the engine samples to take train's quantiles from, where it samples
+QUANTILE_SAMPLE = 100_000  # rows (of train and test) the engine samples to take train's quantiles from, where it samples
 
 
 @dataclass

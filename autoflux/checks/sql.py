@@ -85,15 +85,15 @@ class Builder:
         return f"select {', '.join(parts)} from {self.engine.sql_sample(self.relation, fraction)} s where {self.is_train}"
 
     def bin(self, column: str, kind: str, cuts: list[float] | None) -> str:
-        """A feature's bin, null for null values: the index of the first cut point above the value (one comparison
-        after another, or a binary search of nested CASEs where the engine evaluates those faster), else the value
-        itself (text) or true/false."""
+        """A feature's bin, null for null values: the index of the first cut point above the value (by CASEs in two
+        levels of about √cuts comparisons each, or a binary search where the engine evaluates nested CASEs fast),
+        else the value itself (text) or true/false."""
         if cuts is not None:
             value = self.value(column, kind)
+            bounds = [literal(math.ceil(c)) for c in cuts] if kind == "integer" else [literal(float(c)) for c in cuts]
             if self.engine.SQL_NESTED_BINS:
-                return f"case when {value} is null then null else {_search(value, cuts, 0, len(cuts))} end"
-            steps = " ".join(f"when {value} < {literal(c)} then {k}" for k, c in enumerate(cuts))
-            return f"case {steps} when {value} is not null then {len(cuts)} end"
+                return f"case when {value} is null then null else {_search(value, bounds, 0, len(bounds))} end"
+            return _two_levels(value, bounds)
         if kind == "bool":
             return f"case when {column} then 'true' when not {column} then 'false' end"
         return column
@@ -118,7 +118,8 @@ class Builder:
                 rows = f"select {keys}, {self.bin('af_v', kinds[name], cuts)} as af_b, {passed} from ({grouped}) g"
                 parts.append(f"{head}, {sums} from ({rows}) t{i} group by {keys}, af_b")
             else:
-                rows = f"select {inner}, {self.bin(self.q(name), kinds[name], cuts)} as af_b from {self.relation}"
+                values = f"select {inner}, {self.q(name)} as af_v from {self.relation}"
+                rows = f"select {keys}{', af_y' if numeric else ''}, {self.bin('af_v', kinds[name], cuts)} as af_b from ({values}) v"
                 parts.append(f"{head}, {measures} from ({rows}) t{i} group by {keys}, af_b")
         return " union all ".join(parts)
 
@@ -156,12 +157,25 @@ class Builder:
         return f"select {columns}, {self.train_flag} as is_train_ from {self.relation}"
 
 
-def _search(value: str, cuts: list[float], low: int, high: int) -> str:
-    """Bin ``k`` in ``[low, high]`` of ``value`` (``cuts[k-1] <= value < cuts[k]``), as nested CASEs ⌈log2⌉ deep."""
+def _search(value: str, bounds: list[str], low: int, high: int) -> str:
+    """Bin ``k`` in ``[low, high]`` of ``value`` (``bounds[k-1] <= value < bounds[k]``), as nested CASEs ⌈log2⌉ deep."""
     if low == high:
         return str(low)
     middle = (low + high) // 2
     return (
-        f"case when {value} < {literal(cuts[middle])} then {_search(value, cuts, low, middle)} "
-        f"else {_search(value, cuts, middle + 1, high)} end"
+        f"case when {value} < {bounds[middle]} then {_search(value, bounds, low, middle)} "
+        f"else {_search(value, bounds, middle + 1, high)} end"
     )
+
+
+def _two_levels(value: str, bounds: list[str]) -> str:
+    """Bin of ``value`` (as :func:`_search`, null for null) by a CASE over every ``step``-th bound, then one within the step."""
+    step = max(1, round(math.sqrt(len(bounds))))
+    heads = list(range(step, len(bounds), step + 1))
+    outer, low = [], 0
+    for head in [*heads, len(bounds)]:
+        inner = " ".join(f"when {value} < {bounds[k]} then {k}" for k in range(low, head))
+        within = f"case {inner} else {head} end" if inner else str(head)
+        outer.append(f"when {value} < {bounds[head]} then {within}" if head < len(bounds) else f"when {value} is not null then {within}")
+        low = head + 1
+    return f"case {' '.join(outer)} end"
