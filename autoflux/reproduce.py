@@ -105,9 +105,15 @@ def copy_raw_versions(source: Lake, target: Lake, raw_tables: dict[str, Any], ma
     for name, entry in sorted(raw_tables.items()):
         version = entry.get("version")
         try:
-            data = source.open(RAW, name, version=version).to_pyarrow_table()
-        except Exception as error:  # noqa: BLE001 - delta-rs raises several kinds for a missing log or file
-            reason = "its files were vacuumed" if "not found" in str(error).lower() or "no such file" in str(error).lower() else str(error).splitlines()[0]
+            table = source.open(RAW, name, version=version)
+        except Exception as error:  # noqa: BLE001 - delta-rs raises several kinds for a missing table or log entry
+            problems.append(f"raw.{name} version {version}: not in the table's log ({str(error).splitlines()[0]})")
+            continue
+        try:
+            data = table.to_pyarrow_table()
+        except Exception as error:  # noqa: BLE001 - a missing data file is an OSError, or delta-rs's own error
+            gone = _missing_files(source, table)
+            reason = f"its files were vacuumed ({gone} of {len(table.file_uris())} data files are gone)" if gone else str(error).splitlines()[0]
             problems.append(f"raw.{name} version {version}: {reason}")
             continue
         write_deltalake(target.table_uri(RAW, name), data, mode="overwrite")
@@ -116,6 +122,15 @@ def copy_raw_versions(source: Lake, target: Lake, raw_tables: dict[str, Any], ma
             f"raw versions are no longer readable: {'; '.join(problems)}", path=manifest_path,
             hint="vacuum removed them (raise --retention-hours next time); they cannot be reproduced",
         )
+
+
+def _missing_files(lake: Lake, table: Any) -> int:
+    """How many of the data files ``table`` (a version) refers to no longer exist."""
+    missing = 0
+    for uri in table.file_uris():
+        fs, path = lake.filesystem(uri)
+        missing += not fs.exists(path)
+    return missing
 
 
 def write_frames(out: Path, frames: dict[str, Any], manifest: dict[str, Any]) -> None:

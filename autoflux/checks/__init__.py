@@ -1,11 +1,11 @@
 """Train/test checks on the training mart, computed by the engine in SQL: schema, drift, leakage.
 
-Four aggregate queries, whatever the number of features (plus one per high-cardinality text
-feature for unseen categories): a profile of each split (rows, nulls, distinct values, ranges,
-quantiles), the binned counts of every feature per split and target class in one ``GROUPING SETS``
-query, the test rows whose features equal a train row's, and the raw tables' columns. Everything
-else is arithmetic on those aggregates (:mod:`.stats`). Thresholds are ``ml.checks`` in config.
-"""
+A handful of aggregate queries: a profile of each split (rows, nulls, distinct values), quantiles of
+train's numeric and date features (dates as epoch days; from a sample where the engine samples),
+the binned counts of every feature per split and target class (one GROUP BY per feature, joined by
+UNION ALL), the test rows whose features equal a train row's (by a row hash where the engine has
+one), one per high-cardinality text feature for unseen categories, and the raw tables' columns.
+Everything else is arithmetic on those aggregates (:mod:`.stats`). Thresholds are ``ml.checks``."""
 
 from __future__ import annotations
 
@@ -14,11 +14,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from autoflux.checks import stats
-from autoflux.checks.sql import Builder, column_kind
+from autoflux.checks.sql import NUMERIC, Builder, column_kind
 
 if TYPE_CHECKING:
     from autoflux.engines.base import Engine
     from autoflux.workspace import Workspace
+
+FEW_VALUES = 10_000  # an integer or date feature with at most this many distinct train values is grouped by value before binning
+QUANTILE_SAMPLE = 100_000  # rows (of train and test) the engine samples to take train's quantiles from, where it samples
 
 
 @dataclass
@@ -77,10 +80,11 @@ def run_checks(
     kinds = {name: column_kind(types[name]) for name in features if name in types}
     target_kind = column_kind(types[target]) if target in types else None
 
-    quantiles_sql = sql.quantiles(kinds, settings.bins)
-    quantiles = engine.query(quantiles_sql) if quantiles_sql else None
-    profile = stats.profile(engine.query(sql.profile(kinds, target)), quantiles, kinds, target)
+    profile = stats.profile(engine.query(sql.profile(kinds, target)), kinds, target)
     train, test = profile["train"], profile["test"]
+    quantiles_sql = sql.quantiles(kinds, settings.bins, QUANTILE_SAMPLE / max(train["rows"] + test["rows"], 1))
+    if quantiles_sql and train["rows"]:
+        stats.add_quantiles(train, engine.query(quantiles_sql), kinds)
     report.train_rows, report.test_rows = train["rows"], test["rows"]
     _schema_checks(workspace, engine, report, kinds, target, train, test)
     categorical_target = target is not None and target_kind in ("text", "bool", "integer") and train["target_distinct"] <= 20
@@ -93,17 +97,18 @@ def run_checks(
         if kind in ("integer", "text") and _id_like(t, train["rows"], settings.id_unique):
             entry["id_like"] = True
             report.flag("leakage", "id_like", f"{name} looks like an id ({t['distinct']:,} distinct values in {train['rows']:,} train rows)", column=name, value=t["distinct"] / max(train["rows"], 1))
-        if kind in ("number", "integer") and t["quantiles"]:
-            binned[name] = ("cuts", stats.cut_points(t["quantiles"]))
+        if kind in NUMERIC and t["quantiles"]:
+            binned[name] = stats.cut_points(t["quantiles"])
         elif kind in ("text", "bool") and t["distinct"] <= settings.max_categories:
-            binned[name] = ("values", None)
+            binned[name] = None
         elif kind == "text":
             entry["high_cardinality"] = True
         else:
             entry["skipped"] = f"{kind} columns are not binned"
     if binned and train["rows"] and test["rows"]:
-        groups = engine.query(sql.binned(binned, kinds, target if target_kind else None, categorical_target))
-        for name, result in stats.binned(groups, list(binned), categorical_target, target is not None).items():
+        few = {n for n, cuts in binned.items() if cuts is not None and kinds[n] != "number" and train["columns"][n]["distinct"] <= FEW_VALUES}
+        groups = engine.query(sql.binned(binned, kinds, target if target_kind else None, categorical_target, few))
+        for name, result in stats.binned(groups, list(binned), categorical_target, target_kind is not None).items():
             entry = report.features[name]
             entry.update(result)
             if result["psi"] > settings.psi:

@@ -9,21 +9,15 @@ from typing import Any
 import pyarrow as pa
 
 
-def profile(result: pa.Table, quantiles: pa.Table | None, kinds: dict[str, str], target: str | None) -> dict[str, dict[str, Any]]:
-    """The profile query's rows as ``{"train": {...}, "test": {...}}`` (zeros for a split with no rows), train's quantiles."""
+def profile(result: pa.Table, kinds: dict[str, str], target: str | None) -> dict[str, dict[str, Any]]:
+    """The profile query's rows as ``{"train": {...}, "test": {...}}`` (zeros for a split with no rows)."""
     rows = {r["af_s"]: r for r in result.to_pylist()}
-    cuts = quantiles.to_pylist()[0] if quantiles is not None and quantiles.num_rows else {}
     out = {}
-    for split in ("train", "test"):
-        row = rows.get(split, {})
+    for split, flag in (("train", 1), ("test", 0)):
+        row = rows.get(flag, {})
         columns = {}
         for i, name in enumerate(kinds):
-            found = (cuts.get(f"q{i}") if split == "train" else None) or []
-            columns[name] = {
-                "count": int(row.get(f"n{i}") or 0),
-                "distinct": int(row.get(f"d{i}") or 0),
-                "quantiles": [float(v) for v in found if v is not None],
-            }
+            columns[name] = {"count": int(row.get(f"n{i}") or 0), "distinct": int(row.get(f"d{i}") or 0), "quantiles": []}
         out[split] = {
             "rows": int(row.get("rows_") or 0),
             "columns": columns,
@@ -33,44 +27,57 @@ def profile(result: pa.Table, quantiles: pa.Table | None, kinds: dict[str, str],
     return out
 
 
+def add_quantiles(train: dict[str, Any], result: pa.Table, kinds: dict[str, str]) -> None:
+    """Train's quantiles (rows of ``Builder.quantiles``) into its profile."""
+    found = result.to_pylist()[0] if result.num_rows else {}
+    for i, name in enumerate(kinds):
+        train["columns"][name]["quantiles"] = [float(v) for v in found.get(f"q{i}") or [] if v is not None]
+
+
 def cut_points(quantiles: list[float]) -> list[float]:
     """Distinct, finite, sorted quantiles: a value below the k-th cut point falls into bin k."""
     return sorted({q for q in quantiles if math.isfinite(q)})
 
 
+class _Null:
+    """The bin of null values (a key no category equals)."""
+
+    def __repr__(self) -> str:
+        return "<null>"
+
+
+NULL = _Null()
+
+
 def binned(groups: pa.Table, names: list[str], categorical: bool, has_target: bool) -> dict[str, dict[str, Any]]:
-    """PSI, unseen share and the leakage score of each feature from the GROUPING SETS rows."""
+    """PSI, unseen share and the leakage score of each feature from the rows of ``Builder.binned``."""
     data = groups.to_pydict()
-    count = len(data["n"])
+    train: list[dict[Any, float]] = [defaultdict(float) for _ in names]
+    test: list[dict[Any, float]] = [defaultdict(float) for _ in names]
+    classes: list[dict[Any, dict[Any, float]]] = [defaultdict(lambda: defaultdict(float)) for _ in names]
+    sums: list[dict[Any, list[float]]] = [defaultdict(lambda: [0.0, 0.0, 0.0]) for _ in names]
+    for r in range(len(data["n"])):
+        i, key, n = data["af_f"][r], data["af_b"][r], data["n"][r]
+        key = NULL if key is None else key
+        if data["af_s"][r] == 1:
+            train[i][key] += n
+            if categorical:
+                if data["af_y"][r] is not None:
+                    classes[i][key][data["af_y"][r]] += n
+            elif has_target:
+                entry = sums[i][key]
+                entry[0] += data["ny"][r] or 0
+                entry[1] += data["sy"][r] or 0.0
+                entry[2] += data["syy"][r] or 0.0
+        else:
+            test[i][key] += n
     result = {}
     for i, name in enumerate(names):
-        column = data[f"b{i}"]
-        train: dict[Any, float] = defaultdict(float)
-        test: dict[Any, float] = defaultdict(float)
-        classes: dict[Any, dict[Any, float]] = defaultdict(lambda: defaultdict(float))
-        sums: dict[Any, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
-        for r in range(count):
-            key = column[r]
-            if key is None:
-                continue
-            n = data["n"][r]
-            if data["af_s"][r] == "train":
-                train[key] += n
-                if categorical:
-                    if data["af_y"][r] is not None:
-                        classes[key][data["af_y"][r]] += n
-                elif has_target:
-                    entry = sums[key]
-                    entry[0] += data["ny"][r] or 0
-                    entry[1] += data["sy"][r] or 0.0
-                    entry[2] += data["syy"][r] or 0.0
-            else:
-                test[key] += n
-        entry: dict[str, Any] = {"bins": len(train), "psi": psi(train, test), "unseen": unseen_share(train, test)}
-        if categorical and classes:
-            entry.update(class_score(classes))
-        elif has_target and sums:
-            entry.update({"leak_metric": "R²", "leak_score": r_squared(sums)})
+        entry: dict[str, Any] = {"bins": len(train[i]), "psi": psi(train[i], test[i]), "unseen": unseen_share(train[i], test[i])}
+        if categorical and classes[i]:
+            entry.update(class_score(classes[i]))
+        elif has_target and sums[i]:
+            entry.update({"leak_metric": "R²", "leak_score": r_squared(sums[i])})
         result[name] = entry
     return result
 
@@ -91,9 +98,7 @@ def psi(train: dict[Any, float], test: dict[Any, float]) -> float:
 
 def unseen_share(train: dict[Any, float], test: dict[Any, float]) -> float:
     """Share of test rows (nulls aside) in bins no train row falls into."""
-    from autoflux.checks.sql import NULL_BIN
-
-    known = {k: v for k, v in test.items() if k not in (NULL_BIN, -1)}
+    known = {k: v for k, v in test.items() if k is not NULL}
     total = sum(known.values())
     return round(sum(v for k, v in known.items() if not train.get(k)) / total, 6) if total else 0.0
 

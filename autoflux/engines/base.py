@@ -192,6 +192,8 @@ class Engine(ABC):
 
     # SQL the checks build (:mod:`autoflux.checks`): one dialect hook per difference.
     SQL_DOUBLE: ClassVar[str] = "double"
+    SQL_TEXT: ClassVar[str] = "varchar"
+    SQL_NESTED_BINS: ClassVar[bool] = False  # bin numbers by nested CASEs (a binary search), not one CASE of every cut point
 
     def quote(self, name: str) -> str:
         """``name`` as a quoted SQL identifier."""
@@ -205,13 +207,23 @@ class Engine(ABC):
         """An aggregate counting the distinct values of ``expression`` (approximately where the engine can)."""
         return f"approx_count_distinct({expression})"
 
-    def sql_sample(self, relation: str, rows: int) -> str:
-        """``relation``, or a random sample of about ``rows`` of its rows, to take quantiles from."""
-        return f"(select * from {relation} using sample reservoir({int(rows)} rows) repeatable (0))"
+    def sql_sample(self, relation: str, fraction: float) -> str:
+        """``relation``, or a random sample of about ``fraction`` of its rows (repeatable where the engine can), to take quantiles from."""
+        if fraction >= 1:
+            return relation
+        return f"(select * from {relation} using sample {100 * fraction:.6f}% (bernoulli, 0))"
 
     def sql_quantiles(self, expression: str, fractions: list[float]) -> str:
         """An aggregate giving the (approximate) ``fractions`` quantiles of ``expression`` as an array."""
-        return f"approx_quantile({expression}, [{', '.join(map(str, fractions))}])"
+        return f"quantile_disc({expression}, [{', '.join(map(str, fractions))}])"
+
+    def sql_row_hash(self, columns: list[str]) -> str | None:
+        """A 64-bit hash of ``columns`` (nulls equal, position matters), or None where the engine has none."""
+        return f"hash({', '.join(columns)})"
+
+    def sql_epoch_days(self, expression: str) -> str:
+        """A date or timestamp ``expression`` as days (with their fraction) since 1970-01-01."""
+        return f"epoch({expression}) / 86400.0"
 
     def close(self) -> None:
         """Release connections."""

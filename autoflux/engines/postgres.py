@@ -268,6 +268,8 @@ class Engine(BaseEngine):
         return _plain(data)
 
     SQL_DOUBLE = "double precision"
+    SQL_TEXT = "text"
+    SQL_NESTED_BINS = True
 
     def query(self, sql: str) -> pa.Table:
         with self._connect() as connection, connection.cursor() as cursor:
@@ -280,11 +282,17 @@ class Engine(BaseEngine):
     def sql_distinct(self, expression: str) -> str:
         return f"count(distinct {expression})"
 
-    def sql_sample(self, relation: str, rows: int) -> str:
+    def sql_sample(self, relation: str, fraction: float) -> str:
         return relation
 
     def sql_quantiles(self, expression: str, fractions: list[float]) -> str:
         return f"percentile_disc(array[{', '.join(map(str, fractions))}]::{self.SQL_DOUBLE}[]) within group (order by {expression})"
+
+    def sql_row_hash(self, columns: list[str]) -> str | None:
+        return f"hashtextextended(cast(row({', '.join(columns)}) as text), 0)"
+
+    def sql_epoch_days(self, expression: str) -> str:
+        return f"cast(extract(epoch from {expression}) as {self.SQL_DOUBLE}) / 86400.0"
 
     @contextmanager
     def _connect(self) -> Iterator[Any]:

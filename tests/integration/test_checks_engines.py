@@ -21,6 +21,7 @@ def planted(seed: int = 0, n: int = 1500, m: int = 400) -> pa.Table:
         "x": x,
         "order": rng.choice(["a", "b", "c"], n + m),  # a keyword as a name
         "leak": leak,
+        "opened": pa.array(np.datetime64("2020-01-01") + rng.integers(0, 365, n + m).astype("timedelta64[D]")),  # binned as days
         "target": pa.array(np.where(np.arange(n + m) < n, target, 0)).to_pylist()[:n] + [None] * m,
         "split": ["train"] * n + ["test"] * m,
     })
@@ -46,9 +47,10 @@ def test_a_planted_leak_is_flagged_on_every_engine(engine_type, workspace, confi
     ws = Workspace.open(workspace)
     engine = create_engine(ws)
     try:
-        report = run_checks(ws, engine, target="target", id_column="id", features=["x", "order", "leak"])
+        report = run_checks(ws, engine, target="target", id_column="id", features=["x", "order", "leak", "opened"])
     finally:
         engine.close()
     assert {f.column for f in report.flags if f.check == "target_proxy"} == {"leak"}
     assert report.features["leak"]["leak_score"] > 0.99
+    assert report.features["opened"]["kind"] == "date" and report.features["opened"]["bins"] >= 15 and report.features["opened"]["psi"] < 0.1
     assert report.copied_rows == 0 and (report.train_rows, report.test_rows) == (1500, 400)

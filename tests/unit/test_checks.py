@@ -157,3 +157,20 @@ def test_fail_on_makes_the_hand_off_refuse_with_the_list(workspace, configure, c
         load_training_data(workspace)
     result = cli("check", cwd=workspace)
     assert result.exit_code == 0 and "leakage: row looks like an id" in result.stdout
+
+
+def test_dates_and_timestamps_are_binned_as_days(workspace):
+    train, test = dataset(10)
+    rng = np.random.default_rng(11)
+    start = np.datetime64("2020-01-01")
+    train = train.append_column("opened", pa.array(start + rng.integers(0, 365, train.num_rows).astype("timedelta64[D]")))
+    test = test.append_column("opened", pa.array(start + rng.integers(0, 365, test.num_rows).astype("timedelta64[D]")))
+    seconds = rng.integers(0, 365 * 86_400, train.num_rows + test.num_rows).astype("timedelta64[s]")
+    seconds[train.num_rows :] += np.timedelta64(400 * 86_400, "s")  # test rows come later: drift
+    stamps = pa.array(np.datetime64("2021-01-01T00:00:00") + seconds).cast(pa.timestamp("us", tz="UTC"))
+    train = train.append_column("seen_at", stamps.slice(0, train.num_rows))
+    test = test.append_column("seen_at", stamps.slice(train.num_rows))
+    report = checks(workspace, train, test)
+    assert report.features["opened"]["kind"] == "date" and report.features["opened"]["bins"] >= 15
+    assert report.features["opened"]["psi"] < 0.1
+    assert flagged(report, "psi") == {"seen_at"} and report.features["seen_at"]["kind"] == "date"

@@ -390,11 +390,21 @@ class Engine(BaseEngine):
     def query(self, sql: str) -> pa.Table:
         return self.spark.sql(sql).toArrow()
 
-    def sql_sample(self, relation: str, rows: int) -> str:
+    SQL_TEXT = "string"
+    SQL_NESTED_BINS = True
+
+    def sql_sample(self, relation: str, fraction: float) -> str:
         return relation
 
     def sql_quantiles(self, expression: str, fractions: list[float]) -> str:
         return f"percentile_approx({expression}, array({', '.join(map(str, fractions))}))"
+
+    def sql_row_hash(self, columns: list[str]) -> str | None:
+        # xxhash64 skips nulls: hashing each column's null flag as well keeps (1, null) apart from (null, 1)
+        return f"xxhash64({', '.join(f'{c}, isnull({c})' for c in columns)})"
+
+    def sql_epoch_days(self, expression: str) -> str:
+        return f"unix_micros(cast({expression} as timestamp)) / 86400000000.0"
 
     # ------------------------------------------------------------------------------- helpers
 

@@ -1,0 +1,106 @@
+"""Reproduce: the example's frames rebuilt from a hand-off manifest on DuckDB and on PostgreSQL hash
+alike (the content hash is engine-independent); a raw version vacuumed away is named, exit 1."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+import autoflux
+from autoflux.content_hash import content_hash
+
+
+def _engine_section(root: Path, engine: dict[str, Any]) -> None:
+    path = root / "autoflux.yml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    config["engine"] = engine
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+
+
+def _run_and_hand_off(root: Path, example_dir: Path, cli: Callable[..., Any]) -> dict[str, Any]:
+    """`autoflux run` on the example, then the hand-off manifest (what training got)."""
+    result = cli("run", str(example_dir), "-w", str(root))
+    assert result.exit_code == 0, result.output
+    data = autoflux.load_training_data(root, format="arrow")
+    assert data.manifest["build"] and data.manifest["raw_tables"]
+    return {"manifest": data.manifest, "manifest_path": data.manifest_path}
+
+
+@pytest.fixture(scope="module")
+def reproduced(tmp_path_factory, example_dir, request) -> Callable[[str], dict[str, Any]]:
+    """``reproduced(engine)``: the example run, handed off and reproduced by ``autoflux reproduce --out`` on that engine (once per module)."""
+    run_cli = request.getfixturevalue("cli")
+    done: dict[str, dict[str, Any]] = {}
+
+    def make(engine: str) -> dict[str, Any]:
+        if engine in done:
+            return done[engine]
+        root = autoflux.init(tmp_path_factory.mktemp(engine) / "ws")
+        if engine == "postgres":
+            postgres = request.getfixturevalue("postgres")
+            database = postgres.create_database()
+            _engine_section(root, postgres.engine_settings(database))
+        handed = _run_and_hand_off(root, example_dir, run_cli)
+        out = root.parent / "out"
+        result = run_cli("reproduce", str(handed["manifest_path"]), "--out", str(out), "-w", str(root))
+        assert result.exit_code == 0, result.output
+        frames = {split: pq.read_table(out / f"{split}.parquet") for split in ("train", "test")}
+        done[engine] = {**handed, "root": root, "out": out, "frames": frames, "output": result.output}
+        if engine == "postgres":
+            done[engine]["database"] = database
+        return done[engine]
+
+    return make
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "postgres"])
+def test_the_example_reproduces_with_the_manifest_hashes(engine, reproduced):
+    built = reproduced(engine)
+    recorded = built["manifest"]["frames"]
+    for split, frame in built["frames"].items():
+        assert frame.num_rows == recorded[split]["rows"] and content_hash(frame) == recorded[split]["content_hash"]
+    assert json.loads((built["out"] / "manifest.json").read_text())["frames"] == recorded
+    assert built["manifest"]["build"]["engine"] == engine
+    again = autoflux.load_training_data(built["root"], manifest=built["manifest_path"], format="arrow")  # the API, too
+    assert content_hash(again.train) == recorded["train"]["content_hash"]
+    assert not list((built["root"] / ".autoflux").glob("reproduce/*"))  # scratch space is gone
+
+
+def test_reproduce_on_postgres_rebuilds_in_a_scratch_database_and_drops_it(reproduced, postgres):
+    built = reproduced("postgres")
+    leftovers = postgres.query("postgres", f"select datname from pg_database where datname like '{built['database']}%scratch%'")
+    assert leftovers == []
+    rows = postgres.query(built["database"], 'select count(*) from marts.ml_training_set')
+    assert rows == [(1400,)]  # the workspace's own mart is untouched
+
+
+def test_the_example_frames_hash_alike_on_duckdb_and_postgres(reproduced):
+    duckdb, postgres = reproduced("duckdb"), reproduced("postgres")
+    for split in ("train", "test"):
+        assert duckdb["manifest"]["frames"][split] == postgres["manifest"]["frames"][split]
+        assert content_hash(duckdb["frames"][split]) == content_hash(postgres["frames"][split])
+
+
+def test_reproduce_after_the_version_was_vacuumed_names_it_and_exits_1(workspace, example_dir, tmp_path, cli):
+    handed = _run_and_hand_off(workspace, example_dir, cli)
+    assert handed["manifest"]["raw_tables"]["train"]["version"] == 0
+    data = tmp_path / "data"
+    shutil.copytree(example_dir, data)
+    with (data / "train.csv").open("a", encoding="utf-8") as rows:  # a new version 1 of raw.train
+        rows.write((example_dir / "train.csv").read_text(encoding="utf-8").splitlines()[1].replace("1,", "100001,", 1) + "\n")
+    assert cli("ingest", str(data), "-w", str(workspace)).exit_code == 0
+    vacuum = cli("vacuum", "--retention-hours", "0", "-w", str(workspace))
+    assert vacuum.exit_code == 0, vacuum.output
+    result = cli("reproduce", str(handed["manifest_path"]), "-w", str(workspace))
+    assert result.exit_code == 1
+    (line,) = result.error_lines()
+    assert re.search(r"raw\.train version 0: its files were vacuumed \(\d+ of \d+ data files are gone\)", line), line
+    assert "raw.test" not in line  # raw.test has one version: still readable
