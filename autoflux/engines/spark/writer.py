@@ -20,20 +20,17 @@ The rules are the embedded engine's (:mod:`autoflux.ingest.writer`), applied to 
    ``overwrite`` with the whole content. The file is parsed once either way. A failure before
    the swap or commit leaves the table as it was; the staging folder is removed either way.
 
-Bad rows: on classic Spark, CSV is read in PERMISSIVE mode with ``columnNameOfCorruptRecord``.
-Spark flags rows with the wrong number of fields and values that do not fit the type read with;
-when it flags any, one more pass reads the file as text to tell them apart. Rows with the wrong
-number of fields go to the quarantine with the line where they start (found by their text, as on
-the embedded engine); a value that does not fit means the types inferred from the file's head are
-too narrow, and the file is read again with types inferred over all of it. Files read by
-AutoFlux's Arrow readers (``.csv.zst``, custom readers) set bad rows aside as on the embedded engine.
+Bad rows: on classic Spark, CSV is read in PERMISSIVE mode with ``columnNameOfCorruptRecord``;
+its columns are read as text (their types are settled over every value before, see
+:mod:`.ingest`), so the rows Spark flags are those with the wrong number of fields. When it flags
+any, one more pass finds their text; they go to the quarantine with the line where they start
+(found by their text, as on the embedded engine). Files read by AutoFlux's Arrow readers
+(``.csv.zst``, custom readers) set bad rows aside as on the embedded engine.
 
 Differences from the embedded engine:
 
 - A Spark Connect server is asked for FAILFAST parsing (Sail has no PERMISSIVE mode): there, any
   CSV row with the wrong number of fields fails the file, whatever ``ingest.bad_rows`` allows.
-- A quoted value over several lines is split into rows (Spark's CSV reader runs with
-  ``multiLine: false``), which then may be bad rows.
 - A merge is written as a rewrite of the table (a Delta ``WRITE``, not a ``MERGE`` commit).
 - Values of the table's rows cast to a wider type are cast by Spark: a ``double`` column that
   becomes ``string`` holds ``1.0`` where the embedded engine writes ``1``.
