@@ -194,7 +194,7 @@ def _is_remote(spark: SparkSession) -> bool:
     return type(spark).__module__.startswith("pyspark.sql.connect")
 
 
-def _texts(frame: DataFrame, positional: list[str], dialect: CsvDialect, options: Mapping[str, str], null_values: tuple[str, ...]) -> list:
+def _texts(positional: list[str], dialect: CsvDialect, options: Mapping[str, str], null_values: tuple[str, ...]) -> list:
     """Each column's text as the embedded engine keeps it: null where it is one of ``null_values``, else as written."""
     from pyspark.sql import functions as F
 
@@ -335,7 +335,7 @@ def _read_csv(
         spark_options |= {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": corrupt}
     raw = spark.read.options(**spark_options).schema(StructType(fields)).csv(str(path))
     kept = [F.col(corrupt)] if corrupt else []
-    texts = raw.select(*_texts(raw, positional, dialect, spark_options, options.null_values), *kept)
+    texts = raw.select(*_texts(positional, dialect, spark_options, options.null_values), *kept)
     hinted = {i: h for i, (c, n) in enumerate(zip(clean, names, strict=True)) if (h := hints.get(c) or hints.get(n)) is not None}
     if text:
         candidates = [[pa.string()] for _ in names]
