@@ -161,7 +161,7 @@ def spark_type(arrow_type: pa.DataType) -> Any:
 
 
 def _csv_options(dialect: CsvDialect, *, remote: bool) -> dict[str, str]:
-    """Spark's CSV options for a file of ``dialect``: its header is skipped, never read for names or types.
+    r"""Spark's CSV options for a file of ``dialect``: its header is skipped, never read for names or types.
 
     Quoted values over several lines need ``multiLine`` on classic Spark, which then parses with
     ``\n`` as the line separator so that a ``\r\n`` inside quotes is kept as written (a ``\r``
