@@ -363,15 +363,21 @@ def _quoted_line_breaks(path: Path, encoding: str) -> bool:
     """Whether a quoted value holds a line break (a quote inside an unquoted value may make it say yes)."""
     if re.match(r"utf[-_]?(16|32)", encoding.lower()):
         return True  # quotes and line ends are not single bytes: assume they may
-    inside = False
+    carry = b""  # a quote while inside a quoted value at the end of the previous chunk
     with open_bytes(path) as stream:
         while chunk := stream.read(4 << 20):
-            parts = chunk.split(b'"')
-            quoted = b"".join(parts[0 if inside else 1 :: 2])
-            if b"\n" in quoted or b"\r" in quoted:
+            # Quotes and line breaks only, doubled quotes dropped (parity is all that matters): what is
+            # left alternates quotes with runs of line breaks, so a second quote, or a line break after
+            # the first, means a line break inside quotes.
+            marks = (carry + chunk.translate(None, _NOT_QUOTE_OR_LINE_BREAK)).replace(b'""', b"")
+            first = marks.find(b'"')
+            if first >= 0 and (marks.count(b'"') > 1 or first < len(marks) - 1):
                 return True
-            inside ^= (len(parts) - 1) % 2 == 1
+            carry = b'"' if first >= 0 else b""
     return False
+
+
+_NOT_QUOTE_OR_LINE_BREAK = bytes(b for b in range(256) if b not in b'"\r\n')
 
 
 def first_block_types(path: Path, options: CsvOptions) -> list[pa.DataType]:
