@@ -337,6 +337,90 @@ def unclosed_quote_line(path: Path, encoding: str = "utf-8", delimiter: str = ",
 MAX_BLOCK_SIZE = (1 << 31) - 1
 
 
+@dataclass(frozen=True)
+class CsvDialect:
+    """How a CSV file is written, as :func:`sniff_csv` found it: one decision for every engine.
+
+    ``names`` are the header's names as written (blank and repeated ones included); ``line_end``
+    is the header line's end (``\\r\\n``, ``\\n`` or ``\\r``); ``quoted_line_breaks`` says whether
+    a quoted value spans lines (None when the file was not scanned for them).
+    """
+
+    encoding: str
+    delimiter: str
+    names: tuple[str, ...]
+    line_end: str = "\n"
+    quoted_line_breaks: bool | None = None
+
+
+def sniff_csv(path: Path, options: CsvOptions, *, scan: bool = False) -> CsvDialect:
+    """The file's encoding, delimiter and header (``ingest.csv`` settings win over detection).
+
+    With ``scan`` the whole file is read once more to tell whether a quoted value spans lines
+    (an engine reading line by line must then read quoted values whole).
+    """
+    head = read_head(path)
+    if not head.removeprefix(codecs.BOM_UTF8).strip():
+        raise IngestError("the file is empty", path=path, hint="remove it or replace it with data")
+    encoding = options.encoding or detect_encoding(path, head)
+    text = head.decode(encoding, errors="replace")
+    delimiter = options.delimiter or detect_delimiter(path, text)
+    names = _csv_header(path, head, encoding, delimiter)
+    end = re.search(r"\r\n|\n|\r", text)
+    spans = _quoted_line_breaks(path, encoding) if scan else None
+    return CsvDialect(encoding, delimiter, tuple(names), end[0] if end else "\n", spans)
+
+
+def _quoted_line_breaks(path: Path, encoding: str) -> bool:
+    """Whether a quoted value holds a line break (a quote inside an unquoted value may make it say yes)."""
+    if re.match(r"utf[-_]?(16|32)", encoding.lower()):
+        return True  # quotes and line ends are not single bytes: assume they may
+    carry = b""  # a quote while inside a quoted value at the end of the previous chunk
+    with open_bytes(path) as stream:
+        while chunk := stream.read(4 << 20):
+            # Quotes and line breaks only, doubled quotes dropped (parity is all that matters): what is
+            # left alternates quotes with runs of line breaks, so a second quote, or a line break after
+            # the first, means a line break inside quotes.
+            marks = (carry + chunk.translate(None, _NOT_QUOTE_OR_LINE_BREAK)).replace(b'""', b"")
+            first = marks.find(b'"')
+            if first >= 0 and (marks.count(b'"') > 1 or first < len(marks) - 1):
+                return True
+            carry = b'"' if first >= 0 else b""
+    return False
+
+
+_NOT_QUOTE_OR_LINE_BREAK = bytes(b for b in range(256) if b not in b'"\r\n')
+
+
+def first_block_types(path: Path, options: CsvOptions) -> list[pa.DataType]:
+    """The lake type of each column as :func:`read_csv` infers it from the file's first block.
+
+    Values kept as written (leading zeros, ``+``) and values of the first block that do not fit
+    are applied, as the embedded engine does; values further on are not looked at (an engine that
+    reads the rest checks them, and widens as :func:`read_csv` would).
+    """
+    from dataclasses import replace
+
+    from autoflux.ingest.schema import lake_type
+
+    types: dict[str, pa.DataType] = {}
+    block_size = options.block_size
+    for _ in range(64):
+        try:
+            columns = read_csv(path, replace(options, block_size=block_size), types, strict=())
+            batches = columns.batches
+            try:
+                next(batches, None)
+            finally:
+                batches.close()  # type: ignore[attr-defined]
+        except ReadAgain as again:
+            types |= again.types
+            block_size = again.block_size or block_size
+            continue
+        return [lake_type(t) for t in columns.types]
+    raise IngestError("column types kept changing while reading", path=path, hint="set ingest.types for its columns")
+
+
 def read_csv(
     path: Path,
     options: CsvOptions,
@@ -354,12 +438,8 @@ def read_csv(
     """
     import pyarrow.csv as pacsv
 
-    head = read_head(path)
-    if not head.removeprefix(codecs.BOM_UTF8).strip():
-        raise IngestError("the file is empty", path=path, hint="remove it or replace it with data")
-    encoding = options.encoding or detect_encoding(path, head)
-    delimiter = options.delimiter or detect_delimiter(path, head.decode(encoding, errors="replace"))
-    names = _csv_header(path, head, encoding, delimiter)
+    dialect = sniff_csv(path, options)
+    encoding, delimiter, names = dialect.encoding, dialect.delimiter, list(dialect.names)
     clean = unique_column_names(names)
     read_options = pacsv.ReadOptions(
         column_names=clean,

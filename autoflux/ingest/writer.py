@@ -41,7 +41,7 @@ from autoflux.ingest.policy import (
 )
 from autoflux.ingest.policy import rescue as rescue_values
 from autoflux.ingest.readers import Columns, ReadAgain
-from autoflux.ingest.schema import LINEAGE_COLUMNS, lineage_schema, table_schema
+from autoflux.ingest.schema import LINEAGE_COLUMNS, lake_type, lineage_schema, table_schema
 from autoflux.ingest.state import LoadMetadata
 from autoflux.lake import Lake
 
@@ -115,7 +115,7 @@ def write_table(
         this = _Pass()
         try:
             columns = open_columns(soft | dict(hints) | widened, **read)
-            incoming = table_schema(columns.names, columns.types, {**hints, **widened})
+            incoming = table_schema(columns.names, columns.types, {**hints, **{k: lake_type(v) for k, v in widened.items()}})
             planned = plan(policy, table, existing, incoming)
             schema = lineage_schema(planned.schema)
 

@@ -3,12 +3,20 @@
 Nothing is collected to the driver (but the text of CSV rows that cannot be parsed, for the
 quarantine) and there is no pandas round trip, so a load scales with the cluster. The rules are those of :mod:`autoflux.ingest.schema`, applied to Spark types by way of
 Arrow: a column's Spark type goes to Arrow, :func:`~autoflux.ingest.schema.lake_type` picks the
-stored type, and that comes back to Spark. CSV types are inferred from the file's first 4 MiB (as
-the embedded engine infers from its first block); when a later value does not fit, the load is
-done again with types inferred over all values (Spark's inference pass). Integers read from text
-are ``bigint``, as on the embedded engine. Hints in ``ingest.types`` win, and a value that does not fit one fails
-the load. Formats Spark has no reader for (Excel, custom readers, zstd) go through AutoFlux's
-Arrow readers and reach Spark as Arrow.
+stored type, and that comes back to Spark.
+
+CSV is read as the embedded engine reads it, with one decision for both
+(:func:`~autoflux.ingest.readers.sniff_csv`): AutoFlux finds the encoding, delimiter and header
+names and whether a quoted value spans lines; Spark gets an explicit schema of text columns named
+by position (the header line is skipped, never parsed for names, so blank and repeated names are
+fine) and ``multiLine`` where quoted line breaks need it. Fields equal to one of
+``ingest.csv.null_values`` are null. Each column then gets the embedded engine's type: the type
+:func:`~autoflux.ingest.readers.first_block_types` infers from the file's first block, checked
+against every value in one aggregation — a value that does not fit (or would not read back as
+written: a leading zero, a ``+``, an integer too long for a double) widens the column, int →
+double → string, date → timestamp → string, as on the embedded engine. Integers are ``bigint``.
+Hints in ``ingest.types`` win, and a value that does not fit one fails the load. Formats Spark has
+no reader for (Excel, custom readers, zstd) go through AutoFlux's Arrow readers and reach Spark as Arrow.
 """
 
 from __future__ import annotations
@@ -16,7 +24,6 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,10 +34,11 @@ from autoflux.ingest.policy import RESCUED_COLUMN, rescue, rescued_json, widen
 from autoflux.ingest.readers import (
     BadRow,
     BadRows,
-    _csv_header,
-    detect_delimiter,
-    detect_encoding,
+    CsvDialect,
+    CsvOptions,
+    first_block_types,
     read_head,
+    sniff_csv,
     split_suffixes,
 )
 from autoflux.ingest.schema import (
@@ -48,13 +56,6 @@ if TYPE_CHECKING:
 
 SPARK_FORMATS = {"csv", "json", "parquet"}
 SPARK_COMPRESSIONS = {None, "gzip", "bz2"}
-SAMPLE_BYTES = 4 << 20
-
-
-@dataclass(frozen=True)
-class CsvDialect:
-    delimiter: str | None = None
-    encoding: str | None = None
 
 
 def can_read(data_file: DataFile) -> bool:
@@ -66,33 +67,27 @@ def read_file(
     spark: SparkSession,
     data_file: DataFile,
     *,
-    dialect: CsvDialect,
+    options: CsvOptions,
     hints: Mapping[str, pa.DataType],
     lineage: Lineage,
-    sample: bool = True,
     table_types: Mapping[str, pa.DataType] | None = None,
     text: bool = False,
     corrupt: str | None = None,
 ) -> DataFrame:
     """The file as a DataFrame with clean names, lake types, hints applied and the lineage columns.
 
-    With ``sample`` (classic Spark), CSV types are inferred from the file's first
-    :data:`SAMPLE_BYTES` only, which saves a pass over the file; a value further on that does not
-    fit fails the load, and the caller reads again with ``sample=False`` (types over all values).
-
-    CSV only: ``table_types`` (by clean name) are the types of the table the file loads into; a
-    column is read with the type that holds both its own and the table's values
-    (:func:`~autoflux.ingest.policy.widen`), so text stays text in a text column. ``text`` reads
-    the columns without a hint as strings. ``corrupt`` names a column, after the lineage columns,
-    that holds the text of each row Spark cannot parse (its other values are then not to be
-    used): PERMISSIVE mode, where a row with the wrong number of fields or a value that does not
-    fit its type is such a row.
+    CSV only: ``options`` are ``ingest.csv``'s; ``table_types`` (by clean name) are the types of
+    the table the file loads into; a column is read with the type that holds both its own and the
+    table's values (:func:`~autoflux.ingest.policy.widen`), so text stays text in a text column.
+    ``text`` reads the columns without a hint as strings. ``corrupt`` names a column, after the
+    lineage columns, that holds the text of each row with another number of fields than the header
+    (its other values are then not to be used): Spark's PERMISSIVE mode.
     """
     path = data_file.path
     if not path.is_file():
         raise IngestError("the file is missing or not a regular file", path=path, hint="check the path")
     if data_file.format == "csv":
-        frame, names, as_text = _read_csv(spark, path, dialect, hints, sample, table_types or {}, text, corrupt)
+        frame, names, as_text = _read_csv(spark, path, options, hints, table_types or {}, text, corrupt)
     elif data_file.format == "json":
         frame, names, as_text = _read_json(spark, path), None, True
     else:
@@ -165,97 +160,218 @@ def spark_type(arrow_type: pa.DataType) -> Any:
     return from_arrow_type(arrow_type, prefer_timestamp_ntz=False)
 
 
-def _csv_options(path: Path, dialect: CsvDialect) -> tuple[dict[str, str], list[str], str, str]:
-    """Spark's CSV options for the file, its header's names, encoding and delimiter."""
-    head = read_head(path)
-    if not head.strip():
-        raise IngestError("the file is empty", path=path, hint="remove it or replace it with data")
-    encoding = dialect.encoding or detect_encoding(path, head)
-    delimiter = dialect.delimiter or detect_delimiter(path, head.decode(encoding, errors="replace"))
-    names = _csv_header(path, head, encoding, delimiter)
+def _csv_options(dialect: CsvDialect, *, remote: bool) -> dict[str, str]:
+    r"""Spark's CSV options for a file of ``dialect``: its header is skipped, never read for names or types.
+
+    Quoted values over several lines need ``multiLine`` on classic Spark, which then parses with
+    ``\n`` as the line separator so that a ``\r\n`` inside quotes is kept as written (a ``\r``
+    ending each row of a ``\r\n`` file is taken off the last column afterwards: :func:`_texts`).
+    Sail reads quoted line breaks as written in either mode.
+    """
     options = {
         "header": "true",
-        "sep": delimiter,
-        "encoding": encoding,
+        "enforceSchema": "true",
+        "sep": dialect.delimiter,
+        "encoding": dialect.encoding,
         "quote": '"',
         "escape": '"',
-        "multiLine": "false",
+        "multiLine": "true" if dialect.quoted_line_breaks else "false",
         "mode": "FAILFAST",
-        "enforceSchema": "true",
+        "maxColumns": str(max(20480, len(dialect.names) + 2)),
+        "ignoreLeadingWhiteSpace": "false",
+        "ignoreTrailingWhiteSpace": "false",
     }
-    return options, names, encoding, delimiter
+    if dialect.quoted_line_breaks and not remote and dialect.line_end in ("\n", "\r\n"):
+        options["lineSep"] = "\n"
+    return options
+
+
+def _strips_cr(dialect: CsvDialect, options: Mapping[str, str]) -> bool:
+    return options.get("lineSep") == "\n" and dialect.line_end == "\r\n"
+
+
+def _is_remote(spark: SparkSession) -> bool:
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+def _texts(positional: list[str], dialect: CsvDialect, options: Mapping[str, str], null_values: tuple[str, ...]) -> list:
+    """Each column's text as the embedded engine keeps it: null where it is one of ``null_values``, else as written."""
+    from pyspark.sql import functions as F
+
+    columns = []
+    for index, name in enumerate(positional):
+        column = F.col(name)
+        if index == len(positional) - 1 and _strips_cr(dialect, options):
+            column = F.regexp_replace(column, "\r$", "")
+        if "" not in null_values:  # Spark reads an empty field as null: it is text here
+            column = F.coalesce(column, F.lit(""))
+        if null_values:
+            column = F.when(column.isin(list(null_values)), F.lit(None).cast("string")).otherwise(column)
+        columns.append(column.alias(name))
+    return columns
+
+
+# What the embedded engine (Arrow's inference, then the values-as-written rules) reads as each type.
+_INTEGER = r"^-?[0-9]+$"
+_FRACTION = r"^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?$"
+_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_TIMESTAMP = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}(:[0-9]{2}(:[0-9]{2}([.][0-9]{1,9})?)?)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?$"
+_LEADING_ZERO_OR_PLUS = r"^(\+|-?0[0-9])"
+_NOT_A_FRACTION_AS_WRITTEN = r"^(\+|-?0[0-9]|-?[0-9]{16,}$)"
+_TRUE = ("1", "True", "TRUE", "true")
+_FALSE = ("0", "False", "FALSE", "false")
+
+
+def _chain(first: pa.DataType) -> list[pa.DataType]:
+    """The types a column read as ``first`` (from the file's first block) may widen to, narrowest first."""
+    if pa.types.is_integer(first):
+        return [pa.int64(), pa.float64(), pa.string()]
+    if pa.types.is_floating(first):
+        return [pa.float64(), pa.string()]
+    if pa.types.is_date(first):
+        return [pa.date32(), pa.timestamp("us", tz="UTC"), pa.string()]
+    if pa.types.is_timestamp(first):
+        return [pa.timestamp("us", tz="UTC"), pa.string()]
+    if pa.types.is_boolean(first):
+        return [pa.bool_(), pa.string()]
+    return [pa.string()]
+
+
+def _fits(column: Any, kind: pa.DataType) -> Any:
+    """Whether the (non-null) text ``column`` reads as ``kind`` and back as written, as on the embedded engine."""
+    from pyspark.sql import functions as F
+
+    if pa.types.is_integer(kind):
+        return column.rlike(_INTEGER) & ~column.rlike(_LEADING_ZERO_OR_PLUS) & column.try_cast("bigint").isNotNull()
+    if pa.types.is_floating(kind):
+        return column.rlike(_FRACTION) & ~column.rlike(_NOT_A_FRACTION_AS_WRITTEN) & column.try_cast("double").isNotNull()
+    if pa.types.is_date(kind):
+        return column.rlike(_DATE) & column.try_cast("date").isNotNull()
+    if pa.types.is_timestamp(kind):
+        return column.rlike(_TIMESTAMP) & column.try_cast("timestamp").isNotNull()
+    if pa.types.is_boolean(kind):
+        return column.isin([*_TRUE, *_FALSE])
+    return F.lit(True)
+
+
+def _typed(column: Any, kind: pa.DataType) -> Any:
+    """The text ``column`` (whose values fit ``kind``) as ``kind``."""
+    from pyspark.sql import functions as F
+
+    if pa.types.is_string(kind):
+        return column
+    if pa.types.is_boolean(kind):
+        return F.when(column.isin(list(_TRUE)), F.lit(True)).when(column.isin(list(_FALSE)), F.lit(False))
+    return column.cast(spark_type(kind))
+
+
+def _settle_types(
+    texts: DataFrame,
+    positional: list[str],
+    candidates: list[list[pa.DataType]],
+    hinted: dict[int, pa.DataType],
+    path: Path,
+    clean: list[str],
+) -> list[pa.DataType]:
+    """Each column's type: the first of its ``candidates`` every value fits (one pass over the file).
+
+    A hinted column (``hinted``: position → type) must fit its hint: a value that does not fails the load.
+    """
+    from pyspark.sql import functions as F
+
+    measures = []
+    for index, name in enumerate(positional):
+        column = F.col(name)
+        if index in hinted:
+            if not pa.types.is_string(hinted[index]):
+                misfit = column.isNotNull() & column.try_cast(spark_type(hinted[index])).isNull()
+                measures.append(F.first(F.when(misfit, column), ignorenulls=True).alias(f"h{index}"))
+            continue
+        for rank, kind in enumerate(candidates[index][:-1]):
+            measures.append(F.count(F.when(column.isNotNull() & ~_fits(column, kind), 1)).alias(f"m{index}_{rank}"))
+    if not measures:
+        return [hinted.get(i) or c[0] for i, c in enumerate(candidates)]
+    try:
+        found = texts.agg(*measures).first().asDict()
+    except Exception as error:
+        raise read_error(error, path) from None
+    types = []
+    for index, kinds in enumerate(candidates):
+        if index in hinted:
+            if (value := found.get(f"h{index}")) is not None:
+                raise IngestError(
+                    f"value {value!r} is not a {hinted[index]} as the type hint says",
+                    path=path,
+                    column=clean[index],
+                    hint="fix the value or change ingest.types in autoflux.yml",
+                )
+            types.append(hinted[index])
+            continue
+        types.append(next((k for rank, k in enumerate(kinds[:-1]) if not found[f"m{index}_{rank}"]), kinds[-1]))
+    return types
 
 
 def _read_csv(
     spark: SparkSession,
     path: Path,
-    dialect: CsvDialect,
+    options: CsvOptions,
     hints: Mapping[str, pa.DataType],
-    sample: bool,
     table_types: Mapping[str, pa.DataType],
     text: bool,
     corrupt: str | None,
 ):
+    """The file's columns, typed as the embedded engine types them (see the module docstring)."""
+    from pyspark.sql import functions as F
     from pyspark.sql.types import StringType, StructField, StructType
 
-    options, names, _, _ = _csv_options(path, dialect)
-    positional = [f"c{i}" for i in range(len(names))]
+    dialect = sniff_csv(path, options, scan=True)
+    names = list(dialect.names)
     clean = unique_column_names(names)
-    if text or all((c in hints or n in hints) for c, n in zip(clean, names, strict=True)):
-        inferred = StructType([StructField(p, StringType()) for p in positional])
-    elif sample and not type(spark).__module__.startswith("pyspark.sql.connect"):
-        lines = _sample_lines(path, options["encoding"])
-        rows = spark.sparkContext.parallelize(lines, 1)
-        inferred = _infer(spark.read.options(**options, inferSchema="true").csv(rows), positional, path)
-    else:
-        inferred = _infer(spark.read.options(**options, inferSchema="true").csv(str(path)), positional, path)
-    fields = []
-    for field, source, name in zip(inferred.fields, names, clean, strict=True):
-        hinted = hints.get(name) or hints.get(source)
-        if hinted is not None:
-            data_type = spark_type(hinted)
-        elif name in table_types and (wider := widen(table_types[name], _csv_arrow_type(field.dataType))) is not None:
-            data_type = spark_type(wider)
-        else:
-            data_type = field.dataType
-        fields.append(StructField(field.name, data_type))
+    positional = [f"c{i}" for i in range(len(names))]
+    spark_options = _csv_options(dialect, remote=_is_remote(spark))
+    fields = [StructField(p, StringType()) for p in positional]
     if corrupt:
         fields.append(StructField(corrupt, StringType()))
-        options |= {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": corrupt}
-    frame = spark.read.options(**options).schema(StructType(fields)).csv(str(path))
-    return frame, names, True
+        spark_options |= {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": corrupt}
+    raw = spark.read.options(**spark_options).schema(StructType(fields)).csv(str(path))
+    kept = [F.col(corrupt)] if corrupt else []
+    texts = raw.select(*_texts(positional, dialect, spark_options, options.null_values), *kept)
+    hinted = {i: h for i, (c, n) in enumerate(zip(clean, names, strict=True)) if (h := hints.get(c) or hints.get(n)) is not None}
+    if text:
+        candidates = [[pa.string()] for _ in names]
+    else:
+        candidates = [_chain(t) for t in first_block_types(path, options)]
+    parsed = texts.where(F.col(corrupt).isNull()) if corrupt else texts
+    types = _settle_types(parsed, positional, candidates, hinted, path, clean)
+    for index, name in enumerate(clean):
+        if index not in hinted and name in table_types and (wider := widen(table_types[name], types[index])) is not None:
+            types[index] = wider
+    columns = [_typed(F.col(p), t).alias(p) for p, t in zip(positional, types, strict=True)]
+    return texts.select(*columns, *kept), names, True
 
 
-def _csv_arrow_type(data_type: Any) -> pa.DataType:
-    """The lake type of a column Spark inferred from CSV text (integers are ``bigint``, as :func:`conform` stores them)."""
-    from pyspark.sql.types import ByteType, IntegerType, LongType, ShortType
-
-    if isinstance(data_type, ByteType | ShortType | IntegerType | LongType):
-        return pa.int64()
-    from pyspark.sql.pandas.types import to_arrow_type
-
-    return lake_type(to_arrow_type(data_type, timezone="UTC"))
-
-
-def bad_rows(spark: SparkSession, path: Path, dialect: CsvDialect, corrupt: str) -> BadRows:
+def bad_rows(spark: SparkSession, path: Path, options: CsvOptions, corrupt: str) -> BadRows:
     """The CSV rows with another number of fields than the header, with the reason (one more pass over the file)."""
     import csv
 
     from pyspark.sql import functions as F
     from pyspark.sql.types import StringType, StructField, StructType
 
-    options, names, encoding, delimiter = _csv_options(path, dialect)
-    options |= {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": corrupt}
+    dialect = sniff_csv(path, options, scan=True)
+    names = dialect.names
+    spark_options = _csv_options(dialect, remote=_is_remote(spark)) | {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": corrupt}
     schema = StructType([*(StructField(f"c{i}", StringType()) for i in range(len(names))), StructField(corrupt, StringType())])
-    frame = spark.read.options(**options).schema(schema).csv(str(path))
+    frame = spark.read.options(**spark_options).schema(schema).csv(str(path))
     try:
         rows = frame.where(F.col(corrupt).isNotNull()).collect()  # every column: Spark parses all fields then
     except Exception as error:
         raise read_error(error, path) from None
-    found = BadRows(path, encoding)
+    found = BadRows(path, dialect.encoding)
     for row in rows:
         text = row[corrupt]
-        fields = len(next(csv.reader([text], delimiter=delimiter, quotechar='"', doublequote=True), []))
+        if _strips_cr(dialect, spark_options):
+            text = text.removesuffix("\r")
+        fields = len(next(csv.reader([text], delimiter=dialect.delimiter, quotechar='"', doublequote=True), []))
         if fields != len(names):
             found.rows.append(BadRow(f"a row has {fields} fields where the header has {len(names)}", text))
     return found
@@ -277,29 +393,6 @@ def rescue_batches(
             [*arrays, rescued_json(rescued, length), counts, *passed_arrays],
             names=[*(f.name for f in fields), RESCUED_COLUMN, count, *passed],
         )
-
-
-def _sample_lines(path: Path, encoding: str) -> list[str]:
-    """The file's first lines (at most :data:`SAMPLE_BYTES`, whole lines only), header included."""
-    head = read_head(path, SAMPLE_BYTES)
-    lines = head.decode(encoding, errors="replace").lstrip("\ufeff").splitlines()
-    return lines[:-1] if len(head) >= SAMPLE_BYTES and len(lines) > 2 else lines
-
-
-def _infer(frame: DataFrame, positional: list[str], path: Path):
-    from pyspark.sql.types import StructField, StructType
-
-    try:
-        schema = frame.schema
-    except Exception as error:
-        raise read_error(error, path) from None
-    if len(schema.fields) != len(positional):
-        raise IngestError(
-            f"the header has {len(positional)} fields but Spark found {len(schema.fields)}",
-            path=path,
-            hint="check the delimiter (ingest.csv.delimiter) and the quoting of the header",
-        )
-    return StructType([StructField(p, f.dataType) for p, f in zip(positional, schema.fields, strict=True)])
 
 
 def _read_json(spark: SparkSession, path: Path) -> DataFrame:

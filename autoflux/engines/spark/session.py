@@ -10,6 +10,8 @@ need AutoFlux installed there for loads under ``schema: rescue``).
 
 from __future__ import annotations
 
+import glob
+import logging
 import os
 import re
 import shutil
@@ -17,7 +19,9 @@ import socket
 import subprocess
 import sys
 import threading
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -34,6 +38,15 @@ SCALA_VERSION = "2.13"
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 CONNECT_PORT = 15002
+LOG_FILE = "spark.log"
+# The Delta release for each Spark line (docs.delta.io/releases and Delta's release notes): Delta
+# 4.0.x is built on Spark 4.0.x; 4.1.0 on Spark 4.1.0 (its unsuffixed artifact defaults to it);
+# 4.4.0 adds Spark 4.2, published as delta-spark_4.2_2.13.
+_DELTA_RELEASES = {(4, 0): "4.0.1", (4, 1): "4.1.0", (4, 2): "4.4.0"}
+_OFFLINE_DELTA = (
+    "without Maven access: set engine.format: parquet, or use Spark Connect on Sail, which writes Delta "
+    "with no jars (pip install pysail; start it, e.g. `sail spark server --port 50051`; engine.master: sc://127.0.0.1:50051)"
+)
 MASTER_PORTS = {"spark": 7077, "k8s": 443, "mesos": 5050}
 
 _lock = threading.Lock()
@@ -70,6 +83,7 @@ def get_session(settings: Settings, workspace: Workspace) -> SparkSession:
             return _current.session
         stop()
         _require_pyspark()
+        quiet_python(workspace)
         check_master(settings.master, settings.connect_timeout)
         if remote:
             session = _remote_session(settings.master, conf)
@@ -77,7 +91,7 @@ def get_session(settings: Settings, workspace: Workspace) -> SparkSession:
             check_java()
             if settings.metastore.type == "postgres":
                 metastore.check_reachable(settings.metastore, settings.connect_timeout)
-            session = _classic_session(conf)
+            session = _classic_session(conf, log_dir(workspace) / LOG_FILE, delta=settings.format == "delta")
             try:
                 if settings.format == "delta":
                     _check_delta(session)
@@ -127,13 +141,123 @@ def spark_conf(settings: Settings, workspace: Workspace) -> dict[str, str]:
         conf["spark.sql.catalog.spark_catalog"] = DELTA_CATALOG
         if settings.delta_version:
             packages.append(f"io.delta:delta-spark_{SCALA_VERSION}:{settings.delta_version}")
+        elif not _delta_supplied(settings) and (package := delta_package(_pyspark_version())):
+            packages.append(package)
     if packages:
         conf["spark.jars.packages"] = ",".join(packages)
+    log_config = _log4j_config(workspace)
+    conf["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile={log_config.as_uri()}"
     for key, value in settings.conf.items():
         if key in ("spark.driver.extraClassPath", "spark.jars") and conf.get(key):
             value = f"{conf[key]}{':' if key.endswith('ClassPath') else ','}{value}"
+        elif key == "spark.driver.extraJavaOptions":
+            value = f"{conf[key]} {value}"
         conf[key] = value
     return conf
+
+
+def delta_package(pyspark_version: str) -> str | None:
+    """The Maven coordinate of Delta's Spark connector for a pyspark version (as delta-spark's pip package pins it).
+
+    None for a Spark line no Delta release is known to support.
+    """
+    match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", pyspark_version)
+    if not match:
+        return None
+    major, minor, patch = int(match[1]), int(match[2]), int(match[3] or 0)
+    release = _DELTA_RELEASES.get((major, minor))
+    if release is None:
+        return None
+    if (major, minor, patch) == (4, 0, 0):
+        release = "4.0.0"  # 4.0.1 is built on Spark 4.0.1
+    artifact = f"delta-spark_{SCALA_VERSION}" if (major, minor) < (4, 2) else f"delta-spark_{major}.{minor}_{SCALA_VERSION}"
+    return f"io.delta:{artifact}:{release}"
+
+
+def _pyspark_version() -> str:
+    try:
+        from pyspark.version import __version__
+    except ImportError:
+        return ""
+    return __version__
+
+
+def _delta_supplied(settings: Settings) -> bool:
+    """Whether the settings or the Spark installation already bring Delta's connector (then nothing is fetched)."""
+    given = [*settings.packages, *(v for k, v in settings.conf.items() if k in _DELTA_CARRIERS)]
+    if any("delta-spark" in value or "delta-core" in value for value in given):
+        return True
+    homes = [os.environ.get("SPARK_HOME")]
+    try:
+        import pyspark
+
+        homes.append(os.path.dirname(pyspark.__file__))
+    except ImportError:
+        pass
+    return any(glob.glob(os.path.join(home, "jars", "delta-spark*.jar")) for home in homes if home)
+
+
+_DELTA_CARRIERS = {"spark.jars", "spark.jars.packages", "spark.driver.extraClassPath", "spark.executor.extraClassPath"}
+
+
+def log_dir(workspace: Workspace) -> Path:
+    """The workspace's log folder (``.autoflux/logs``): Spark's, py4j's and the Python workers' output goes there."""
+    folder = workspace.state_dir / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _log4j_config(workspace: Workspace) -> Path:
+    """A log4j2 configuration sending the JVM's log (WARN and above) to ``.autoflux/logs/spark.log``."""
+    folder = log_dir(workspace)
+    path = folder / "log4j2.properties"
+    text = _LOG4J.replace("@LOG@", str(folder / LOG_FILE).replace("\\", "/"))
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+_LOG4J = """# Written by AutoFlux: Spark's log goes to the workspace's log folder, not to the terminal.
+rootLogger.level = warn
+rootLogger.appenderRef.file.ref = file
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = @LOG@
+appender.file.append = true
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
+logger.thriftserver.name = org.apache.hive.service.server.HiveServer2
+logger.thriftserver.level = off
+logger.parquet.name = org.apache.parquet
+logger.parquet.level = error
+logger.hive.name = org.apache.hadoop.hive
+logger.hive.level = error
+logger.datanucleus.name = DataNucleus
+logger.datanucleus.level = error
+# The CSV header is skipped, not checked: AutoFlux names the columns by position.
+logger.csvheader.name = org.apache.spark.sql.catalyst.csv.CSVHeaderChecker
+logger.csvheader.level = error
+"""
+
+
+def quiet_python(workspace: Workspace) -> None:
+    """py4j's and pyspark's Python loggers to the log file, and pyspark's pandas-version warning off.
+
+    What AutoFlux prints stays the only output of a run on Spark, as on the embedded engine.
+    """
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+    path = log_dir(workspace) / LOG_FILE
+    for name in ("py4j", "pyspark"):
+        logger = logging.getLogger(name)
+        logger.propagate = False
+        if not any(getattr(h, "baseFilename", None) == str(path) for h in logger.handlers):
+            for handler in [h for h in logger.handlers if getattr(h, "_autoflux", False)]:
+                logger.removeHandler(handler)
+                handler.close()
+            handler = logging.FileHandler(path, encoding="utf-8", delay=True)
+            handler._autoflux = True  # type: ignore[attr-defined]
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+            logger.addHandler(handler)
 
 
 def warehouse_uri(settings: Settings, workspace: Workspace) -> str:
@@ -201,7 +325,13 @@ def _require_pyspark() -> None:
         raise MissingDependencyError("the spark engine", extra="spark", package="pyspark") from None
 
 
-def _classic_session(conf: dict[str, str]) -> SparkSession:
+def _classic_session(conf: dict[str, str], log: Path, *, delta: bool = False) -> SparkSession:
+    """Start (or reuse) the JVM and the session; the JVM's own output goes to ``log``.
+
+    pyspark starts the JVM with the terminal as its stdout and stderr, where log lines before
+    log4j's configuration and the Python workers' tracebacks would land: the JVM is launched here
+    with both sent to ``log`` instead.
+    """
     from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
@@ -209,6 +339,8 @@ def _classic_session(conf: dict[str, str]) -> SparkSession:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # Python workers (rescue) import autoflux as this process does
     if SparkContext._jvm is not None:
         _forget_settings(SparkContext._jvm, conf)
+    else:
+        _launch_jvm(conf, log, delta=delta)
     builder = SparkSession.builder
     for key, value in conf.items():
         builder = builder.config(key, value)
@@ -216,8 +348,32 @@ def _classic_session(conf: dict[str, str]) -> SparkSession:
         session = builder.enableHiveSupport().getOrCreate()
     except Exception as error:
         raise EngineError(f"Spark did not start: {_first_line(error)}", hint="check engine.master and engine.conf in autoflux.yml") from None
-    session.sparkContext.setLogLevel("ERROR")
+    session.sparkContext.setLogLevel("WARN")
     return session
+
+
+def _launch_jvm(conf: dict[str, str], log: Path, *, delta: bool) -> None:
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    spark_conf = SparkConf(loadDefaults=False).setAll(list(conf.items()))
+    start = log.stat().st_size if log.exists() else 0
+    with log.open("ab") as output:
+        try:
+            gateway = launch_gateway(spark_conf, popen_kwargs={"stdout": output, "stderr": output})
+        except Exception as error:
+            with log.open("rb") as written:
+                written.seek(start)
+                tail = written.read().decode("utf-8", errors="replace")
+            packages = conf.get("spark.jars.packages", "")
+            if packages and re.search(r"unresolved dependency|Error downloading|UnknownHost|resolve dependencies", tail):
+                what = "Delta Lake's Spark connector" if delta and "io.delta:" in packages else "the Maven packages"
+                raise EngineError(
+                    f"Spark cannot fetch {what} ({packages}) from Maven (see {log})",
+                    hint=_OFFLINE_DELTA if delta else "check the network, or put the jars on spark.jars in engine.conf",
+                ) from None
+            raise EngineError(f"Spark did not start: {_first_line(error)} (see {log})", hint="check Java and engine.conf in autoflux.yml") from None
+    SparkContext._ensure_initialized(gateway=gateway, conf=spark_conf)
 
 
 _LAUNCH_SETTINGS = {
@@ -262,8 +418,9 @@ def _check_delta(session: SparkSession) -> None:
         raise EngineError(
             "engine.format is delta, but Delta Lake's Spark connector is not on Spark's classpath",
             hint=(
-                "set engine.delta_version in autoflux.yml (e.g. 4.0.0: Spark fetches io.delta:delta-spark from Maven), "
-                "put the delta-spark jars on spark.jars, or set engine.format: parquet"
+                "with Maven access, leave engine.delta_version unset (the release matching pyspark is fetched) or set it, "
+                "in a process that has not started Spark yet, or put the delta-spark jars on spark.jars; "
+                + _OFFLINE_DELTA
             ),
         ) from None
 

@@ -20,20 +20,17 @@ The rules are the embedded engine's (:mod:`autoflux.ingest.writer`), applied to 
    ``overwrite`` with the whole content. The file is parsed once either way. A failure before
    the swap or commit leaves the table as it was; the staging folder is removed either way.
 
-Bad rows: on classic Spark, CSV is read in PERMISSIVE mode with ``columnNameOfCorruptRecord``.
-Spark flags rows with the wrong number of fields and values that do not fit the type read with;
-when it flags any, one more pass reads the file as text to tell them apart. Rows with the wrong
-number of fields go to the quarantine with the line where they start (found by their text, as on
-the embedded engine); a value that does not fit means the types inferred from the file's head are
-too narrow, and the file is read again with types inferred over all of it. Files read by
-AutoFlux's Arrow readers (``.csv.zst``, custom readers) set bad rows aside as on the embedded engine.
+Bad rows: on classic Spark, CSV is read in PERMISSIVE mode with ``columnNameOfCorruptRecord``;
+its columns are read as text (their types are settled over every value before, see
+:mod:`.ingest`), so the rows Spark flags are those with the wrong number of fields. When it flags
+any, one more pass finds their text; they go to the quarantine with the line where they start
+(found by their text, as on the embedded engine). Files read by AutoFlux's Arrow readers
+(``.csv.zst``, custom readers) set bad rows aside as on the embedded engine.
 
 Differences from the embedded engine:
 
 - A Spark Connect server is asked for FAILFAST parsing (Sail has no PERMISSIVE mode): there, any
   CSV row with the wrong number of fields fails the file, whatever ``ingest.bad_rows`` allows.
-- A quoted value over several lines is split into rows (Spark's CSV reader runs with
-  ``multiLine: false``), which then may be bad rows.
 - A merge is written as a rewrite of the table (a Delta ``WRITE``, not a ``MERGE`` commit).
 - Values of the table's rows cast to a wider type are cast by Spark: a ``double`` column that
   becomes ``string`` holds ``1.0`` where the embedded engine writes ``1``.
@@ -64,7 +61,7 @@ from autoflux.ingest.policy import (
     repeated_key_error,
     table_policy,
 )
-from autoflux.ingest.readers import BadRows
+from autoflux.ingest.readers import BadRows, CsvOptions
 from autoflux.ingest.schema import LINEAGE_COLUMNS, lineage_schema
 from autoflux.lake import RAW, SYSTEM
 
@@ -174,54 +171,48 @@ def _stage(
     text = policy.schema == "rescue" and existing is not None
     table_types = {} if text else reader_types(policy, existing)
     csv = engine.workspace.config.ingest.csv
-    dialect = ingest.CsvDialect(csv.delimiter, csv.encoding)
+    options = CsvOptions(csv.delimiter, csv.encoding, csv.block_size, tuple(csv.null_values))
     spark_reads = ingest.can_read(data_file)
     permissive = spark_reads and data_file.format == "csv" and not engine.remote
-    for sample in (True, False):
-        quarantined = 0
-        if spark_reads:
-            frame = ingest.read_file(
-                spark, data_file, dialect=dialect, hints=hints, lineage=lineage, sample=sample,
-                table_types=table_types, text=text, corrupt=CORRUPT if permissive else None,
-            )
+    quarantined = 0
+    if spark_reads:
+        frame = ingest.read_file(
+            spark, data_file, options=options, hints=hints, lineage=lineage,
+            table_types=table_types, text=text, corrupt=CORRUPT if permissive else None,
+        )
+    else:
+        frame, quarantined = _arrow_rows(engine, data_file, open_columns, hints, lineage, table_types, text, limits)
+    kept = [CORRUPT] if permissive else []
+    incoming = arrow_schema(frame.schema, exclude=(*LINEAGE_COLUMNS, *kept))
+    planned = plan(policy, data_file.table, existing, incoming)
+    schema = lineage_schema(planned.schema)
+    struct = spark_struct(schema, metadata=_metadata(frame, old))
+    rows = _in_columns(frame, schema, struct, incoming, planned.rescue, kept)
+    measures = [F.count(F.lit(1)).alias("read")]
+    measures += [F.count(F.col(CORRUPT)).alias("corrupt")] if permissive else []
+    measures += [F.sum(F.col(RESCUED_COUNT)).alias("rescued")] if planned.rescue else []
+    staged = _Staged(rows, schema, struct, incoming, planned, 0, 0, None, quarantined)
+    try:
+        if direct:
+            observation = Observation("autoflux_rows")
+            observed = rows.observe(observation, *measures)
+            content, _ = _content(engine, old, observed.where(F.col(CORRUPT).isNull()) if permissive else observed, staged, policy, [])
+            content.write.mode("overwrite").parquet(target)
+            counts = observation.get
         else:
-            frame, quarantined = _arrow_rows(engine, data_file, open_columns, hints, lineage, table_types, text, limits)
-        kept = [CORRUPT] if permissive else []
-        incoming = arrow_schema(frame.schema, exclude=(*LINEAGE_COLUMNS, *kept))
-        planned = plan(policy, data_file.table, existing, incoming)
-        schema = lineage_schema(planned.schema)
-        struct = spark_struct(schema, metadata=_metadata(frame, old))
-        rows = _in_columns(frame, schema, struct, incoming, planned.rescue, kept)
-        measures = [F.count(F.lit(1)).alias("read")]
-        measures += [F.count(F.col(CORRUPT)).alias("corrupt")] if permissive else []
-        measures += [F.sum(F.col(RESCUED_COUNT)).alias("rescued")] if planned.rescue else []
-        staged = _Staged(rows, schema, struct, incoming, planned, 0, 0, None, quarantined)
-        try:
-            if direct:
-                observation = Observation("autoflux_rows")
-                observed = rows.observe(observation, *measures)
-                content, _ = _content(engine, old, observed.where(F.col(CORRUPT).isNull()) if permissive else observed, staged, policy, [])
-                content.write.mode("overwrite").parquet(target)
-                counts = observation.get
-            else:
-                rows.write.mode("overwrite").parquet(target)
-                rows = spark.read.parquet(target)
-                counts = rows.agg(*measures).first().asDict()
-        except Exception as error:
-            raise ingest.read_error(error, data_file.path) from None
-        corrupt = counts.get("corrupt") or 0
-        if corrupt:
-            staged.bad = ingest.bad_rows(spark, data_file.path, dialect, CORRUPT)
-            if len(staged.bad) < corrupt:  # values that do not fit the types inferred from the file's head
-                if sample and not text:
-                    continue
-                raise _misfit(rows, staged.bad, data_file)
-        if counts["read"] == 0 and data_file.format == "csv":
-            raise IngestError("the file has a header but no data rows", path=data_file.path, hint="add rows or remove the file")
-        staged.rows = rows.where(F.col(CORRUPT).isNull()) if permissive else rows
-        staged.loaded, staged.rescued = counts["read"] - corrupt, int(counts.get("rescued") or 0)
-        return staged
-    raise AssertionError("unreachable")
+            rows.write.mode("overwrite").parquet(target)
+            rows = spark.read.parquet(target)
+            counts = rows.agg(*measures).first().asDict()
+    except Exception as error:
+        raise ingest.read_error(error, data_file.path) from None
+    corrupt = counts.get("corrupt") or 0
+    if corrupt:
+        staged.bad = ingest.bad_rows(spark, data_file.path, options, CORRUPT)
+        if len(staged.bad) < corrupt:  # the columns are text or checked values: only ragged rows are expected
+            raise _misfit(rows, staged.bad, data_file)
+    staged.rows = rows.where(F.col(CORRUPT).isNull()) if permissive else rows
+    staged.loaded, staged.rescued = counts["read"] - corrupt, int(counts.get("rescued") or 0)
+    return staged
 
 
 def _content(
