@@ -8,7 +8,9 @@ says ``CI=true`` it fails it, so a CI run can never go green by skipping what it
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import subprocess
 import sys
 import traceback
@@ -20,6 +22,7 @@ from typing import Any
 
 import pytest
 import scratch_postgres
+import servers
 import yaml
 from click.testing import CliRunner
 
@@ -194,3 +197,82 @@ def postgres(requirement) -> Iterator[scratch_postgres.Postgres]:
         requirement(False, f"no PostgreSQL at {scratch_postgres.HOST}:{scratch_postgres.PORT}: {error}")
     yield server
     server.drop_all()
+
+
+# ------------------------------------------------- source servers (tests/servers.py), one per session
+
+
+@pytest.fixture(scope="session")
+def http_server():
+    server = servers.FileServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def kaggle_server():
+    servers.require_module("kagglesdk")
+    try:
+        server = servers.KaggleStandIn()
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        server = None
+    if server is None:
+        pytest.fail(
+            f"port {servers.KAGGLE_PORT} on 127.0.0.1 is busy: the Kaggle client's TEST environment talks to "
+            f"http://localhost:{servers.KAGGLE_PORT} only, so stop whatever listens there and run again",
+            pytrace=False,
+        )
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def kaggle_env(kaggle_server, tmp_path, monkeypatch):
+    """Point the official client at the stand-in, with credentials only from the environment:
+    HOME and KAGGLE_CONFIG_DIR are temp folders, so the real ~/.kaggle is never read."""
+    for name in list(os.environ):
+        if name.startswith("KAGGLE_"):
+            monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    (home / ".kaggle").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "kaggle-config"))
+    monkeypatch.setenv("KAGGLE_API_ENVIRONMENT", "TEST")
+    monkeypatch.setenv("KAGGLE_USERNAME", servers.KAGGLE_USER)
+    monkeypatch.setenv("KAGGLE_KEY", servers.KAGGLE_KEY)
+    return kaggle_server
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    servers.require_module("s3fs")
+    moto_server = servers.require_module("moto.server")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server, monkeypatch, request, tmp_path):
+    """A fresh bucket on the moto server, with the AWS environment pointing at it."""
+    boto3 = servers.require_module("boto3")
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_server)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    bucket = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50].strip("-")
+    client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
+    client.create_bucket(Bucket=bucket)
+    return client, bucket
