@@ -272,7 +272,59 @@ def s3_bucket(s3_server, monkeypatch, request, tmp_path):
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    bucket = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50].strip("-")
+    bucket = re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", request.node.name.lower()))[:50].strip("-")
     client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
     client.create_bucket(Bucket=bucket)
     return client, bucket
+
+
+@pytest.fixture(scope="session")
+def gcs_server():
+    """gcp-storage-emulator on 127.0.0.1; gcsfs's experimental gRPC bucket probe is off (the emulator speaks JSON only)."""
+    os.environ["GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT"] = "false"  # read when gcsfs is imported
+    servers.require_module("gcsfs")
+    servers.require_module("gcp_storage_emulator")
+    server = servers.GcsEmulator()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def gcs_bucket(gcs_server, monkeypatch, request):
+    """A fresh bucket on the GCS emulator, with STORAGE_EMULATOR_HOST pointing at it; returns (fs, bucket)."""
+    import fsspec
+
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_server.endpoint)
+    monkeypatch.setenv("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+    bucket = re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", request.node.name.lower()))[:50].strip("-")
+    fs = fsspec.filesystem("gs", token="anon", project="test", skip_instance_cache=True)
+    fs.mkdir(bucket)
+    return fs, bucket
+
+
+@pytest.fixture(scope="session")
+def azurite_server():
+    """Azurite's blob service, started for the session (`make test` installs the npm package azurite)."""
+    servers.require_module("adlfs")
+    command = servers.azurite_command()
+    require(command, "Azurite is not installed (npm install --no-save azurite, or `make test`)")
+    server = servers.Azurite(command)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def azure_container(azurite_server, monkeypatch, request):
+    """A fresh container on Azurite, with the usual Azure variables pointing at it; returns (fs, container)."""
+    import fsspec
+
+    for name in list(os.environ):
+        if name.startswith("AZURE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite_server.connection_string)
+    monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_NAME", servers.AZURITE_ACCOUNT)
+    monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_KEY", servers.AZURITE_KEY)
+    container = re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", request.node.name.lower()))[:50].strip("-")
+    fs = fsspec.filesystem("az", connection_string=azurite_server.connection_string, skip_instance_cache=True)
+    fs.mkdir(container)
+    return fs, container

@@ -346,3 +346,102 @@ class _KaggleHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, *, seconds: float, process=None) -> None:
+    """Wait until 127.0.0.1:``port`` accepts connections (bounded); fail when ``process`` died."""
+    import socket
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the server exited with code {process.returncode} before listening on port {port}")
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {seconds:.0f}s")
+
+
+class GcsEmulator:
+    """gcp-storage-emulator (PyPI) in this process, in memory, on 127.0.0.1."""
+
+    def __init__(self) -> None:
+        from gcp_storage_emulator.server import create_server
+
+        self.port = free_port()
+        self.server = create_server("127.0.0.1", self.port, in_memory=True)
+        self.server.start()
+        wait_for_port(self.port, seconds=10)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="  # Azurite's well-known key
+REPO = Path(__file__).resolve().parents[1]
+
+
+def azurite_command() -> list[str] | None:
+    """How to start Azurite's blob service: the repository's node_modules (``make test`` installs it), else PATH."""
+    import shutil
+
+    local = REPO / "node_modules" / ".bin" / "azurite-blob"
+    if local.exists():
+        return [str(local)]
+    found = shutil.which("azurite-blob")
+    return [found] if found else None
+
+
+class Azurite:
+    """Azurite's blob service (npm ``azurite``) as a child process, in memory, on 127.0.0.1."""
+
+    def __init__(self, command: list[str]) -> None:
+        import subprocess
+
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [*command, "--blobHost", "127.0.0.1", "--blobPort", str(self.port), "--inMemoryPersistence",
+             "--skipApiVersionCheck", "--loose", "--silent", "--disableTelemetry"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            wait_for_port(self.port, seconds=60, process=self.process)
+        except Exception:
+            self.stop()
+            raise
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}/{AZURITE_ACCOUNT}"
+
+    @property
+    def connection_string(self) -> str:
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+            f"BlobEndpoint={self.endpoint};"
+        )
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except Exception:
+            self.process.kill()
+            self.process.wait(10)
