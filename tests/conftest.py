@@ -250,12 +250,12 @@ def kaggle_env(kaggle_server, tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def s3_server():
+    """moto's S3 server as a child process on 127.0.0.1 (not a thread: delta-rs holds the GIL while
+    it waits for some answers, so an in-process server would never answer it)."""
     servers.require_module("s3fs")
-    moto_server = servers.require_module("moto.server")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+    servers.require_module("moto.server")
+    server = servers.MotoServer()
+    yield server.endpoint
     server.stop()
 
 

@@ -445,3 +445,36 @@ class Azurite:
         except Exception:
             self.process.kill()
             self.process.wait(10)
+
+
+class MotoServer:
+    """moto's server (``python -m moto.server``) as a child process on 127.0.0.1."""
+
+    def __init__(self) -> None:
+        import subprocess
+        import sys
+
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            wait_for_port(self.port, seconds=60, process=self.process)
+        except Exception:
+            self.stop()
+            raise
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except Exception:
+            self.process.kill()
+            self.process.wait(10)
