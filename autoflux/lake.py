@@ -67,6 +67,7 @@ class Lake:
             names = [p.name for p in folder.iterdir() if (p / "_delta_log").is_dir()] if folder.is_dir() else []
         else:
             fs, root = self.filesystem(f"{self.uri}/{schema}")
+            fs.invalidate_cache()  # fsspec keeps listings per process: another process may have added tables
             names = [p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(root, detail=False) if fs.exists(f"{p}/_delta_log")] if fs.exists(root) else []
         return sorted(names)
 
