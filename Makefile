@@ -19,10 +19,12 @@ example: $(STAMP)
 	$(BIN)/autoflux run examples/loan-default --workspace example_ws
 
 # System packages the Spark tests use (Java 17, the PostgreSQL JDBC driver for the metastore),
-# installed only when missing.
+# and Azurite (npm) for the Azure Blob tests in ./node_modules, each installed only when missing.
 deps:
 	command -v java >/dev/null && test -f /usr/share/java/postgresql.jar || { apt-get update -qq && \
 	  apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless libpostgresql-jdbc-java; }
+	command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs npm; }
+	test -x node_modules/.bin/azurite-blob || npm install --no-save --no-audit --no-fund --loglevel=error azurite
 
 test: $(STAMP) deps
 	$(BIN)/python -m pytest
@@ -31,4 +33,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 
 clean:
-	rm -rf example_ws .pytest_cache
+	rm -rf example_ws .pytest_cache node_modules

@@ -258,8 +258,12 @@ class KaggleStandIn(_Server):
         super().__init__(("127.0.0.1", KAGGLE_PORT), _KaggleHandler)
         competition = fixture_files("competition")
         big = b"id,value\n" + b"".join(b"%d,%d\n" % (i, i * 7919 % 10007) for i in range(60_000))
-        self.competitions = {"titanic": competition, "rules-pending": competition, "big-data": {"train.csv": big}}
+        self.competitions = {
+            "titanic": competition, "rules-pending": competition, "big-data": {"train.csv": big}, "busy": competition,
+        }
         self.drops: set[str] = set()
+        self.cuts: dict[str, int] = {}  # storage path -> how many more answers are cut halfway, Range or not
+        self.rate_limited: dict[str, int] = {}  # competition -> how many more calls get 429 (Retry-After: 0)
         self.datasets = {("bob", "weather"): {1: fixture_files("dataset/v1"), 2: fixture_files("dataset/v2")}}
         self.blobs: dict[str, bytes] = {}
         for slug, files in self.competitions.items():
@@ -284,6 +288,10 @@ class KaggleStandIn(_Server):
             slug = body.get("competitionName", "")
             if slug not in self.competitions:
                 return 404, "Competition not found"
+            with self.lock:
+                if self.rate_limited.get(slug):
+                    self.rate_limited[slug] -= 1
+                    return 429, "Too many requests"
             if slug == "rules-pending":
                 return 403, "You must accept this competition's rules before you'll be able to download files."
             if call.endswith("DownloadDataFiles"):
@@ -337,11 +345,16 @@ class _KaggleHandler(BaseHTTPRequestHandler):
         with self.server.lock:
             drop = self.path in self.server.drops and not self.headers.get("Range")
             self.server.drops.discard(self.path)
+            if self.server.cuts.get(self.path):
+                self.server.cuts[self.path] -= 1
+                drop = True
         send_bytes(self, blob, drop=drop)
 
     def _json(self, status: int, message: str) -> None:
         payload = json.dumps({"code": status, "message": message}).encode()
         self.send_response(status)
+        if status == 429:
+            self.send_header("Retry-After", "0")
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()

@@ -39,8 +39,10 @@ class _Truncated(Exception):
 
 
 class _TransientStatus(Exception):
-    def __init__(self, status: int) -> None:
+    def __init__(self, status: int, retry_after: float | None = None) -> None:
         super().__init__(f"HTTP {status}")
+        self.status = status
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -316,9 +318,27 @@ def _count_failure(attempt: int, error: Exception, *, retry: RetryPolicy, source
     if attempt >= retry.attempts:
         failure = AcquireError(f"{what} failed after {attempt} tries ({_reason(error)})", path=source, hint=hint)
         failure.retryable = True
+        failure.status = _status(error)
         raise failure from None
-    time.sleep(retry.delay(attempt))
+    wait = _retry_after(error)
+    time.sleep(retry.delay(attempt) if wait is None else min(wait, retry.max_backoff))
     return attempt
+
+
+def _status(error: BaseException) -> int | None:
+    if isinstance(error, _TransientStatus):
+        return error.status
+    response = getattr(error, "response", None)
+    return response.status_code if response is not None else None
+
+
+def _retry_after(error: BaseException) -> float | None:
+    """Seconds a 429/503 answer asked to wait (``Retry-After`` in seconds), if it said."""
+    if isinstance(error, _TransientStatus):
+        return error.retry_after
+    response = getattr(error, "response", None)
+    value = response.headers.get("Retry-After", "") if response is not None else ""
+    return float(value) if value.strip().isdigit() else None
 
 
 def retrying(call: Callable[[], T], *, retry: RetryPolicy, source: str) -> T:
@@ -361,7 +381,8 @@ def _check_status(response: requests.Response) -> None:
 
     status = response.status_code
     if status in _TRANSIENT_STATUS or status >= 500:
-        raise _TransientStatus(status)
+        value = response.headers.get("Retry-After", "")
+        raise _TransientStatus(status, float(value) if value.strip().isdigit() else None)
     if status >= 400:
         raise requests.HTTPError(f"HTTP {status}", response=response)
 
