@@ -248,6 +248,14 @@ def kaggle_env(kaggle_server, tmp_path, monkeypatch):
     return kaggle_server
 
 
+def bucket_name(node) -> str:
+    """A bucket or container name of the test, unique per test and parameter, valid on S3, GCS and Azure."""
+    import hashlib
+
+    readable = re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", node.name.lower()))[:40].strip("-")
+    return f"{readable}-{hashlib.sha1(node.nodeid.encode()).hexdigest()[:8]}"
+
+
 @pytest.fixture(scope="session")
 def s3_server():
     """moto's S3 server as a child process on 127.0.0.1 (not a thread: delta-rs holds the GIL while
@@ -272,7 +280,7 @@ def s3_bucket(s3_server, monkeypatch, request, tmp_path):
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    bucket = re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", request.node.name.lower()))[:50].strip("-")
+    bucket = bucket_name(request.node)
     client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
     client.create_bucket(Bucket=bucket)
     return client, bucket
@@ -296,7 +304,7 @@ def gcs_bucket(gcs_server, monkeypatch, request):
 
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_server.endpoint)
     monkeypatch.setenv("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
-    bucket = re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", request.node.name.lower()))[:50].strip("-")
+    bucket = bucket_name(request.node)
     fs = fsspec.filesystem("gs", token="anon", project="test", skip_instance_cache=True)
     fs.mkdir(bucket)
     return fs, bucket
@@ -324,7 +332,7 @@ def azure_container(azurite_server, monkeypatch, request):
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite_server.connection_string)
     monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_NAME", servers.AZURITE_ACCOUNT)
     monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_KEY", servers.AZURITE_KEY)
-    container = re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", request.node.name.lower()))[:50].strip("-")
+    container = bucket_name(request.node)
     fs = fsspec.filesystem("az", connection_string=azurite_server.connection_string, skip_instance_cache=True)
     fs.mkdir(container)
     return fs, container

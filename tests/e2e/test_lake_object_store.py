@@ -100,7 +100,7 @@ def test_lake_on_an_object_store_end_to_end(lake_uri, tmp_path, cli, cli_process
 
     before = state(ws)
     for command in (("optimize",), ("vacuum", "--retention-hours", "0"), ("export", "raw.train", str(tmp_path / "train.parquet"))):
-        result = cli_process(*command, cwd=ws)
+        result = cli(*command, cwd=ws)
         outputs.append(result.output)
         assert result.exit_code == 0, result.output
     after = state(ws)
