@@ -12,7 +12,6 @@ tests/conftest.py, one of each per session).
 from __future__ import annotations
 
 import base64
-import errno
 import hashlib
 import importlib
 import io
