@@ -19,10 +19,12 @@ example: $(STAMP)
 	$(BIN)/autoflux run examples/loan-default --workspace example_ws
 
 # System packages the tests use, installed only when missing: Java 17 and the PostgreSQL JDBC
-# driver (Spark and its metastore), Chromium (the report's browser test).
+# driver (Spark and its metastore), Chromium (the report's browser test), Node's npm; and Azurite
+# (npm) for the Azure Blob tests, in ./node_modules.
 deps:
-	command -v java >/dev/null && test -f /usr/share/java/postgresql.jar && command -v chromium >/dev/null || { apt-get update -qq && \
-	  apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless libpostgresql-jdbc-java chromium fonts-dejavu-core; }
+	command -v java >/dev/null && test -f /usr/share/java/postgresql.jar && command -v chromium >/dev/null && command -v npm >/dev/null || { apt-get update -qq && \
+	  apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless libpostgresql-jdbc-java chromium fonts-dejavu-core $$(command -v npm >/dev/null || echo nodejs npm); }
+	test -x node_modules/.bin/azurite-blob || npm install --no-save --no-audit --no-fund --loglevel=error azurite
 
 test: $(STAMP) deps
 	$(BIN)/ruff check .
@@ -32,4 +34,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 
 clean:
-	rm -rf example_ws .pytest_cache
+	rm -rf example_ws .pytest_cache node_modules

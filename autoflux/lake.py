@@ -1,7 +1,14 @@
-"""The lake: Delta tables under ``<lake>/<schema>/<table>``, on a local path or an object store."""
+"""The lake: Delta tables under ``<lake>/<schema>/<table>``, on a local path or an object store.
+
+On an object store, delta-rs and fsspec take credentials from the store's usual environment
+(``AWS_ACCESS_KEY_ID``…, ``GOOGLE_APPLICATION_CREDENTIALS``, ``AZURE_STORAGE_*``); AutoFlux adds
+only where the store is (:func:`storage_options`), never a secret, so nothing secret is written
+into the dbt project.
+"""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +36,8 @@ class Lake:
     @classmethod
     def at(cls, location: str, *, base: Path) -> Lake:
         if is_uri(location) and not location.startswith("file://"):
-            return cls(location.rstrip("/"))
+            uri = location.rstrip("/")
+            return cls(uri, storage_options(uri))
         path = Path(location.removeprefix("file://")).expanduser()
         return cls(str(path if path.is_absolute() else (base / path).resolve()))
 
@@ -59,6 +67,7 @@ class Lake:
             names = [p.name for p in folder.iterdir() if (p / "_delta_log").is_dir()] if folder.is_dir() else []
         else:
             fs, root = self.filesystem(f"{self.uri}/{schema}")
+            fs.invalidate_cache()  # fsspec keeps listings per process: another process may have added tables
             names = [p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(root, detail=False) if fs.exists(f"{p}/_delta_log")] if fs.exists(root) else []
         return sorted(names)
 
@@ -66,4 +75,48 @@ class Lake:
         """The filesystem (fsspec, with the lake's storage options) and path of ``uri``, a location in the lake."""
         import fsspec
 
-        return fsspec.core.url_to_fs(uri, **self.storage_options)
+        return fsspec.core.url_to_fs(uri, **fsspec_options(uri))
+
+
+def storage_options(uri: str) -> dict[str, str]:
+    """delta-rs settings for a lake at ``uri`` read from the environment: where the store is
+    (an S3-compatible endpoint, an emulator), never credentials (delta-rs reads those itself)."""
+    protocol = uri.split("://", 1)[0].lower()
+    options: dict[str, str] = {}
+    if protocol in ("s3", "s3a"):
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        if endpoint:
+            options["AWS_ENDPOINT_URL"] = endpoint
+            if endpoint.startswith("http://"):
+                options["AWS_ALLOW_HTTP"] = "true"
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        if region:
+            options["AWS_REGION"] = region
+    elif protocol in ("az", "abfs", "abfss", "azure"):
+        endpoint = os.environ.get("AZURE_STORAGE_ENDPOINT") or _connection_string_part("BlobEndpoint")
+        if endpoint:
+            options["AZURE_STORAGE_ENDPOINT"] = endpoint.rstrip("/")
+            if endpoint.startswith("http://"):
+                options["AZURE_ALLOW_HTTP"] = "true"
+        account = os.environ.get("AZURE_STORAGE_ACCOUNT_NAME") or _connection_string_part("AccountName")
+        if account:
+            options["AZURE_STORAGE_ACCOUNT_NAME"] = account
+    return options
+
+
+def _connection_string_part(key: str) -> str | None:
+    """A non-secret part (``BlobEndpoint``, ``AccountName``) of AZURE_STORAGE_CONNECTION_STRING."""
+    for part in os.environ.get("AZURE_STORAGE_CONNECTION_STRING", "").split(";"):
+        name, _, value = part.partition("=")
+        if name.strip() == key and value.strip():
+            return value.strip()
+    return None
+
+
+def fsspec_options(uri: str) -> dict[str, str]:
+    """fsspec settings for ``uri`` from the environment (the same endpoint as :func:`storage_options`)."""
+    protocol = uri.split("://", 1)[0].lower()
+    if protocol in ("s3", "s3a"):
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        return {"endpoint_url": endpoint} if endpoint else {}
+    return {}

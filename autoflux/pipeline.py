@@ -26,6 +26,7 @@ from autoflux.workspace import Workspace
 class RunSummary:
     """What one `autoflux run` did, stage by stage."""
 
+    acquired: list[dict[str, Any]] = field(default_factory=list)
     ingest: IngestReport | None = None
     transform: TransformReport | None = None
     handoff: dict[str, Any] | None = None
@@ -34,6 +35,8 @@ class RunSummary:
 
     def as_dict(self) -> dict[str, Any]:
         result: dict[str, Any] = {"seconds": {k: round(v, 3) for k, v in self.seconds.items()}}
+        if self.acquired:
+            result["acquire"] = self.acquired
         if self.ingest:
             result["ingest"] = ingest_dict(self.ingest)
         if self.transform:
@@ -54,6 +57,7 @@ class Pipeline:
         self.wait = wait
         self._engine: Engine | None = None
         self._locked = False
+        self.acquired: list[dict[str, Any]] = []
 
     @classmethod
     def open(cls, workspace: str | Path = ".", *, wait: float = 0.0) -> Pipeline:
@@ -85,7 +89,7 @@ class Pipeline:
 
     def acquire(self, sources: Sequence[str], *, refresh: bool = False) -> list[Path]:
         """Local folders/files holding each source's data (downloaded and unpacked into the cache)."""
-        from autoflux.acquire import acquire
+        from autoflux.acquire import acquire, source_kind
 
         paths = []
         with self.console.progress(transfer=True) as progress:
@@ -97,9 +101,22 @@ class Pipeline:
                         progress.update(task, completed=done, total=total)
 
                 acquired = acquire(source, cache_dir=self.workspace.cache_dir, refresh=refresh, on_progress=on_progress)
-                if acquired.from_cache and acquired.path.is_relative_to(self.workspace.cache_dir):
+                if acquired.note and acquired.from_cache:
+                    self.console.warn(f"{source}: {acquired.note}")
+                elif acquired.note:
+                    self.console.info(f"{source}: {acquired.note}")
+                elif acquired.from_cache and acquired.path.is_relative_to(self.workspace.cache_dir):
                     self.console.info(f"{source}: up to date in the cache, nothing downloaded")
+                elif refresh and acquired.path.is_relative_to(self.workspace.cache_dir):
+                    self.console.info(f"{source}: downloaded again (--refresh), {acquired.downloaded_bytes:,} bytes")
                 paths.append(acquired.path)
+                if source_kind(source) != "local":
+                    self.acquired.append({
+                        "source": source,
+                        "from_cache": acquired.from_cache,
+                        "downloaded_bytes": acquired.downloaded_bytes,
+                        "note": acquired.note,
+                    })
         return paths
 
     def ingest(self, sources: Sequence[str] = (), *, refresh: bool = False, force: bool = False) -> IngestReport:
@@ -108,7 +125,7 @@ class Pipeline:
             return self._ingest(sources, refresh=refresh, force=force)
 
     def _ingest(self, sources: Sequence[str], *, refresh: bool, force: bool) -> IngestReport:
-        chosen = list(sources) or [str(self.workspace.resolve(s)) for s in self.workspace.config.sources]
+        chosen = list(sources) or [self._configured(s) for s in self.workspace.config.sources]
         if not chosen:
             raise IngestError("no sources to ingest", hint="pass a folder or URL, or list sources in autoflux.yml")
         roots = self.acquire(chosen, refresh=refresh)
@@ -132,6 +149,12 @@ class Pipeline:
         self.engine.publish_raw(self.engine.raw_tables())
         sync_project(self.workspace, self.engine)
         return report
+
+    def _configured(self, source: str) -> str:
+        """A source from ``sources`` in autoflux.yml: local paths are relative to the workspace, URIs stay as they are."""
+        from autoflux.acquire import source_kind
+
+        return source if source_kind(source) != "local" or "://" in source else str(self.workspace.resolve(source))
 
     def transform(self, *, select: str | None = None, test: bool | None = None, if_changed: bool = False) -> TransformReport:
         """Run the dbt project (run, then test) on the workspace's engine.
@@ -202,7 +225,9 @@ class Pipeline:
         from autoflux.handoff import load_training_data
 
         started = time.perf_counter()
+        self.acquired = []
         summary.ingest = self.ingest(sources, refresh=refresh, force=force)
+        summary.acquired = self.acquired
         summary.seconds["ingest"] = time.perf_counter() - started
         if summary.ingest.failed:
             return

@@ -8,7 +8,9 @@ says ``CI=true`` it fails it, so a CI run can never go green by skipping what it
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import subprocess
 import sys
 import traceback
@@ -20,6 +22,7 @@ from typing import Any
 
 import pytest
 import scratch_postgres
+import servers
 import yaml
 from click.testing import CliRunner
 
@@ -194,3 +197,142 @@ def postgres(requirement) -> Iterator[scratch_postgres.Postgres]:
         requirement(False, f"no PostgreSQL at {scratch_postgres.HOST}:{scratch_postgres.PORT}: {error}")
     yield server
     server.drop_all()
+
+
+# ------------------------------------------------- source servers (tests/servers.py), one per session
+
+
+@pytest.fixture(scope="session")
+def http_server():
+    server = servers.FileServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def kaggle_server():
+    servers.require_module("kagglesdk")
+    try:
+        server = servers.KaggleStandIn()
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        server = None
+    if server is None:
+        pytest.fail(
+            f"port {servers.KAGGLE_PORT} on 127.0.0.1 is busy: the Kaggle client's TEST environment talks to "
+            f"http://localhost:{servers.KAGGLE_PORT} only, so stop whatever listens there and run again",
+            pytrace=False,
+        )
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def kaggle_env(kaggle_server, tmp_path, monkeypatch):
+    """Point the official client at the stand-in, with credentials only from the environment:
+    HOME and KAGGLE_CONFIG_DIR are temp folders, so the real ~/.kaggle is never read."""
+    for name in list(os.environ):
+        if name.startswith("KAGGLE_"):
+            monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    (home / ".kaggle").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "kaggle-config"))
+    monkeypatch.setenv("KAGGLE_API_ENVIRONMENT", "TEST")
+    monkeypatch.setenv("KAGGLE_USERNAME", servers.KAGGLE_USER)
+    monkeypatch.setenv("KAGGLE_KEY", servers.KAGGLE_KEY)
+    return kaggle_server
+
+
+def bucket_name(node) -> str:
+    """A bucket or container name of the test, unique per test and parameter, valid on S3, GCS and Azure."""
+    import hashlib
+
+    readable = re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", node.name.lower()))[:40].strip("-")
+    return f"{readable}-{hashlib.sha1(node.nodeid.encode()).hexdigest()[:8]}"
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server as a child process on 127.0.0.1 (not a thread: delta-rs holds the GIL while
+    it waits for some answers, so an in-process server would never answer it)."""
+    servers.require_module("s3fs")
+    servers.require_module("moto.server")
+    server = servers.MotoServer()
+    yield server.endpoint
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server, monkeypatch, request, tmp_path):
+    """A fresh bucket on the moto server, with the AWS environment pointing at it."""
+    boto3 = servers.require_module("boto3")
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_server)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    bucket = bucket_name(request.node)
+    client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
+    client.create_bucket(Bucket=bucket)
+    return client, bucket
+
+
+@pytest.fixture(scope="session")
+def gcs_server():
+    """gcp-storage-emulator on 127.0.0.1; gcsfs's experimental gRPC bucket probe is off (the emulator speaks JSON only)."""
+    os.environ["GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT"] = "false"  # read when gcsfs is imported
+    servers.require_module("gcsfs")
+    servers.require_module("gcp_storage_emulator")
+    server = servers.GcsEmulator()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def gcs_bucket(gcs_server, monkeypatch, request):
+    """A fresh bucket on the GCS emulator, with STORAGE_EMULATOR_HOST pointing at it; returns (fs, bucket)."""
+    import fsspec
+
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_server.endpoint)
+    monkeypatch.setenv("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+    bucket = bucket_name(request.node)
+    fs = fsspec.filesystem("gs", token="anon", project="test", skip_instance_cache=True)
+    fs.mkdir(bucket)
+    return fs, bucket
+
+
+@pytest.fixture(scope="session")
+def azurite_server():
+    """Azurite's blob service, started for the session (`make test` installs the npm package azurite)."""
+    servers.require_module("adlfs")
+    command = servers.azurite_command()
+    require(command, "Azurite is not installed (npm install --no-save azurite, or `make test`)")
+    server = servers.Azurite(command)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def azure_container(azurite_server, monkeypatch, request):
+    """A fresh container on Azurite, with the usual Azure variables pointing at it; returns (fs, container)."""
+    import fsspec
+
+    for name in list(os.environ):
+        if name.startswith("AZURE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite_server.connection_string)
+    monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_NAME", servers.AZURITE_ACCOUNT)
+    monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_KEY", servers.AZURITE_KEY)
+    container = bucket_name(request.node)
+    fs = fsspec.filesystem("az", connection_string=azurite_server.connection_string, skip_instance_cache=True)
+    fs.mkdir(container)
+    return fs, container

@@ -31,13 +31,16 @@ class Acquired:
 
     ``path`` is the local folder (or single file) holding the data files, archives unpacked;
     ``from_cache`` is True when nothing was downloaded because the cache was complete;
-    ``downloaded_bytes`` counts the bytes received over the network by this call.
+    ``downloaded_bytes`` counts the bytes received over the network by this call;
+    ``note`` says, in one line, what the check of a cached copy found when it is worth telling
+    (the source changed and was fetched again, or could not be checked and the cache was used).
     """
 
     source: str
     path: Path
     from_cache: bool
     downloaded_bytes: int
+    note: str | None = None
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,10 @@ class _Truncated(Exception):
 
 
 class _TransientStatus(Exception):
-    def __init__(self, status: int) -> None:
+    def __init__(self, status: int, retry_after: float | None = None) -> None:
         super().__init__(f"HTTP {status}")
+        self.status = status
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class Download:
     sha256: str
     etag: str | None
     last_modified: str | None
+    length: int | None = None
 
 
 def acquire_http(
@@ -68,17 +71,22 @@ def acquire_http(
 ) -> Acquired:
     """Download ``url`` into the cache (resuming a partial download) and unpack it if an archive.
 
-    A complete cached copy is used without asking the server; ``refresh=True`` downloads anew.
+    A cached copy is checked with the server first (:func:`_revalidate`): a conditional GET with
+    ``If-None-Match`` / ``If-Modified-Since`` when the copy has an ETag or Last-Modified, else a
+    ``HEAD`` comparing the length; a server giving neither validator nor length is downloaded
+    again. Unchanged: the cache is used and nothing is downloaded. When the server cannot be
+    reached, the cached copy is used and ``note`` says it could not be checked.
+    ``refresh=True`` downloads anew without asking.
     """
     import requests
 
     slot = cache.slot(cache_dir, url, kind="http")
-    if not refresh:
-        hit = slot.complete()
-        if hit and (sha256 is None or hit.info.get("sha256") == sha256):
-            return Acquired(url, hit.data, True, 0)
-    else:
+    hit = None if refresh else slot.complete()
+    if hit and sha256 is not None and hit.info.get("sha256") != sha256:
+        hit = None
+    if refresh:
         slot.clear_partial()
+    note = None
 
     with requests.Session() as session:
 
@@ -90,6 +98,21 @@ def acquire_http(
                     headers["If-Range"] = validator
             return session.get(url, headers=headers, stream=True, timeout=retry.timeout)
 
+        first = None
+        if hit is not None:
+            try:
+                check = _revalidate(session, url, hit.info, retry)
+            except requests.HTTPError as error:
+                raise http_error(url, error) from None
+            except AcquireError as error:
+                if not error.retryable:
+                    raise
+                when = hit.info.get("completed_at", "earlier")
+                reason = error.message.rsplit("(", 1)[-1].rstrip(")") if "(" in error.message else error.message
+                return Acquired(url, hit.data, True, 0, note=f"could not check with the server ({reason}); using the copy cached at {when}")
+            if check.unchanged:
+                return Acquired(url, hit.data, True, 0)
+            first, note = check.response, check.reason
         try:
             got = download(
                 open_response,
@@ -98,6 +121,7 @@ def acquire_http(
                 retry=retry,
                 on_progress=on_progress,
                 source=url,
+                first=first,
             )
         except requests.HTTPError as error:
             slot.prune()
@@ -114,11 +138,94 @@ def acquire_http(
             path=url,
             hint="check the URL and the expected checksum",
         )
+    if hit is not None and got.sha256 == hit.info.get("sha256"):
+        note = f"{note}; the same bytes as the cached copy"
+    elif hit is not None:
+        note = f"{note}; downloaded the new file"
     with slot.stage() as tmp:
         got.path.replace(tmp / "data" / got.name)
         archives.unpack_all(tmp / "data", max_bytes=max_archive_bytes, label=url, on_progress=on_progress)
-        entry = slot.publish(tmp, sha256=got.sha256, size=got.size, etag=got.etag, last_modified=got.last_modified)
-    return Acquired(url, entry.data, False, got.received)
+        entry = slot.publish(
+            tmp, sha256=got.sha256, size=got.size, etag=got.etag, last_modified=got.last_modified, length=got.length
+        )
+    return Acquired(url, entry.data, False, got.received, note=note)
+
+
+@dataclass(frozen=True)
+class _Check:
+    """What the server said about a cached copy: unchanged, or changed with ``reason`` (and the
+    response of the conditional GET, whose body is the new file, when there is one)."""
+
+    unchanged: bool
+    reason: str = ""
+    response: requests.Response | None = None
+
+
+def _revalidate(session: requests.Session, url: str, info: dict[str, Any], retry: RetryPolicy) -> _Check:
+    """Ask the server whether the cached copy described by ``info`` (its marker) is still current.
+
+    Raises ``requests.HTTPError`` on a 4xx answer, and a retryable AcquireError when the server
+    cannot be reached (two tries: a check must not hold up an offline run).
+    """
+    checking = RetryPolicy(attempts=min(retry.attempts, 2), backoff=retry.backoff, max_backoff=retry.max_backoff,
+                           timeout=min(retry.timeout, 15.0))
+    etag, modified = info.get("etag"), info.get("last_modified")
+    if etag or modified:
+        headers = {"Accept-Encoding": "identity"}
+        if etag:
+            headers["If-None-Match"] = etag
+        if modified:
+            headers["If-Modified-Since"] = modified
+
+        def conditional_get() -> requests.Response:
+            response = session.get(url, headers=headers, stream=True, timeout=checking.timeout)
+            _close_on_error(response)
+            return response
+
+        response = retrying(conditional_get, retry=checking, source=url)
+        if response.status_code == 304:
+            response.close()
+            return _Check(True)
+        now = _state_of(response)
+        if (etag and now["etag"] == etag) or (not etag and not now["etag"] and now["last_modified"] == modified):
+            response.close()  # a server ignoring the condition, with the same validator: unchanged
+            return _Check(True)
+        if etag and now["etag"]:
+            reason = f"changed on the server (ETag {etag} → {now['etag']})"
+        elif modified and now["last_modified"]:
+            reason = f"changed on the server (Last-Modified {modified} → {now['last_modified']})"
+        else:
+            reason = "changed on the server (it no longer gives the cached copy's validator)"
+        return _Check(False, reason, response)
+    length = info.get("length")
+    if length is not None:
+
+        def head() -> requests.Response:
+            response = session.head(url, headers={"Accept-Encoding": "identity"}, allow_redirects=True, timeout=checking.timeout)
+            _close_on_error(response, passing={405, 501})
+            return response
+
+        response = retrying(head, retry=checking, source=url)
+        response.close()
+        now = _state_of(response)
+        size = response.headers.get("Content-Length")
+        if response.ok and not now["etag"] and not now["last_modified"] and size == str(length):
+            return _Check(True)
+        if size and size.isdigit() and int(size) != length:
+            return _Check(False, f"changed on the server (length {length} → {size} bytes)")
+        return _Check(False, "the server's HEAD answer cannot confirm the cached copy: downloaded again")
+    return _Check(False, "the server gives no ETag, Last-Modified or length to check the cached copy against: downloaded again")
+
+
+def _close_on_error(response: requests.Response, passing: frozenset[int] | set[int] = frozenset()) -> None:
+    """Raise (for :func:`retrying`) on a 4xx or 5xx answer, except the statuses in ``passing``."""
+    if response.status_code in passing:
+        return
+    try:
+        _check_status(response)
+    except Exception:
+        response.close()
+        raise
 
 
 def download(
@@ -191,6 +298,7 @@ def download(
                 digest.hexdigest(),
                 state.get("etag"),
                 state.get("last_modified"),
+                offset if state.get("length") is not None else None,
             )
         except (requests.RequestException, _Truncated, _TransientStatus) as error:
             if response is not None:
@@ -210,9 +318,27 @@ def _count_failure(attempt: int, error: Exception, *, retry: RetryPolicy, source
     if attempt >= retry.attempts:
         failure = AcquireError(f"{what} failed after {attempt} tries ({_reason(error)})", path=source, hint=hint)
         failure.retryable = True
+        failure.status = _status(error)
         raise failure from None
-    time.sleep(retry.delay(attempt))
+    wait = _retry_after(error)
+    time.sleep(retry.delay(attempt) if wait is None else min(wait, retry.max_backoff))
     return attempt
+
+
+def _status(error: BaseException) -> int | None:
+    if isinstance(error, _TransientStatus):
+        return error.status
+    response = getattr(error, "response", None)
+    return response.status_code if response is not None else None
+
+
+def _retry_after(error: BaseException) -> float | None:
+    """Seconds a 429/503 answer asked to wait (``Retry-After`` in seconds), if it said."""
+    if isinstance(error, _TransientStatus):
+        return error.retry_after
+    response = getattr(error, "response", None)
+    value = response.headers.get("Retry-After", "") if response is not None else ""
+    return float(value) if value.strip().isdigit() else None
 
 
 def retrying(call: Callable[[], T], *, retry: RetryPolicy, source: str) -> T:
@@ -255,7 +381,8 @@ def _check_status(response: requests.Response) -> None:
 
     status = response.status_code
     if status in _TRANSIENT_STATUS or status >= 500:
-        raise _TransientStatus(status)
+        value = response.headers.get("Retry-After", "")
+        raise _TransientStatus(status, float(value) if value.strip().isdigit() else None)
     if status >= 400:
         raise requests.HTTPError(f"HTTP {status}", response=response)
 
@@ -300,10 +427,15 @@ def _range_start(response: requests.Response) -> int | None:
 
 def _state_of(response: requests.Response) -> dict[str, Any]:
     headers = response.headers
+    length = headers.get("Content-Length") if response.status_code == 200 else None
+    if response.status_code == 206:
+        match = _CONTENT_RANGE.match(headers.get("Content-Range", ""))
+        length = match.group(3) if match else None
     return {
         "name": _response_file_name(response),
         "etag": headers.get("ETag"),
         "last_modified": headers.get("Last-Modified"),
+        "length": int(length) if length and length.isdigit() else None,
     }
 
 

@@ -193,8 +193,18 @@ def acquire_kaggle(
         except requests.HTTPError as error:
             slot.prune()
             raise _error(ref, source, creds, error) from None
-        except AcquireError:
+        except AcquireError as error:
             slot.prune()
+            if getattr(error, "status", None) == 429:
+                limited = AcquireError(
+                    f"Kaggle is limiting this account's requests (HTTP 429, still after {retry.attempts} tries with backoff)",
+                    path=source,
+                    hint="wait a few minutes, then run again; nothing was loaded",
+                )
+                limited.retryable = True
+                raise limited from None
+            if error.retryable:
+                error.hint = "run again: the download resumes where it stopped; nothing was loaded"
             raise
 
     with slot.stage() as tmp:

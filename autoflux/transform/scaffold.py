@@ -127,7 +127,8 @@ def _sources(workspace: Workspace, schemas: dict[str, pa.Schema]) -> str:
             {
                 "name": name,
                 "description": f"Raw table {RAW}.{name} (Delta Lake).",
-                "meta": {"plugin": "delta", "delta_table_path": f"{lake_expr}/{RAW}/{name}"},
+                "meta": {"plugin": "delta", "delta_table_path": f"{lake_expr}/{RAW}/{name}"}
+                | ({"storage_options": dict(lake.storage_options)} if lake.storage_options else {}),
                 "columns": columns,
             }
         )

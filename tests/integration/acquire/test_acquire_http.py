@@ -12,6 +12,8 @@ import zipfile
 
 import pytest
 
+from servers import LAST_MODIFIED, send_bytes
+
 from autoflux.acquire import RetryPolicy, acquire
 from autoflux.exceptions import (
     AcquireError,
@@ -39,26 +41,100 @@ def test_plain_file_is_downloaded_with_progress(http_server, tmp_path):
     assert [done for _, done, _ in calls] == sorted(done for _, done, _ in calls)
 
 
-def test_second_call_uses_the_cache_without_asking_the_server(http_server, tmp_path):
+def test_second_call_revalidates_and_downloads_nothing_when_unchanged(http_server, tmp_path):
     url = http_server.add("/cached/train.csv", PAYLOAD)
     first = acquire(url, cache_dir=tmp_path, retry=FAST)
-    asked = len(http_server.requests_to("/cached/train.csv"))
     second = acquire(url, cache_dir=tmp_path, retry=FAST)
     assert second.from_cache is True
     assert second.downloaded_bytes == 0
     assert second.path == first.path
-    assert len(http_server.requests_to("/cached/train.csv")) == asked == 1
+    assert second.note is None
+    asked = http_server.requests_to("/cached/train.csv")
+    assert len(asked) == 2
+    assert asked[1].method == "GET"
+    assert asked[1].headers["If-None-Match"].startswith('"')
+    assert asked[1].headers["If-Modified-Since"] == LAST_MODIFIED
 
 
-def test_refresh_downloads_again(http_server, tmp_path):
+def test_a_changed_file_is_noticed_and_fetched(http_server, tmp_path):
+    url = http_server.add("/changing/train.csv", b"a\n1\n")
+    first = acquire(url, cache_dir=tmp_path, retry=FAST)
+    http_server.add("/changing/train.csv", b"a\n2\n")
+    again = acquire(url, cache_dir=tmp_path, retry=FAST)
+    assert again.from_cache is False
+    assert again.downloaded_bytes == 4
+    assert (again.path / "train.csv").read_bytes() == b"a\n2\n"
+    assert again.note.startswith("changed on the server (ETag ") and again.note.endswith("downloaded the new file")
+    assert len(http_server.requests_to("/changing/train.csv")) == 2  # the conditional GET's answer is the new file
+    assert first.path == again.path and acquire(url, cache_dir=tmp_path, retry=FAST).from_cache is True
+
+
+def test_last_modified_alone_is_checked_with_if_modified_since(http_server, tmp_path):
+    url = http_server.add("/dated/train.csv", b"a\n1\n", etag=False)
+    acquire(url, cache_dir=tmp_path, retry=FAST)
+    assert acquire(url, cache_dir=tmp_path, retry=FAST).from_cache is True
+    asked = http_server.requests_to("/dated/train.csv")[-1]
+    assert asked.headers["If-Modified-Since"] == LAST_MODIFIED and "If-None-Match" not in asked.headers
+    http_server.add("/dated/train.csv", b"a\n2\n", etag=False, last_modified="Thu, 02 May 2024 10:00:00 GMT")
+    again = acquire(url, cache_dir=tmp_path, retry=FAST)
+    assert again.from_cache is False and (again.path / "train.csv").read_bytes() == b"a\n2\n"
+    assert "Last-Modified" in again.note
+
+
+def test_without_validators_a_head_compares_the_length(http_server, tmp_path):
+    url = http_server.add("/plainserver/train.csv", b"a\n1\n", etag=False, last_modified=None)
+    acquire(url, cache_dir=tmp_path, retry=FAST)
+    same = acquire(url, cache_dir=tmp_path, retry=FAST)
+    assert same.from_cache is True and same.downloaded_bytes == 0
+    assert [r.method for r in http_server.requests_to("/plainserver/train.csv")] == ["GET", "HEAD"]
+    http_server.add("/plainserver/train.csv", b"a\n22\n", etag=False, last_modified=None)
+    changed = acquire(url, cache_dir=tmp_path, retry=FAST)
+    assert changed.from_cache is False and (changed.path / "train.csv").read_bytes() == b"a\n22\n"
+    assert "length 4 → 5 bytes" in changed.note
+
+
+def test_without_validators_nor_length_the_file_is_fetched_again(http_server, tmp_path):
+    url = http_server.add("/bare/train.csv", b"a\n1\n", etag=False, last_modified=None, length=False)
+    acquire(url, cache_dir=tmp_path, retry=FAST)
+    again = acquire(url, cache_dir=tmp_path, retry=FAST)
+    assert again.from_cache is False and again.downloaded_bytes == 4
+    assert "no ETag, Last-Modified or length" in again.note and again.note.endswith("the same bytes as the cached copy")
+    assert [r.method for r in http_server.requests_to("/bare/train.csv")] == ["GET", "GET"]
+
+
+def test_offline_with_a_warm_cache_uses_it_and_says_it_could_not_check(tmp_path):
+    import socket
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            return None
+
+        def do_GET(self):
+            send_bytes(self, b"a\n1\n")
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/train.csv"
+    first = acquire(url, cache_dir=tmp_path, retry=FAST)
+    server.shutdown()
+    server.server_close()
+    with socket.socket() as probe:  # the port is closed now: connections are refused
+        assert probe.connect_ex(("127.0.0.1", server.server_address[1])) != 0
+    offline = acquire(url, cache_dir=tmp_path, retry=FAST)
+    assert offline.from_cache is True and offline.path == first.path
+    assert offline.note.startswith("could not check with the server (could not connect); using the copy cached at ")
+
+
+def test_refresh_downloads_again_without_asking(http_server, tmp_path):
     url = http_server.add("/refresh/train.csv", b"a\n1\n")
     acquire(url, cache_dir=tmp_path, retry=FAST)
-    http_server.add("/refresh/train.csv", b"a\n2\n")
-    assert (acquire(url, cache_dir=tmp_path, retry=FAST).path / "train.csv").read_bytes() == b"a\n1\n"
     again = acquire(url, cache_dir=tmp_path, retry=FAST, refresh=True)
-    assert again.from_cache is False
-    assert (again.path / "train.csv").read_bytes() == b"a\n2\n"
-    assert len(http_server.requests_to("/refresh/train.csv")) == 2
+    assert again.from_cache is False and again.downloaded_bytes == 4
+    asked = http_server.requests_to("/refresh/train.csv")
+    assert len(asked) == 2 and "If-None-Match" not in asked[1].headers
 
 
 def test_server_errors_are_retried_with_backoff(http_server, tmp_path):
@@ -216,7 +292,7 @@ def test_unsafe_downloaded_archive_leaves_nothing(http_server, tmp_path):
 
 
 def test_two_fetches_of_one_source_at_once_download_it_once(http_server, tmp_path):
-    """The second waits for the cache's lock, then finds the first one's copy."""
+    """The second waits for the cache's lock, then finds the first one's copy (and checks it: 304)."""
     import threading
 
     url = http_server.add("/concurrent/train.csv", PAYLOAD)
@@ -239,7 +315,9 @@ def test_two_fetches_of_one_source_at_once_download_it_once(http_server, tmp_pat
     second.join(10)
     assert results["first"].from_cache is False and results["second"].from_cache is True
     assert results["second"].path == results["first"].path
-    assert len(http_server.requests_to("/concurrent/train.csv")) == 1
+    asked = http_server.requests_to("/concurrent/train.csv")
+    assert len(asked) == 2 and "If-None-Match" in asked[1].headers  # the second only checked the first's copy
+    assert results["second"].downloaded_bytes == 0
 
 
 def test_a_build_folder_left_by_a_killed_fetch_is_removed_by_the_next(http_server, tmp_path):
