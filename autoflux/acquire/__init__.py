@@ -9,57 +9,18 @@ local folder (or file) that ingest reads, with archives already unpacked.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from autoflux.acquire.base import Acquired, Progress, RetryPolicy
 from autoflux.exceptions import AcquireError
 from autoflux.lock import folder_lock
 
 __all__ = ["Acquired", "Progress", "RetryPolicy", "SourceKind", "acquire", "source_kind"]
 
-Progress = Callable[[str, int, int | None], None]
 SourceKind = Literal["local", "kaggle", "http", "fsspec"]
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-
-
-@dataclass(frozen=True)
-class Acquired:
-    """What :func:`acquire` fetched.
-
-    ``path`` is the local folder (or single file) holding the data files, archives unpacked;
-    ``from_cache`` is True when nothing was downloaded because the cache was complete;
-    ``downloaded_bytes`` counts the bytes received over the network by this call;
-    ``note`` says, in one line, what the check of a cached copy found when it is worth telling
-    (the source changed and was fetched again, or could not be checked and the cache was used).
-    """
-
-    source: str
-    path: Path
-    from_cache: bool
-    downloaded_bytes: int
-    note: str | None = None
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How downloads retry on timeouts, dropped connections, 429 and 5xx answers.
-
-    ``attempts`` counts every try (1 = no retry); the delay before try n+1 is
-    ``backoff * 2**(n-1)`` seconds, capped at ``max_backoff``; ``timeout`` bounds connecting
-    and each read, in seconds.
-    """
-
-    attempts: int = 5
-    backoff: float = 0.5
-    max_backoff: float = 30.0
-    timeout: float = 60.0
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait after failed try number ``attempt`` (1-based)."""
-        return min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
 
 
 def source_kind(source: str) -> SourceKind:

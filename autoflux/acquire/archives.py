@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-from autoflux.acquire import Progress
+from autoflux.acquire.base import Progress
 from autoflux.exceptions import AcquireError, UnsafeArchiveError
 
 ArchiveKind = Literal["zip", "tar", "bz2", "xz"]

@@ -20,7 +20,8 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from autoflux.acquire import Acquired, Progress, RetryPolicy, archives, cache
+from autoflux.acquire import archives, cache
+from autoflux.acquire.base import Acquired, Progress, RetryPolicy
 from autoflux.exceptions import AcquireError, CredentialsError, SourceNotFoundError
 
 if TYPE_CHECKING:

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from autoflux.acquire import Acquired, Progress, RetryPolicy, archives, cache, http
+from autoflux.acquire import archives, cache, http
+from autoflux.acquire.base import Acquired, Progress, RetryPolicy
 from autoflux.exceptions import (
     AcquireError,
     CredentialsError,

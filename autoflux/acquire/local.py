@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from autoflux.acquire import Acquired, Progress, archives, cache
+from autoflux.acquire import archives, cache
+from autoflux.acquire.base import Acquired, Progress
 from autoflux.exceptions import AcquireError, SourceNotFoundError
 from autoflux.lock import folder_lock
 

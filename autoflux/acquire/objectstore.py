@@ -17,7 +17,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from autoflux.acquire import Acquired, Progress, archives, cache
+from autoflux.acquire import archives, cache
+from autoflux.acquire.base import Acquired, Progress
 from autoflux.exceptions import (
     AcquireError,
     CredentialsError,

@@ -3,5 +3,5 @@
 # DataNucleus deadlocks on the first saveAsTable). Idempotent: does nothing when it exists.
 set -eu
 . "$(dirname "$0")/env.sh"
-exec "$PYTHON" -m autoflux.engines.spark.metastore --url "$METASTORE_URL" --user "$METASTORE_USER" \
+exec "$PYTHON" -m autoflux.engines.spark.init_metastore --url "$METASTORE_URL" --user "$METASTORE_USER" \
   --password-env METASTORE_PASSWORD --driver-jar "$JDBC_JAR"

@@ -33,7 +33,7 @@ from autoflux.engine_settings import MetastoreSettings, SparkSettings
 from autoflux.engines.base import Engine as BaseEngine
 from autoflux.engines.base import RawTable, Relation
 from autoflux.engines.spark import session as sessions
-from autoflux.engines.spark.ingest import quoted
+from autoflux.engines.spark.ingest import arrow_field, quoted
 from autoflux.exceptions import TableNotFoundError
 from autoflux.ingest.writer import LOAD_ID_KEY
 from autoflux.lake import RAW
@@ -262,7 +262,7 @@ class Engine(BaseEngine):
         if not properties:
             raise TableNotFoundError(f"no table {RAW}.{table} in Spark's catalog", hint="run `autoflux ingest` first")
         frame = self.spark.table(f"{RAW}.{quoted(table)}")
-        schema = pa.schema([_arrow_field(field) for field in frame.schema.fields])
+        schema = pa.schema([arrow_field(field) for field in frame.schema.fields])
         version = properties.get(VERSION_KEY)
         metadata = {k: v for k, v in properties.items() if k.startswith("autoflux.")}
         uri = f"{self.workspace.lake.table_uri(RAW, table)}/v{version}"
@@ -435,13 +435,6 @@ def _same_location(left: str, right: str) -> bool:
 def stop() -> None:
     """Stop the SparkSession the engine started in this process."""
     sessions.stop()
-
-
-def _arrow_field(field) -> pa.Field:
-    from pyspark.sql.pandas.types import to_arrow_type
-
-    metadata = {k: str(v) for k, v in (field.metadata or {}).items()}
-    return pa.field(field.name, to_arrow_type(field.dataType, timezone="UTC"), nullable=True, metadata=metadata or None)
 
 
 def _literal(text: str) -> str:

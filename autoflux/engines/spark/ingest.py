@@ -154,6 +154,14 @@ def lake_spark_type(data_type: Any) -> Any:
     return spark_type(lake_type(arrow))
 
 
+def arrow_field(field: Any) -> pa.Field:
+    """A Spark ``StructField`` as an Arrow field (timestamps in UTC), its metadata kept."""
+    from pyspark.sql.pandas.types import to_arrow_type
+
+    metadata = {k: str(v) for k, v in (field.metadata or {}).items()}
+    return pa.field(field.name, to_arrow_type(field.dataType, timezone="UTC"), nullable=True, metadata=metadata or None)
+
+
 def spark_type(arrow_type: pa.DataType) -> Any:
     from pyspark.sql.pandas.types import from_arrow_type
 

@@ -42,7 +42,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
 
@@ -66,13 +66,31 @@ from autoflux.ingest.schema import LINEAGE_COLUMNS, lineage_schema
 from autoflux.lake import RAW, SYSTEM
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
-    from autoflux.engines.spark import Engine
     from autoflux.ingest.discover import DataFile
     from autoflux.ingest.readers import Columns
     from autoflux.ingest.writer import Lineage, Written
+    from autoflux.workspace import Workspace
+
+class RawStore(Protocol):
+    """What the writer needs of the Spark engine: its session and workspace, and its raw tables' store."""
+
+    workspace: Workspace
+
+    @property
+    def spark(self) -> SparkSession: ...
+    @property
+    def remote(self) -> bool: ...
+    @property
+    def delta(self) -> bool: ...
+    def current_raw(self, table: str) -> DataFrame | None: ...
+    def next_version(self, table: str) -> tuple[int, str]: ...
+    def swap_raw(self, table: str, folder: str, version: int, metadata: Mapping[str, str]) -> None: ...
+    def commit_raw(self, content: DataFrame, table: str, metadata: Mapping[str, str], *, mode: str, data_file: DataFile) -> int: ...
+    def remove(self, uri: str) -> None: ...
+
 
 CORRUPT = "_autoflux_corrupt"
 RESCUED_COUNT = "_autoflux_rescued"
@@ -94,7 +112,7 @@ class _Staged:
 
 
 def load(
-    engine: Engine,
+    engine: RawStore,
     data_file: DataFile,
     open_columns: Callable[..., Columns],
     *,
@@ -144,7 +162,7 @@ def load(
 
 
 def _stage(
-    engine: Engine,
+    engine: RawStore,
     data_file: DataFile,
     open_columns: Callable[..., Columns],
     policy: TablePolicy,
@@ -216,7 +234,7 @@ def _stage(
 
 
 def _content(
-    engine: Engine, old: DataFrame | None, rows: DataFrame, staged: _Staged, policy: TablePolicy, key: list[str]
+    engine: RawStore, old: DataFrame | None, rows: DataFrame, staged: _Staged, policy: TablePolicy, key: list[str]
 ) -> tuple[DataFrame, str]:
     """The table's new content from the file's ``rows``, and Delta's write mode for it (``append`` adds ``rows`` only)."""
     content = aligned(rows, staged.struct)
@@ -348,9 +366,9 @@ def spark_struct(schema: pa.Schema, metadata: Mapping[str, dict[str, Any]] | Non
 
 def arrow_schema(struct: StructType, exclude: tuple[str, ...] = ()) -> pa.Schema:
     """The Arrow schema (lake types, metadata kept) of a Spark schema, without the columns in ``exclude``."""
-    from autoflux.engines.spark import _arrow_field
+    from autoflux.engines.spark.ingest import arrow_field
 
-    return pa.schema([_arrow_field(f) for f in struct.fields if f.name not in exclude])
+    return pa.schema([arrow_field(f) for f in struct.fields if f.name not in exclude])
 
 
 def _metadata(frame: DataFrame, old: DataFrame | None) -> dict[str, dict[str, Any]]:

@@ -11,7 +11,6 @@ import tarfile
 import zipfile
 
 import pytest
-
 from servers import LAST_MODIFIED, send_bytes
 
 from autoflux.acquire import RetryPolicy, acquire
