@@ -78,14 +78,18 @@ class Lake:
         return fsspec.core.url_to_fs(uri, **fsspec_options(uri))
 
 
+def s3_endpoint() -> str | None:
+    """The S3-compatible endpoint the environment names (``AWS_ENDPOINT_URL_S3``, else ``AWS_ENDPOINT_URL``)."""
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+
+
 def storage_options(uri: str) -> dict[str, str]:
     """delta-rs settings for a lake at ``uri`` read from the environment: where the store is
     (an S3-compatible endpoint, an emulator), never credentials (delta-rs reads those itself)."""
     protocol = uri.split("://", 1)[0].lower()
     options: dict[str, str] = {}
     if protocol in ("s3", "s3a"):
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-        if endpoint:
+        if endpoint := s3_endpoint():
             options["AWS_ENDPOINT_URL"] = endpoint
             if endpoint.startswith("http://"):
                 options["AWS_ALLOW_HTTP"] = "true"

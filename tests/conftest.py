@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import re
 import subprocess
@@ -118,6 +119,17 @@ class CliResult:
     def output(self) -> str:
         return self.stdout + self.stderr
 
+    def json_documents(self) -> list:
+        """Every JSON document on stdout (one per result or error the CLI printed with --json)."""
+        decoder, documents, index, text = json.JSONDecoder(), [], 0, self.stdout
+        while index < len(text):
+            if text[index].isspace():
+                index += 1
+                continue
+            document, index = decoder.raw_decode(text, index)
+            documents.append(document)
+        return documents
+
     def error_lines(self) -> list[str]:
         """The ``error: …`` lines the CLI printed."""
         return [line for line in self.output.splitlines() if line.startswith("error:")]
@@ -179,6 +191,30 @@ def _no_autoflux_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if _shapes_autoflux(name):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def place_mart(request) -> Callable[[str, Path, Any], None]:
+    """``place_mart("duckdb" | "postgres", workspace, arrow_table)``: the table as the workspace's
+    ``marts.ml_training_set`` on that engine (a scratch PostgreSQL database), built without dbt."""
+
+    def place(engine_type: str, workspace: Path, data: Any) -> None:
+        if engine_type == "duckdb":
+            import duckdb
+
+            with duckdb.connect(str(workspace / "warehouse.duckdb")) as connection:
+                connection.execute("create schema marts")
+                connection.register("frame", data)
+                connection.execute("create table marts.ml_training_set as select * from frame")
+            return
+        postgres = request.getfixturevalue("postgres")
+        database = postgres.create_database()
+        with postgres.connect(database) as connection, connection.cursor() as cursor:
+            cursor.execute("create schema marts")
+            cursor.adbc_ingest("ml_training_set", data, mode="create", db_schema_name="marts")
+        update_config(workspace, {"engine": postgres.engine_settings(database)})
+
+    return place
 
 
 # ------------------------------------------------------------------------------ PostgreSQL

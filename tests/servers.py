@@ -419,25 +419,37 @@ def azurite_command() -> list[str] | None:
     return [found] if found else None
 
 
-class Azurite:
-    """Azurite's blob service (npm ``azurite``) as a child process, in memory, on 127.0.0.1."""
+class ChildServer:
+    """A server run as a child process on 127.0.0.1:``port``, stopped (and killed if need be) by :meth:`stop`."""
 
     def __init__(self, command: list[str]) -> None:
         import subprocess
 
-        self.port = free_port()
-        self.process = subprocess.Popen(
-            [*command, "--blobHost", "127.0.0.1", "--blobPort", str(self.port), "--inMemoryPersistence",
-             "--skipApiVersionCheck", "--loose", "--silent", "--disableTelemetry"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         try:
             wait_for_port(self.port, seconds=60, process=self.process)
         except Exception:
             self.stop()
             raise
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except Exception:
+            self.process.kill()
+            self.process.wait(10)
+
+
+class Azurite(ChildServer):
+    """Azurite's blob service (npm) on 127.0.0.1, in memory."""
+
+    def __init__(self, command: list[str]) -> None:
+        self.port = free_port()
+        super().__init__([
+            *command, "--blobHost", "127.0.0.1", "--blobPort", str(self.port), "--inMemoryPersistence",
+            "--skipApiVersionCheck", "--loose", "--silent", "--disableTelemetry",
+        ])
 
     @property
     def endpoint(self) -> str:
@@ -450,43 +462,16 @@ class Azurite:
             f"BlobEndpoint={self.endpoint};"
         )
 
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except Exception:
-            self.process.kill()
-            self.process.wait(10)
 
-
-class MotoServer:
+class MotoServer(ChildServer):
     """moto's server (``python -m moto.server``) as a child process on 127.0.0.1."""
 
     def __init__(self) -> None:
-        import subprocess
         import sys
 
         self.port = free_port()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            wait_for_port(self.port, seconds=60, process=self.process)
-        except Exception:
-            self.stop()
-            raise
+        super().__init__([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)])
 
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except Exception:
-            self.process.kill()
-            self.process.wait(10)

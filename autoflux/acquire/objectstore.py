@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import posixpath
 import re
 from pathlib import Path
@@ -25,6 +24,7 @@ from autoflux.exceptions import (
     MissingDependencyError,
     SourceNotFoundError,
 )
+from autoflux.lake import s3_endpoint
 
 _BACKENDS = {
     "s3": ("s3", "s3fs"),
@@ -95,10 +95,8 @@ def open_filesystem(uri: str) -> tuple[Any, str]:
 
     protocol = uri.split("://", 1)[0].lower()
     options: dict[str, Any] = {}
-    if protocol in ("s3", "s3a"):
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-        if endpoint:
-            options["endpoint_url"] = endpoint
+    if protocol in ("s3", "s3a") and (endpoint := s3_endpoint()):
+        options["endpoint_url"] = endpoint
     try:
         fs, path = fsspec.core.url_to_fs(uri, **options)
     except ImportError as error:

@@ -46,16 +46,6 @@ def example_ws(tmp_path_factory, cli_process, example_dir) -> Ran:
     return Ran(root, root / "ws", init, run)
 
 
-def json_documents(text: str) -> list:
-    """Every JSON document in ``text`` (one per result or error the CLI printed)."""
-    decoder, documents, index = json.JSONDecoder(), [], 0
-    while index < len(text):
-        if text[index].isspace():
-            index += 1
-            continue
-        document, index = decoder.raw_decode(text, index)
-        documents.append(document)
-    return documents
 
 
 # ------------------------------------------------------------------------------ init and run
@@ -130,7 +120,7 @@ def test_quiet_prints_nothing_on_stdout(example_ws, cli, example_dir):
 def test_ingest_json_structure(example_ws, cli, example_dir):
     result = cli("ingest", str(example_dir), "--json", cwd=example_ws.ws)
     assert result.exit_code == 0
-    (report,) = json_documents(result.stdout)
+    (report,) = result.json_documents()
     assert set(report) == {"load_id", "files", "skipped", "recovered", "seconds"}
     assert report["recovered"] == []
     files = {f["table"]: f for f in report["files"]}
@@ -201,7 +191,7 @@ def test_export_json_and_raw_tables(example_ws, cli):
     path = example_ws.root / "raw_train.parquet"
     result = cli("export", "raw.train", str(path), "--json", cwd=example_ws.ws)
     assert result.exit_code == 0
-    (payload,) = json_documents(result.stdout)
+    (payload,) = result.json_documents()
     assert payload == {"table": "raw.train", "rows": 1000, "path": str(path), "manifest": str(path) + ".manifest.json"}
     assert "_load_id" in pq.read_schema(path).names
 
@@ -330,7 +320,7 @@ def test_run_json_on_failure_is_one_json_document(workspace, cli, half_bad):
 def test_run_json_on_failure_reports_the_failed_file(workspace, cli, half_bad):
     result = cli("run", str(half_bad), "--json", cwd=workspace)
     assert result.exit_code == 1
-    summary = json_documents(result.stdout)[-1]
+    summary = result.json_documents()[-1]
     assert set(summary) == {"seconds", "ingest", "report"}  # a failed run has its report too
     assert Path(summary["report"]["path"]).is_file()
     files = {f["table"]: f for f in summary["ingest"]["files"]}

@@ -8,7 +8,6 @@ bytes, so nothing is reloaded). Servers: tests/servers.py, one per session (test
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -20,20 +19,11 @@ COMPETITION = fixture_files("competition")
 TITANIC = {"tables": {"train", "test", "sample_submission"}, "train_rows": 60, "test_rows": 20, "target": "survived"}
 
 
-def json_documents(text: str) -> list:
-    decoder, documents, index = json.JSONDecoder(), [], 0
-    while index < len(text):
-        if text[index].isspace():
-            index += 1
-            continue
-        document, index = decoder.raw_decode(text, index)
-        documents.append(document)
-    return documents
 
 
 def summary_of(result) -> dict:
     assert result.exit_code == 0, result.output
-    return json_documents(result.stdout)[-1]
+    return result.json_documents()[-1]
 
 
 def upload(fs, prefix: str) -> None:

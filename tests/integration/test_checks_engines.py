@@ -28,22 +28,9 @@ def planted(seed: int = 0, n: int = 1500, m: int = 400) -> pa.Table:
 
 
 @pytest.mark.parametrize("engine_type", ["duckdb", "postgres"])
-def test_a_planted_leak_is_flagged_on_every_engine(engine_type, workspace, configure, request):
+def test_a_planted_leak_is_flagged_on_every_engine(engine_type, workspace, place_mart):
     data = planted()
-    if engine_type == "duckdb":
-        import duckdb
-
-        with duckdb.connect(str(workspace / "warehouse.duckdb")) as connection:
-            connection.execute("create schema marts")
-            connection.register("frame", data)
-            connection.execute("create table marts.ml_training_set as select * from frame")
-    else:
-        postgres = request.getfixturevalue("postgres")
-        database = postgres.create_database()
-        with postgres.connect(database) as connection, connection.cursor() as cursor:
-            cursor.execute("create schema marts")
-            cursor.adbc_ingest("ml_training_set", data, mode="create", db_schema_name="marts")
-        configure(workspace, {"engine": postgres.engine_settings(database)})
+    place_mart(engine_type, workspace, data)
     ws = Workspace.open(workspace)
     engine = create_engine(ws)
     try:

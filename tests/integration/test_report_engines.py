@@ -34,22 +34,9 @@ def figures(profile):
 
 
 @pytest.mark.parametrize("engine_type", ["duckdb", "postgres"])
-def test_profiles_match_on_every_engine(engine_type, workspace, configure, request):
+def test_profiles_match_on_every_engine(engine_type, workspace, place_mart):
     data = frame()
-    if engine_type == "duckdb":
-        import duckdb
-
-        with duckdb.connect(str(workspace / "warehouse.duckdb")) as connection:
-            connection.execute("create schema marts")
-            connection.register("frame", data)
-            connection.execute("create table marts.ml_training_set as select * from frame")
-    else:
-        postgres = request.getfixturevalue("postgres")
-        database = postgres.create_database()
-        with postgres.connect(database) as connection, connection.cursor() as cursor:
-            cursor.execute("create schema marts")
-            cursor.adbc_ingest("ml_training_set", data, mode="create", db_schema_name="marts")
-        configure(workspace, {"engine": postgres.engine_settings(database)})
+    place_mart(engine_type, workspace, data)
     engine = create_engine(Workspace.open(workspace))
     try:
         relation = f"{engine.quote('marts')}.{engine.quote('ml_training_set')}"
