@@ -159,7 +159,7 @@ class Pipeline:
 
     def _ml_table_exists(self) -> bool:
         ml = self.workspace.config.ml
-        return any(r.name == ml.table for r in self.engine.relations([ml.schema_]))
+        return self.engine.relation_exists(ml.schema_, ml.table)
 
     def run(self, sources: Sequence[str] = (), *, refresh: bool = False, force: bool = False) -> RunSummary:
         """Ingest, transform and prepare the hand-off; stops at the first stage that fails."""
