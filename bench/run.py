@@ -12,7 +12,7 @@ Each round runs, in turn, every one as a whole process (the real CLI, as a user 
 - ``autoflux run`` on those files in a fresh workspace (ingest + dbt + hand-off; goal ≤ 6 s);
 - the same run again, nothing changed.
 
-The load average is printed beside each figure: the machine is shared, timings are noisy, so
+CPU seconds (user + system) and the load average are printed beside each figure: the machine is shared, timings are noisy, so
 only the medians of several rounds and the ratios to a yardstick timed in the same round mean much.
 """
 
@@ -45,13 +45,15 @@ def load() -> float:
     return float(Path("/proc/loadavg").read_text().split()[0])
 
 
-def timed(argv: list[str], env: dict[str, str]) -> float:
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system, the process and its children) of one process."""
     started = time.perf_counter()
-    completed = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
-    if completed.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed:\n{completed.stderr}")
-    return seconds
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(argv)} failed:\n{process.stderr.read().decode()}")
+    return seconds, usage.ru_utime + usage.ru_stime
 
 
 def generate(folder: Path, rows: int) -> Path:
@@ -72,12 +74,14 @@ def main() -> None:
     env = {**os.environ, "PYTHONPATH": str(args.src.resolve())}
     autoflux = [sys.executable, "-m", "autoflux"]
     figures: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
     loads: dict[str, list[float]] = {}
 
-    def record(name: str, seconds: float) -> None:
-        figures.setdefault(name, []).append(seconds)
+    def record(name: str, measured: tuple[float, float]) -> None:
+        figures.setdefault(name, []).append(measured[0])
+        cpu.setdefault(name, []).append(measured[1])
         loads.setdefault(name, []).append(load())
-        print(f"  {name:<22} {seconds:6.2f} s   load {loads[name][-1]:.2f}", flush=True)
+        print(f"  {name:<22} {measured[0]:6.2f} s   cpu {measured[1]:6.2f} s   load {loads[name][-1]:.2f}", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="autoflux-bench-run-") as tmp:
         work = Path(tmp)
@@ -101,6 +105,7 @@ def main() -> None:
         "rows": args.rows,
         "rounds": args.rounds,
         "median_s": {k: round(v, 2) for k, v in medians.items()},
+        "cpu_median_s": {k: round(statistics.median(v), 2) for k, v in cpu.items()},
         "load_median": {k: round(statistics.median(v), 2) for k, v in loads.items()},
         "all_s": {k: [round(x, 2) for x in v] for k, v in figures.items()},
         "ratios": {
@@ -111,6 +116,7 @@ def main() -> None:
         "goals_s": {"example_run": 3.0, "example_rerun": 1.5, "rows_run": 6.0},
     }
     print("medians (s):", result["median_s"])
+    print("cpu medians (s, user + system):", result["cpu_median_s"])
     print("load (median per figure):", result["load_median"])
     print("ratios:", result["ratios"], " goals (s):", result["goals_s"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
