@@ -12,6 +12,8 @@ dbt-duckdb's ``delta`` plugin instead, which registers it for the length of a db
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 from collections.abc import Iterable
 from typing import Any
@@ -25,6 +27,7 @@ from autoflux.exceptions import EngineError, TableNotFoundError
 
 PATH_ENV = "AUTOFLUX_DUCKDB_PATH"
 RAW_SCHEMA = "raw"
+VIEW_COMMENT = "autoflux raw view "
 
 
 Settings = DuckDBSettings
@@ -88,11 +91,26 @@ class Engine(BaseEngine):
         return [uri.removeprefix("file://") for uri in delta.file_uris()], pa_schema(delta.schema().to_arrow())
 
     def publish_raw(self, tables: Iterable[str]) -> None:
-        """Make each raw table a view ``raw.<table>`` over its current Parquet files (see the module's doc)."""
-        views = {name: source for name in tables if (source := self._view_source(name)) is not None}
-        self._close_connection()
-        if not views and not os.path.exists(self.database):
+        """Make each raw table a view ``raw.<table>`` over its current Parquet files (see the module's doc).
+
+        Each view's comment holds a digest of its files and columns: views already current are left as
+        they are, and when all are, the database is not opened for writing.
+        """
+        views = {}
+        for name in tables:
+            source = self._view_source(name)
+            if source is not None:
+                files, schema = source
+                digest = hashlib.sha256(json.dumps([files, [(f.name, str(f.type)) for f in schema]]).encode()).hexdigest()
+                views[name] = (files, schema, f"{VIEW_COMMENT}{digest}")
+        current = {}
+        connection = self._connect()
+        if connection is not None:
+            with connection as c:
+                current = dict(c.execute("select view_name, comment from duckdb_views() where schema_name = ? and not internal", [RAW_SCHEMA]).fetchall())
+        if current == {name: comment for name, (_, _, comment) in views.items()}:
             return
+        self._close_connection()
         import duckdb
 
         os.makedirs(os.path.dirname(self.database), exist_ok=True)
@@ -102,12 +120,13 @@ class Engine(BaseEngine):
             raise EngineError(f"cannot open the DuckDB database: {error}", path=self.database, hint="is another process using it?") from None
         with connection:
             connection.execute(f"create schema if not exists {_quoted_name(RAW_SCHEMA)}")
-            current = connection.execute("select view_name from duckdb_views() where schema_name = ? and not internal", [RAW_SCHEMA]).fetchall()
-            for (name,) in current:
+            for name in current:
                 if name not in views:
                     connection.execute(f"drop view {_quoted(RAW_SCHEMA, name)}")
-            for name, (files, schema) in views.items():
-                connection.execute(f"create or replace view {_quoted(RAW_SCHEMA, name)} as {_view_select(connection, files, schema)}")
+            for name, (files, schema, comment) in views.items():
+                if current.get(name) != comment:
+                    connection.execute(f"create or replace view {_quoted(RAW_SCHEMA, name)} as {_view_select(connection, files, schema)}")
+                    connection.execute(f"comment on view {_quoted(RAW_SCHEMA, name)} is {_literal(comment)}")
 
     def _close_connection(self) -> None:
         connection, self._connection = getattr(self, "_connection", None), None
