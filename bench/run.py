@@ -48,7 +48,8 @@ def load() -> float:
 def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     """Wall seconds and CPU seconds (user + system, the process and its children) of one process."""
     started = time.perf_counter()
-    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # cwd: `python -m` puts the working folder first on sys.path, before PYTHONPATH (--src)
+    process = subprocess.Popen(argv, env=env, cwd=tempfile.gettempdir(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
@@ -72,6 +73,8 @@ def main() -> None:
     args = parser.parse_args()
     data = generate(args.data / f"rows-{args.rows}", args.rows)
     env = {**os.environ, "PYTHONPATH": str(args.src.resolve())}
+    probe = [sys.executable, "-c", "import autoflux; print(autoflux.__file__)"]
+    print("timing", subprocess.run(probe, env=env, cwd=tempfile.gettempdir(), capture_output=True, text=True, check=True).stdout.strip())
     autoflux = [sys.executable, "-m", "autoflux"]
     figures: dict[str, list[float]] = {}
     cpu: dict[str, list[float]] = {}
@@ -91,7 +94,7 @@ def main() -> None:
             for name, source in (("example", EXAMPLE), ("rows", data)):
                 workspace = work / name
                 shutil.rmtree(workspace, ignore_errors=True)
-                subprocess.run([*autoflux, "init", str(workspace), "-q"], env=env, check=True)
+                subprocess.run([*autoflux, "init", str(workspace), "-q"], env=env, check=True, cwd=tempfile.gettempdir())
                 if name == "rows":
                     database = work / "yardstick.duckdb"
                     database.unlink(missing_ok=True)
