@@ -185,7 +185,7 @@ class Pipeline:
 
     def _ml_table_exists(self) -> bool:
         ml = self.workspace.config.ml
-        return any(r.name == ml.table for r in self.engine.relations([ml.schema_]))
+        return self.engine.relation_exists(ml.schema_, ml.table)
 
     def run(self, sources: Sequence[str] = (), *, refresh: bool = False, force: bool = False) -> RunSummary:
         """Ingest, transform and prepare the hand-off; stops at the first stage that fails."""
@@ -236,7 +236,10 @@ class Pipeline:
         summary.seconds["transform"] = time.perf_counter() - started
         started = time.perf_counter()
         ml = self.workspace.config.ml
-        if self._ml_table_exists():
+        reused = self._handoff_of_this_build() if summary.transform.up_to_date else None
+        if reused is not None:
+            summary.handoff = reused
+        elif self._ml_table_exists():
             data = load_training_data(self.workspace, format="arrow")
             summary.handoff = {
                 "table": f"{ml.schema_}.{ml.table}",
@@ -248,6 +251,45 @@ class Pipeline:
                 "flags": (data.manifest.get("checks") or {}).get("flags", []),
             }
         summary.seconds["handoff"] = time.perf_counter() - started
+
+    def _handoff_of_this_build(self) -> dict[str, Any] | None:
+        """The hand-off summary of the manifest a previous run wrote, when it describes the mart as built now.
+
+        Only when dbt had nothing to do: the manifest must record the current build (same build record),
+        no stale raw table, and the config unchanged since that build (checks settings, roles); else None,
+        and the hand-off reads the mart again. Failed checks refuse as they did then.
+        """
+        import json
+
+        from autoflux.handoff import _refuse_on_failed_checks
+        from autoflux.transform.build import config_hash, read_build
+
+        ml = self.workspace.config.ml
+        path = self.workspace.state_dir / "handoff" / f"{ml.table}.manifest.json"
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        build = read_build(self.workspace)
+        recorded = manifest.get("build") if isinstance(manifest, dict) else None
+        if (
+            not build or not recorded or manifest.get("stale") != []
+            or manifest.get("relation") != f"{ml.schema_}.{ml.table}"
+            or recorded.get("built_at") != build.get("built_at")
+            or recorded.get("config_sha256") != config_hash(self.workspace)
+            or not self._ml_table_exists()
+        ):
+            return None
+        _refuse_on_failed_checks(self.workspace, manifest.get("checks"), path)
+        return {
+            "table": manifest["relation"],
+            "train_rows": manifest["rows"]["train"],
+            "test_rows": manifest["rows"]["test"],
+            "target": manifest.get("target"),
+            "id": manifest.get("id"),
+            "manifest": str(path),
+            "flags": (manifest.get("checks") or {}).get("flags", []),
+        }
 
     def check(self, table: str | None = None) -> dict[str, Any]:
         """Train/test checks (schema, drift, leakage) of the training mart, run by the engine."""

@@ -161,8 +161,16 @@ class Engine(ABC):
         """Environment variables the generated dbt files read when AutoFlux runs dbt."""
         return {}
 
+    def before_dbt(self) -> None:
+        """Called before each dbt command AutoFlux runs in this process (release what dbt must open)."""
+
     def after_dbt(self) -> None:
         """Called after each dbt command AutoFlux runs in this process (release what dbt holds)."""
+
+    def source_plugin(self, table: str) -> str | None:
+        """The dbt adapter plugin that reads ``raw.<table>`` from the lake (``meta.plugin`` in sources.yml), or None
+        when the source is the catalog relation ``raw.<table>`` (what :meth:`publish_raw` made)."""
+        return None
 
     def publish_raw(self, tables: Iterable[str]) -> None:
         """Make the lake's raw tables visible to the engine's catalog, loading only what changed.
@@ -173,6 +181,10 @@ class Engine(ABC):
     @abstractmethod
     def relations(self, schemas: Iterable[str]) -> list[Relation]:
         """Tables and views in ``schemas``, with row counts."""
+
+    def relation_exists(self, schema: str, name: str) -> bool:
+        """Whether table or view ``schema.name`` exists (without counting rows where the engine can)."""
+        return any(r.name == name for r in self.relations([schema]))
 
     @abstractmethod
     def read_arrow(self, schema: str, table: str) -> pa.Table:

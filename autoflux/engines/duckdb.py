@@ -1,12 +1,19 @@
-"""The embedded default: dbt-duckdb reads the raw Delta tables, models land in a DuckDB file.
+"""The embedded default: raw Delta tables are views in a DuckDB file, models land in it too.
 
-dbt-duckdb's ``delta`` plugin registers each Delta source for the length of a dbt run only, so
-models built on sources are tables (never views): what ``tables`` and the hand-off read stays
-readable after the run.
+For a lake on this machine, :meth:`Engine.publish_raw` makes each raw table a view ``raw.<table>``
+over the Parquet files of its current Delta version (in the Delta log's order, each column cast to
+the table's type), recreated after every ingest and before every transform. The views stay
+readable after dbt's run, so staging models can be views: no model copies raw data, and `dbt run`
+by hand reads the same views. A lake on an object store, or a Delta table whose files are not
+plain Parquet of its columns (partitions, column mapping, deletion vectors), is read through
+dbt-duckdb's ``delta`` plugin instead, which registers it for the length of a dbt run only.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import os
 from collections.abc import Iterable
 from typing import Any
@@ -19,6 +26,8 @@ from autoflux.engines.base import Relation, dbt_env_var
 from autoflux.exceptions import EngineError, TableNotFoundError
 
 PATH_ENV = "AUTOFLUX_DUCKDB_PATH"
+RAW_SCHEMA = "raw"
+VIEW_COMMENT = "autoflux raw view "
 
 
 Settings = DuckDBSettings
@@ -54,6 +63,9 @@ class Engine(BaseEngine):
         # Same file name: dbt-duckdb names the database after it, so the compiled SQL is the same.
         return self.settings.model_copy(update={"path": str(folder / os.path.basename(self.database))})
 
+    def before_dbt(self) -> None:
+        self._close_connection()  # DuckDB refuses a second connection to the file with other settings
+
     def after_dbt(self) -> None:
         from dbt.adapters.duckdb.connections import DuckDBConnectionManager
 
@@ -62,22 +74,98 @@ class Engine(BaseEngine):
             environment.close()
         DuckDBConnectionManager.close_all_connections()
 
-    def _connect(self):
+    def source_plugin(self, table: str) -> str | None:
+        return None if self._view_source(table) is not None else "delta"
+
+    def _view_source(self, table: str) -> tuple[list[str], pa.Schema] | None:
+        """The Parquet files of ``raw.<table>``'s current version (in the log's order) and its schema; None when a view cannot read it."""
+        from autoflux.engines.base import pa_schema
+        from autoflux.lake import RAW
+
+        lake = self.workspace.lake
+        if not lake.is_local:
+            return None
+        delta = lake.open(RAW, table)
+        if delta.protocol().min_reader_version > 1 or delta.metadata().partition_columns:
+            return None
+        return [uri.removeprefix("file://") for uri in delta.file_uris()], pa_schema(delta.schema().to_arrow())
+
+    def publish_raw(self, tables: Iterable[str]) -> None:
+        """Make each raw table a view ``raw.<table>`` over its current Parquet files (see the module's doc).
+
+        Each view's comment holds a digest of its files and columns: views already current are left as
+        they are, and when all are, the database is not opened for writing.
+        """
+        views = {}
+        for name in tables:
+            source = self._view_source(name)
+            if source is not None:
+                files, schema = source
+                digest = hashlib.sha256(json.dumps([files, [(f.name, str(f.type)) for f in schema]]).encode()).hexdigest()
+                views[name] = (files, schema, f"{VIEW_COMMENT}{digest}")
+        current = {}
+        connection = self._connect()
+        if connection is not None:
+            with connection as c:
+                current = dict(c.execute("select view_name, comment from duckdb_views() where schema_name = ? and not internal", [RAW_SCHEMA]).fetchall())
+        if current == {name: comment for name, (_, _, comment) in views.items()}:
+            return
+        self._close_connection()
         import duckdb
 
+        os.makedirs(os.path.dirname(self.database), exist_ok=True)
+        try:
+            connection = duckdb.connect(self.database)
+        except duckdb.Error as error:
+            raise EngineError(f"cannot open the DuckDB database: {error}", path=self.database, hint="is another process using it?") from None
+        with connection:
+            connection.execute(f"create schema if not exists {_quoted_name(RAW_SCHEMA)}")
+            for name in current:
+                if name not in views:
+                    connection.execute(f"drop view {_quoted(RAW_SCHEMA, name)}")
+            for name, (files, schema, comment) in views.items():
+                if current.get(name) != comment:
+                    connection.execute(f"create or replace view {_quoted(RAW_SCHEMA, name)} as {_view_select(connection, files, schema)}")
+                    connection.execute(f"comment on view {_quoted(RAW_SCHEMA, name)} is {_literal(comment)}")
+
+    def _close_connection(self) -> None:
+        connection, self._connection = getattr(self, "_connection", None), None
+        if connection is not None:
+            connection.close()
+
+    def close(self) -> None:
+        self._close_connection()
+
+    def _connect(self):
+        """The engine's read-only connection (one per engine; closed before dbt runs), or None without a database."""
+        import duckdb
+
+        connection = getattr(self, "_connection", None)
+        if connection is not None:
+            return contextlib.nullcontext(connection)
         if not os.path.exists(self.database):
             return None
         try:
-            return duckdb.connect(self.database, read_only=True)
+            self._connection = duckdb.connect(self.database, read_only=True)
         except duckdb.Error as error:
             raise EngineError(f"cannot open the DuckDB database: {error}", path=self.database, hint="is another process writing to it?") from None
+        return contextlib.nullcontext(self._connection)
+
+    def relation_exists(self, schema: str, name: str) -> bool:
+        connection = self._connect()
+        if connection is None:
+            return False
+        with connection as c:
+            return c.execute(
+                "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
+            ).fetchall()[0][0] > 0
 
     def relations(self, schemas: Iterable[str]) -> list[Relation]:
         connection = self._connect()
         if connection is None:
             return []
         wanted = list(schemas)
-        with connection:
+        with connection as connection:
             rows = connection.execute(
                 "select table_schema, table_name, table_type from information_schema.tables "
                 f"where table_schema in ({', '.join('?' for _ in wanted)}) order by 1, 2",
@@ -89,10 +177,9 @@ class Engine(BaseEngine):
         return result
 
     def read_arrow(self, schema: str, table: str) -> pa.Table:
-        connection = self._connect()
-        if connection is None or not any(r.name == table for r in self.relations([schema])):
+        if not self.relation_exists(schema, table):
             raise TableNotFoundError(f"no table {schema}.{table} in {self.database}", hint="run `autoflux transform` first")
-        with connection:
+        with self._connect() as connection:
             return connection.sql(f"select * from {_quoted(schema, table)}").to_arrow_table()
 
 
@@ -102,7 +189,7 @@ class Engine(BaseEngine):
         connection = self._connect()
         if connection is None:
             raise TableNotFoundError(f"no DuckDB database at {self.database}", hint="run `autoflux transform` first")
-        with connection:
+        with connection as connection:
             try:
                 return connection.sql(sql).to_arrow_table()
             except duckdb.Error as error:
@@ -114,10 +201,56 @@ def _count(connection, schema: str, name: str) -> int | None:
     import duckdb
 
     try:
-        return connection.execute(f"select count(*) from {_quoted(schema, name)}").fetchone()[0]
+        return connection.execute(f"select count(*) from {_quoted(schema, name)}").fetchall()[0][0]
     except duckdb.Error:
         return None
 
 
 def _quoted(schema: str, name: str) -> str:
     return ".".join('"' + part.replace('"', '""') + '"' for part in (schema, name))
+
+
+def _quoted_name(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _view_select(connection, files: list[str], schema: pa.Schema) -> str:
+    """``select`` of a raw view: the table's columns in its order, each cast to its type, from ``files``.
+
+    A column no file holds (or a table with no files) reads as null.
+    """
+    if files:
+        source = f"read_parquet([{', '.join(_literal(f) for f in files)}], union_by_name = true)"
+        present = {row[0] for row in connection.execute(f"describe select * from {source}").fetchall()}
+    else:
+        source, present = None, set()
+    columns = []
+    for field in schema:
+        name, sql_type = _quoted_name(field.name), _duckdb_type(field.type)
+        if field.name not in present:
+            columns.append(f"cast(null as {sql_type or 'varchar'}) as {name}")
+        else:
+            columns.append(f"cast({name} as {sql_type}) as {name}" if sql_type else name)
+    return f"select {', '.join(columns)} from {source}" if source else f"select {', '.join(columns)} where false"
+
+
+def _duckdb_type(arrow_type: pa.DataType) -> str | None:
+    """DuckDB's type for a raw column's Arrow type (as dbt-duckdb's Delta plugin would read it); None: leave as read."""
+    simple = {
+        pa.int8(): "tinyint", pa.int16(): "smallint", pa.int32(): "integer", pa.int64(): "bigint",
+        pa.uint8(): "utinyint", pa.uint16(): "usmallint", pa.uint32(): "uinteger", pa.uint64(): "ubigint",
+        pa.float32(): "float", pa.float64(): "double", pa.bool_(): "boolean", pa.date32(): "date",
+        pa.string(): "varchar", pa.large_string(): "varchar", pa.string_view(): "varchar",
+        pa.binary(): "blob", pa.large_binary(): "blob",
+    }
+    if arrow_type in simple:
+        return simple[arrow_type]
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamp with time zone" if arrow_type.tz else "timestamp"
+    if pa.types.is_decimal(arrow_type) and arrow_type.precision <= 38:
+        return f"decimal({arrow_type.precision}, {arrow_type.scale})"
+    return None

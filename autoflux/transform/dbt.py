@@ -137,6 +137,7 @@ def _invoke(
             node = event.data.node_info
             on_node(NodeResult(node.node_name, node.resource_type, node.node_status, 0.0))
 
+    engine.before_dbt()
     with _environment(environment), _cwd(project):
         try:
             result = dbtRunner(callbacks=[callback]).invoke(argv)

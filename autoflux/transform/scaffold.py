@@ -72,9 +72,10 @@ def sync_project(workspace: Workspace, engine: Engine) -> list[Path]:
     if not (project / "dbt_project.yml").exists():
         raise WorkspaceError(f"no dbt project in {project}", hint="check dbt.project_dir in autoflux.yml, or run `autoflux init`")
     schemas = {name: engine.raw_table(name).schema for name in engine.raw_tables()}
+    plugins = {name: engine.source_plugin(name) for name in schemas}
     written = [
         _write_managed(project / "profiles.yml", _profiles(workspace, engine)),
-        _write_managed(project / "models" / "sources.yml", _sources(workspace, schemas)),
+        _write_managed(project / "models" / "sources.yml", _sources(workspace, schemas, plugins)),
     ]
     for name, schema in schemas.items():
         written.append(_write_seeded(project / "models" / "staging" / f"stg_{name}.sql", _staging_model(name, schema)))
@@ -112,7 +113,7 @@ def _profiles(workspace: Workspace, engine: Engine) -> str:
     return _dump({PROFILE: {"target": kind, "outputs": {kind: engine.dbt_output()}}})
 
 
-def _sources(workspace: Workspace, schemas: dict[str, pa.Schema]) -> str:
+def _sources(workspace: Workspace, schemas: dict[str, pa.Schema], plugins: dict[str, str | None]) -> str:
     lake = workspace.lake
     default = os.path.relpath(lake.uri, workspace.dbt_dir) if lake.is_local else lake.uri
     lake_expr = dbt_env_var(LAKE_ENV, default)
@@ -127,7 +128,7 @@ def _sources(workspace: Workspace, schemas: dict[str, pa.Schema]) -> str:
             {
                 "name": name,
                 "description": f"Raw table {RAW}.{name} (Delta Lake).",
-                "meta": {"plugin": "delta", "delta_table_path": f"{lake_expr}/{RAW}/{name}"}
+                "meta": {**({"plugin": plugins[name]} if plugins.get(name) else {}), "delta_table_path": f"{lake_expr}/{RAW}/{name}"}
                 | ({"storage_options": dict(lake.storage_options)} if lake.storage_options else {}),
                 "columns": columns,
             }
@@ -168,7 +169,7 @@ def _staging_model(table: str, schema: pa.Schema) -> str:
 def _merge_model(train: str, test: str | None, split_column: str) -> str:
     header = (
         "-- Train and test rows in one relation, seeded by AutoFlux; it is yours to edit.\n"
-        "-- A view: it reads the staging tables, and the mart built on it is the table training reads.\n"
+        "-- A view: it reads the staging models, and the mart built on it is the table training reads.\n"
         "{{ config(materialized='view') }}\n"
     )
     if test is None:

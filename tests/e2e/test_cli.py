@@ -166,6 +166,29 @@ def test_run_rebuilds_when_a_model_a_raw_table_or_force_says_so(workspace, cli, 
     assert autoflux.load_training_data(workspace, format="arrow").test.num_rows == 2
 
 
+def test_an_unchanged_run_reuses_the_handoff_manifest_of_its_build(workspace, cli, tmp_path, configure):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.csv").write_text("id,x,target\n1,2,0\n2,3,1\n")
+    (data / "test.csv").write_text("id,x\n3,4\n")
+
+    def run() -> dict:
+        result = cli("run", str(data), "--json", cwd=workspace)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    first = run()
+    manifest = Path(first["handoff"]["manifest"])
+    written = manifest.read_bytes()
+    again = run()
+    assert again["transform"]["up_to_date"] and again["handoff"] == first["handoff"]
+    assert manifest.read_bytes() == written  # the manifest of this build, not written again
+    configure(workspace, {"ml": {"checks": {"psi": 0.3}}})  # the checks' settings changed: hand off anew
+    third = run()
+    assert third["transform"]["up_to_date"] and third["handoff"]["train_rows"] == 2
+    assert manifest.read_bytes() != written
+
+
 # ------------------------------------------------------------------------------------ export
 
 

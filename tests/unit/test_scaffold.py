@@ -33,3 +33,52 @@ def test_lake_and_database_paths_with_quotes_and_backslashes_survive_the_jinja(w
     profiles = yaml.safe_load((ws.dbt_dir / "profiles.yml").read_text())
     output = next(iter(next(iter(profiles.values()))["outputs"].values()))
     assert (ws.dbt_dir / render(output["path"])).resolve() == database
+
+
+def test_duckdb_raw_tables_are_views_over_the_current_parquet_files(workspace, configure, tmp_path):
+    """A local lake: sources name the view raw.<table> (no plugin); it reads the Delta table's current
+    version in order, a column added later is null in older rows, a widened column reads with the new type."""
+    import duckdb
+
+    configure(workspace, {"ingest": {"mode": "append"}})
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    (first / "train.csv").write_text("id,a\n1,5\n2,6\n")
+    (second / "train.csv").write_text("id,a,b\n3,7.5,x\n")
+    ws = Workspace.open(workspace)
+    engine = create_engine(ws)
+    for folder in (first, second):
+        assert not ingest_paths(ws, [folder], engine=engine).failed
+        engine.publish_raw(engine.raw_tables())
+    sync_project(ws, engine)
+    engine.close()
+
+    sources = yaml.safe_load((ws.dbt_dir / "models" / "sources.yml").read_text())
+    assert "plugin" not in sources["sources"][0]["tables"][0]["meta"]
+    with duckdb.connect(engine.database, read_only=True) as connection:
+        rows = connection.execute('select id, a, b from raw."train"').fetchall()
+        types = dict(connection.execute("select column_name, data_type from information_schema.columns where table_name = 'train'").fetchall())
+    assert rows == [(1, 5.0, None), (2, 6.0, None), (3, 7.5, "x")]
+    assert types["a"] == "DOUBLE" and types["_ingested_at"] == "TIMESTAMP WITH TIME ZONE"
+
+
+def test_duckdb_raw_view_keeps_the_row_order_across_the_files_of_a_version(workspace, configure, tmp_path, monkeypatch):
+    import duckdb
+
+    from autoflux.ingest import writer
+
+    monkeypatch.setattr(writer, "FILE_BYTES", 1)  # every batch its own file
+    configure(workspace, {"ingest": {"csv": {"block_size": 65536}}})
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.csv").write_text("id,x\n" + "".join(f"{i},{(i * 7919) % 1000}\n" for i in range(60_000)))
+    ws = Workspace.open(workspace)
+    engine = create_engine(ws)
+    assert not ingest_paths(ws, [data], engine=engine).failed
+    engine.publish_raw(engine.raw_tables())
+    engine.close()
+    assert len(ws.lake.open("raw", "train").file_uris()) > 3
+    with duckdb.connect(engine.database, read_only=True) as connection:
+        ids = [row[0] for row in connection.execute('select id from raw."train"').fetchall()]
+    assert ids == list(range(60_000))
