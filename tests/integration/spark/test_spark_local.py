@@ -41,6 +41,18 @@ def test_the_example_runs_end_to_end(run):
     assert "method: session" in profile and "type: spark" in profile
 
 
+def test_the_run_writes_a_report_profiled_by_spark(run):
+    """The run's report: raw tables and the mart profiled by Spark SQL, the lineage from dbt-spark."""
+    _, summary = run
+    assert summary.report is not None, "the run wrote no report"
+    missing = summary.report["missing"]
+    assert not [m for m in missing if m.startswith("the profile of") or m in ("dbt models", "the lineage graph")], missing
+    html = Path(summary.report["path"]).read_text(encoding="utf-8")
+    for table in ("raw.train", "raw.test", "raw.sample_submission", "marts.ml_training_set"):
+        assert f'data-table="{table}"' in html
+    assert 'data-column="annual_income"' in html and 'data-name="ml_training_set"' in html
+
+
 def test_raw_tables_follow_the_ingest_rules(run):
     root, _ = run
     engine = create_engine(Workspace.open(root))
@@ -144,3 +156,4 @@ def test_a_late_value_that_does_not_fit_the_sampled_type_widens_the_column(run, 
     assert loaded.outcome == "loaded" and loaded.rows == 400_001, loaded.message
     table = create_engine(Workspace.open(root)).raw_table("late")
     assert str(table.schema.field("key").type) == "int64" and str(table.schema.field("value").type) == "double"
+
