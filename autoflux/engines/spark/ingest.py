@@ -249,6 +249,8 @@ def _fits(column: Any, kind: pa.DataType) -> Any:
     """Whether the (non-null) text ``column`` reads as ``kind`` and back as written, as on the embedded engine."""
     from pyspark.sql import functions as F
 
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        column = F.regexp_replace(column, r"^\s+|\s+$", "")  # spaces around a number are not part of it, as Arrow reads it
     if pa.types.is_integer(kind):
         return column.rlike(_INTEGER) & ~column.rlike(_LEADING_ZERO_OR_PLUS) & column.try_cast("bigint").isNotNull()
     if pa.types.is_floating(kind):
@@ -270,7 +272,7 @@ def _typed(column: Any, kind: pa.DataType) -> Any:
         return column
     if pa.types.is_boolean(kind):
         return F.when(column.isin(list(_TRUE)), F.lit(True)).when(column.isin(list(_FALSE)), F.lit(False))
-    return column.cast(spark_type(kind))
+    return F.trim(column).cast(spark_type(kind))
 
 
 def _settle_types(
