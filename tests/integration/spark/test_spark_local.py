@@ -138,11 +138,11 @@ def test_a_failed_write_keeps_the_table_and_does_not_poison_the_next_run(run, tm
 
 def test_a_folder_left_by_a_failed_model_build_is_removed(run):
     root, _ = run
-    leftover = root / "warehouse" / "staging.db" / "stg_leftover"
+    leftover = root / "warehouse" / "marts.db" / "leftover"
     leftover.mkdir(parents=True)
     (leftover / "part-00000.parquet").write_bytes(b"half a file")
-    kept = root / "warehouse" / "staging.db" / "stg_train"
-    Pipeline(Workspace.open(root)).transform(select="stg_train")
+    kept = root / "warehouse" / "marts.db" / "ml_training_set"  # a table's folder (staging models are views)
+    Pipeline(Workspace.open(root)).transform(select="ml_training_set")
     assert not leftover.exists() and kept.is_dir()
 
 
