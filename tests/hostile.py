@@ -8,6 +8,7 @@ The keywords come from the engines themselves: DuckDB's ``duckdb_keywords()`` (e
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 HOSTILE_COLUMNS = {
@@ -42,23 +43,20 @@ def postgres_keywords(server) -> set[str]:
     return {row[0] for row in server.query("postgres", "select word from pg_get_keywords() where catcode <> 'U'")}
 
 
-def spark_keywords(engine_settings: dict, folder: Path) -> set[str]:
-    """Spark's reserved keywords, asked of the Spark that ``engine_settings`` describe (AutoFlux's own
-    session, so the process's next Spark user finds it as AutoFlux left it)."""
-    import yaml
+def spark_keywords() -> set[str]:
+    """Spark's reserved keywords, from a local Spark in a child process (whatever session this process holds)."""
+    import json
+    import subprocess
+    import sys
 
-    import autoflux
-    from autoflux.engines import create_engine
-    from autoflux.workspace import Workspace
-
-    root = autoflux.init(folder)
-    config = yaml.safe_load((root / "autoflux.yml").read_text(encoding="utf-8"))
-    (root / "autoflux.yml").write_text(yaml.safe_dump(config | {"engine": engine_settings}), encoding="utf-8")
-    engine = create_engine(Workspace.open(root))
-    try:
-        return {row[0].lower() for row in engine.spark.sql("select keyword from sql_keywords() where reserved").collect()}
-    finally:
-        engine.close()
+    code = (
+        "import json; from pyspark.sql import SparkSession;"
+        "s = SparkSession.builder.master('local[1]').config('spark.ui.enabled', 'false').config('spark.sql.ansi.enabled', 'true').config('spark.sql.ansi.enforceReservedKeywords', 'true').getOrCreate();"
+        "print(json.dumps([r[0] for r in s.sql('select keyword from sql_keywords() where reserved').collect()])); s.stop()"
+    )
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("SPARK_REMOTE", "SPARK_CONNECT"))}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=environment, check=True)
+    return {word.lower() for word in json.loads(done.stdout.strip().splitlines()[-1])}
 
 
 def write_hostile_competition(folder: Path, keywords: list[str] = ()) -> Path:

@@ -90,8 +90,8 @@ def run_example(settings: Mapping[str, Any], folder: Path, example: Path, *, che
 def dataset(request, tmp_path_factory, example_dir) -> Path:
     if request.param == "example":
         return example_dir
-    spark = spark_keywords(request.getfixturevalue("spark_engine"), tmp_path_factory.mktemp("keywords") / "ws")
-    keywords = duckdb_keywords() | postgres_keywords(request.getfixturevalue("postgres")) | spark
+    request.getfixturevalue("spark_engine")  # Spark's keywords need pyspark and Java
+    keywords = duckdb_keywords() | postgres_keywords(request.getfixturevalue("postgres")) | spark_keywords()
     return write_hostile_competition(tmp_path_factory.mktemp("hostile") / "data", sorted(keywords))
 
 
