@@ -95,7 +95,9 @@ def run_corpus(settings: Mapping[str, Any], folder: Path, sources: list[Path], t
     from autoflux.workspace import Workspace
 
     # dbt's tests are left out (dbt.test: false): the models are what is compared, and on Spark each test is seconds
-    root = make_workspace(folder / "ws", settings, ml={"train_table": train, "target": TARGET}, dbt={"test": False})
+    # and so are the train/test checks (tests/integration covers them on every engine)
+    ml = {"train_table": train, "target": TARGET, "checks": {"enabled": False}}
+    root = make_workspace(folder / "ws", settings, ml=ml, dbt={"test": False})
     summary = autoflux.run(root, [str(s) for s in sources])
     assert summary.handoff is not None, "the run built no training mart"
     workspace = Workspace.open(root)
