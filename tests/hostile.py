@@ -48,6 +48,7 @@ def spark_keywords() -> set[str]:
     import json
     import subprocess
     import sys
+    import tempfile
 
     code = (
         "import json; from pyspark.sql import SparkSession;"
@@ -55,7 +56,8 @@ def spark_keywords() -> set[str]:
         "print(json.dumps([r[0] for r in s.sql('select keyword from sql_keywords() where reserved').collect()])); s.stop()"
     )
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("SPARK_REMOTE", "SPARK_CONNECT"))}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=environment, check=True)
+    with tempfile.TemporaryDirectory() as scratch:  # Spark leaves derby.log and spark-warehouse/ where it runs
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=environment, cwd=scratch, check=True)
     return {word.lower() for word in json.loads(done.stdout.strip().splitlines()[-1])}
 
 
