@@ -28,6 +28,7 @@ deps:
 
 test: $(STAMP) deps
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

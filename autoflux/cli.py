@@ -127,7 +127,16 @@ def tables(workspace: str, history_of: str | None, console: Console) -> None:
     if history_of:
         versions = pipeline.history(history_of)
         rows = [
-            [v["version"], v["operation"], v["mode"], v["load_id"], v["source_file"], v["rows_added"], v["rows_updated"], "; ".join(v["schema_changes"])]
+            [
+                v["version"],
+                v["operation"],
+                v["mode"],
+                v["load_id"],
+                v["source_file"],
+                v["rows_added"],
+                v["rows_updated"],
+                "; ".join(v["schema_changes"]),
+            ]
             for v in versions
         ]
         columns = ["version", "operation", "mode", "load", "file", "rows added", "rows updated", "schema"]
@@ -185,10 +194,21 @@ def check(workspace: str, table: str | None, console: Console) -> int:
     """Train/test checks of the training mart, run by the engine: schema, drift, leakage."""
     result = _pipeline(workspace, console).check(table)
     rows = [
-        [name, e["kind"], _figure(e.get("psi")), _figure(e.get("unseen")), f"{e.get('leak_metric', '')} {_figure(e.get('leak_score'))}".strip(), "yes" if e.get("id_like") else ""]
+        [
+            name,
+            e["kind"],
+            _figure(e.get("psi")),
+            _figure(e.get("unseen")),
+            f"{e.get('leak_metric', '')} {_figure(e.get('leak_score'))}".strip(),
+            "yes" if e.get("id_like") else "",
+        ]
         for name, e in result["features"].items()
     ]
-    console.table(f"Checks of {result['table']} (target {result['target']!r}, id {result['id']!r})", ["feature", "kind", "psi", "unseen", "target proxy", "id-like"], rows)
+    console.table(
+        f"Checks of {result['table']} (target {result['target']!r}, id {result['id']!r})",
+        ["feature", "kind", "psi", "unseen", "target proxy", "id-like"],
+        rows,
+    )
     if result["copied_rows"] is not None:
         console.info(f"Test rows with the features of a train row: {result['copied_rows']:,} of {result['rows']['test']:,}")
     _print_flags(console, result["flags"])
@@ -270,9 +290,7 @@ def _print_transform(console: Console, report: TransformReport) -> None:
     if report.up_to_date:
         console.info("dbt: the project and the raw tables are unchanged since the last build: nothing to do")
         return
-    console.info(
-        f"dbt: {len(report.models)} models built, {len(report.tests)} tests passed in {report.seconds:.1f}s"
-    )
+    console.info(f"dbt: {len(report.models)} models built, {len(report.tests)} tests passed in {report.seconds:.1f}s")
 
 
 def _print_summary(console: Console, summary: RunSummary) -> None:

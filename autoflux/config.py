@@ -40,8 +40,25 @@ class ReaderSettings(Section):
 
 # pandas' and Arrow's missing-value spellings: a CSV field equal to one of them is null, in every column.
 DEFAULT_NULL_VALUES = (
-    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
-    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+    "",
+    "#N/A",
+    "#N/A N/A",
+    "#NA",
+    "-1.#IND",
+    "-1.#QNAN",
+    "-NaN",
+    "-nan",
+    "1.#IND",
+    "1.#QNAN",
+    "<NA>",
+    "N/A",
+    "NA",
+    "NULL",
+    "NaN",
+    "None",
+    "n/a",
+    "nan",
+    "null",
 )
 
 
@@ -215,9 +232,7 @@ def _apply_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict
 def _config_error(error: ValidationError, path: Path | None, overridden: dict[str, str]) -> ConfigError:
     first = error.errors()[0]
     key = ".".join(str(part) for part in first["loc"] if not str(part).startswith("function-"))
-    origin = overridden.get(key) or next(
-        (v for k, v in overridden.items() if key.startswith(f"{k}.") or k.startswith(f"{key}.")), None
-    )
+    origin = overridden.get(key) or next((v for k, v in overridden.items() if key.startswith(f"{k}.") or k.startswith(f"{key}.")), None)
     where = f"{origin} (environment)" if origin else str(path or CONFIG_FILE)
     if first["type"] == "extra_forbidden":
         return ConfigError(f"unknown key {key!r}", path=where, hint="remove it or check its spelling and section")

@@ -98,7 +98,11 @@ def _floats(values: np.ndarray) -> np.ndarray:
 
 def _texts(column: pa.Array) -> np.ndarray:
     """BLAKE2b of each distinct text (hashed once), spread over the values."""
-    encoded = pc.dictionary_encode(pc.fill_null(column, "")).combine_chunks() if isinstance(column, pa.ChunkedArray) else pc.dictionary_encode(pc.fill_null(column, ""))
+    encoded = (
+        pc.dictionary_encode(pc.fill_null(column, "")).combine_chunks()
+        if isinstance(column, pa.ChunkedArray)
+        else pc.dictionary_encode(pc.fill_null(column, ""))
+    )
     digests = np.array(
         [int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little") for text in encoded.dictionary.to_pylist()],
         dtype=np.uint64,

@@ -108,13 +108,19 @@ def reproduce(workspace: Workspace, manifest_path: Path, *, format: str | None =
         why = f"; the compiled SQL of {', '.join(differ)} differs (macros or config changed)" if differ else ""
         raise ReproduceError(
             f"the rebuilt {' and '.join(mismatched)} frames do not hash as the manifest recorded{why}",
-            path=manifest_path, hint="the project or the engine changed since that build; check `git log` of the dbt project",
+            path=manifest_path,
+            hint="the project or the engine changed since that build; check `git log` of the dbt project",
         )
     if out is not None:
         write_frames(out, frames, manifest)
     return TrainingData(
-        convert(train, chosen), convert(test, chosen), manifest.get("target"), manifest.get("id"),
-        manifest.get("features", []), manifest, manifest_path,
+        convert(train, chosen),
+        convert(test, chosen),
+        manifest.get("target"),
+        manifest.get("id"),
+        manifest.get("features", []),
+        manifest,
+        manifest_path,
     )
 
 
@@ -134,7 +140,9 @@ def split_frames(
     return train, test, target, id_column, features
 
 
-def _checks(ws: Workspace, engine: Engine, name: str, target: str | None, id_column: str | None, features: list[str]) -> dict[str, Any] | None:
+def _checks(
+    ws: Workspace, engine: Engine, name: str, target: str | None, id_column: str | None, features: list[str]
+) -> dict[str, Any] | None:
     settings = ws.config.ml.checks
     if not settings.enabled:
         return None

@@ -68,7 +68,11 @@ class Lake:
         else:
             fs, root = self.filesystem(f"{self.uri}/{schema}")
             fs.invalidate_cache()  # fsspec keeps listings per process: another process may have added tables
-            names = [p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(root, detail=False) if fs.exists(f"{p}/_delta_log")] if fs.exists(root) else []
+            names = (
+                [p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(root, detail=False) if fs.exists(f"{p}/_delta_log")]
+                if fs.exists(root)
+                else []
+            )
         return sorted(names)
 
     def filesystem(self, uri: str) -> tuple[Any, str]:

@@ -68,7 +68,11 @@ def workspace_lock(state_dir: Path, *, command: str, wait: float = 0.0) -> Itera
                 if waited < wait or (holder is None and waited < NAMING_GRACE):  # a new holder writes its name just after locking
                     time.sleep(0.05)
                     continue
-                who = f"process {holder['pid']} on {holder['host']} running `autoflux {holder['command']}` since {holder['since']}" if holder else "another process"
+                who = (
+                    f"process {holder['pid']} on {holder['host']} running `autoflux {holder['command']}` since {holder['since']}"
+                    if holder
+                    else "another process"
+                )
                 raise WorkspaceLockedError(
                     f"the workspace is locked by {who}",
                     path=path,

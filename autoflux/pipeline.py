@@ -111,12 +111,14 @@ class Pipeline:
                     self.console.info(f"{source}: downloaded again (--refresh), {acquired.downloaded_bytes:,} bytes")
                 paths.append(acquired.path)
                 if source_kind(source) != "local":
-                    self.acquired.append({
-                        "source": source,
-                        "from_cache": acquired.from_cache,
-                        "downloaded_bytes": acquired.downloaded_bytes,
-                        "note": acquired.note,
-                    })
+                    self.acquired.append(
+                        {
+                            "source": source,
+                            "from_cache": acquired.from_cache,
+                            "downloaded_bytes": acquired.downloaded_bytes,
+                            "note": acquired.note,
+                        }
+                    )
         return paths
 
     def ingest(self, sources: Sequence[str] = (), *, refresh: bool = False, force: bool = False) -> IngestReport:
@@ -143,9 +145,7 @@ class Pipeline:
                     counts[data_file.table] = counts.get(data_file.table, 0) + rows
                     progress.update(tasks[data_file.table], completed=done, detail=f"{counts[data_file.table]:,} rows")
 
-            report = ingest_paths(
-                self.workspace, roots, engine=self.engine, force=force, on_file=on_file, on_progress=on_progress
-            )
+            report = ingest_paths(self.workspace, roots, engine=self.engine, force=force, on_file=on_file, on_progress=on_progress)
         self.engine.publish_raw(self.engine.raw_tables())
         sync_project(self.workspace, self.engine)
         return report
@@ -273,7 +273,9 @@ class Pipeline:
         build = read_build(self.workspace)
         recorded = manifest.get("build") if isinstance(manifest, dict) else None
         if (
-            not build or not recorded or manifest.get("stale") != []
+            not build
+            or not recorded
+            or manifest.get("stale") != []
             or manifest.get("relation") != f"{ml.schema_}.{ml.table}"
             or recorded.get("built_at") != build.get("built_at")
             or recorded.get("config_sha256") != config_hash(self.workspace)
@@ -329,7 +331,9 @@ class Pipeline:
             table = self.engine.raw_table(name, count=True)
             rows.append({"schema": RAW, "table": name, "rows": table.rows, "version": table.version, "format": table.format})
         for relation in self.engine.relations(["staging", "marts", self.workspace.config.ml.schema_]):
-            rows.append({"schema": relation.schema, "table": relation.name, "rows": relation.rows, "version": None, "format": relation.kind})
+            rows.append(
+                {"schema": relation.schema, "table": relation.name, "rows": relation.rows, "version": None, "format": relation.kind}
+            )
         unique = {(r["schema"], r["table"]): r for r in rows}
         return list(unique.values())
 
@@ -380,9 +384,7 @@ class Pipeline:
 def ingest_dict(report: IngestReport) -> dict[str, Any]:
     return {
         "load_id": report.load_id,
-        "files": [
-            {k: v for k, v in vars(f).items() if v not in (None, ())} for f in report.files
-        ],
+        "files": [{k: v for k, v in vars(f).items() if v not in (None, ())} for f in report.files],
         "skipped": [{"path": str(s.path), "reason": s.reason} for s in report.skipped],
         "recovered": [{"table": e.table, "load_id": e.load_id, "version": e.version} for e in report.recovered],
         "seconds": round(report.seconds, 3),

@@ -37,7 +37,8 @@ def rebuild_mart(workspace: Workspace, manifest: dict[str, Any], manifest_path: 
     if changed:
         raise ReproduceError(
             f"models changed since the build the manifest records: {', '.join(changed)}",
-            path=manifest_path, hint="restore those files (e.g. from git) to reproduce, or rebuild and hand off anew",
+            path=manifest_path,
+            hint="restore those files (e.g. from git) to reproduce, or rebuild and hand off anew",
         )
     engine = create_engine(workspace)
     scratch = workspace.state_dir / "reproduce" / uuid.uuid4().hex[:12]
@@ -53,7 +54,9 @@ def rebuild_mart(workspace: Workspace, manifest: dict[str, Any], manifest_path: 
             scratch_engine.publish_raw(lake.tables(RAW))
             _invoke(rebuilt, scratch_engine, ["run", "--select", *sorted(recorded)], None, state=scratch)
             now = dbt_models(scratch / "target")
-            differ = sorted(n for n, m in recorded.items() if m.get("compiled_sha256") and now.get(n, {}).get("compiled_sha256") != m["compiled_sha256"])
+            differ = sorted(
+                n for n, m in recorded.items() if m.get("compiled_sha256") and now.get(n, {}).get("compiled_sha256") != m["compiled_sha256"]
+            )
             data = scratch_engine.read_arrow(schema, table)
         finally:
             scratch_engine.close()
@@ -80,7 +83,8 @@ def read_manifest(path: Path) -> dict[str, Any]:
     if not manifest.get("build") or not manifest.get("raw_tables"):
         raise ReproduceError(
             "the manifest has no build record: the mart was not built by `autoflux transform`",
-            path=path, hint="build with `autoflux transform` (or run), then hand off again",
+            path=path,
+            hint="build with `autoflux transform` (or run), then hand off again",
         )
     if not all((manifest.get("frames") or {}).get(k, {}).get("content_hash") for k in ("train", "test")):
         raise ReproduceError("the manifest has no content hashes of train and test frames", path=path, hint="use a hand-off manifest")
@@ -113,13 +117,16 @@ def copy_raw_versions(source: Lake, target: Lake, raw_tables: dict[str, Any], ma
             data = table.to_pyarrow_table()
         except Exception as error:  # noqa: BLE001 - a missing data file is an OSError, or delta-rs's own error
             gone = _missing_files(source, table)
-            reason = f"its files were vacuumed ({gone} of {len(table.file_uris())} data files are gone)" if gone else str(error).splitlines()[0]
+            reason = (
+                f"its files were vacuumed ({gone} of {len(table.file_uris())} data files are gone)" if gone else str(error).splitlines()[0]
+            )
             problems.append(f"raw.{name} version {version}: {reason}")
             continue
         write_deltalake(target.table_uri(RAW, name), data, mode="overwrite")
     if problems:
         raise ReproduceError(
-            f"raw versions are no longer readable: {'; '.join(problems)}", path=manifest_path,
+            f"raw versions are no longer readable: {'; '.join(problems)}",
+            path=manifest_path,
             hint="vacuum removed them (raise --retention-hours next time); they cannot be reproduced",
         )
 

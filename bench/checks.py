@@ -119,11 +119,15 @@ def main() -> None:
     load_after = os.getloadavg()
     print(f"engine {args.engine}: {args.rows:,} train + {args.test_rows:,} test rows x {data.num_columns} columns, {os.cpu_count()} cores")
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} (1 min)")
-    print(f"checks: {seconds:.2f} s median of {args.repeat} ({', '.join(f'{s:.2f}' for s in checks)})  ({len(report.flags)} flags: {[f.message for f in report.flags]})")
+    print(
+        f"checks: {seconds:.2f} s median of {args.repeat} ({', '.join(f'{s:.2f}' for s in checks)})  ({len(report.flags)} flags: {[f.message for f in report.flags]})"
+    )
     print(f"yardstick full scan (count, avg / count distinct of every column): {yardstick:.2f} s ({', '.join(f'{s:.2f}' for s in scans)})")
     print(f"checks / scan = {seconds / yardstick:.1f}x")
     if args.engine == "duckdb":  # the work is in this process: its CPU time is what contention does not inflate
-        print(f"CPU time of this process (all threads): checks {statistics.median(checks_cpu):.2f} s, yardstick {statistics.median(scans_cpu):.2f} s")
+        print(
+            f"CPU time of this process (all threads): checks {statistics.median(checks_cpu):.2f} s, yardstick {statistics.median(scans_cpu):.2f} s"
+        )
 
 
 if __name__ == "__main__":

@@ -22,14 +22,37 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-CITIES = pa.array(["London", "Paris", "Berlin", "Madrid", "Rome", "Vienna",
-                   "Prague", "Warsaw", "Lisbon", "Dublin", "Oslo", "Athens"])
+CITIES = pa.array(["London", "Paris", "Berlin", "Madrid", "Rome", "Vienna", "Prague", "Warsaw", "Lisbon", "Dublin", "Oslo", "Athens"])
 SEGMENTS = pa.array(["retail", "sme", "corporate", "public"])
 COLOURS = pa.array(["red", "green", "blue", "amber", "violet"])
-WORDS = pa.array(["quick", "brown", "fox", "lazy", "dog", "data", "lake",
-                  "table", "model", "river", "stone", "cloud", "sharp",
-                  "quiet", "bright", "engine", "paper", "signal", "north",
-                  "delta", "flux", "amber", "orbit", "pixel"])
+WORDS = pa.array(
+    [
+        "quick",
+        "brown",
+        "fox",
+        "lazy",
+        "dog",
+        "data",
+        "lake",
+        "table",
+        "model",
+        "river",
+        "stone",
+        "cloud",
+        "sharp",
+        "quiet",
+        "bright",
+        "engine",
+        "paper",
+        "signal",
+        "north",
+        "delta",
+        "flux",
+        "amber",
+        "orbit",
+        "pixel",
+    ]
+)
 DAY0 = np.datetime64("2015-01-01")
 N_DAYS = 10 * 365
 # No quoting: none of the generated strings contain commas, quotes or newlines
@@ -39,6 +62,7 @@ OPTS = pacsv.WriteOptions(include_header=False, quoting_style="none")
 
 def make_chunk(rng, first_id, n, with_target):
     """Return a pyarrow Table of n synthetic rows with ids first_id.."""
+
     def floats(values, p_null):
         return pa.array(values, mask=rng.random(n) < p_null)
 
@@ -56,8 +80,7 @@ def make_chunk(rng, first_id, n, with_target):
     flag = rng.random(n) < 0.3
     days = rng.integers(0, N_DAYS, n)
     seconds = days * 86_400 + rng.integers(0, 86_400, n)
-    words = [pc.take(WORDS, rng.integers(0, len(WORDS), n))
-             for _ in range(3)]
+    words = [pc.take(WORDS, rng.integers(0, len(WORDS), n)) for _ in range(3)]
 
     cols = {
         "id": pa.array(np.arange(first_id, first_id + n, dtype=np.int64)),
@@ -75,13 +98,11 @@ def make_chunk(rng, first_id, n, with_target):
         "colour": pc.take(COLOURS, rng.integers(0, len(COLOURS), n)),
         "flag": pa.array(flag),
         "event_date": pa.array(DAY0 + days.astype("timedelta64[D]")),
-        "event_ts": pa.array(DAY0.astype("datetime64[s]")
-                             + seconds.astype("timedelta64[s]")),
+        "event_ts": pa.array(DAY0.astype("datetime64[s]") + seconds.astype("timedelta64[s]")),
         "note": pc.binary_join_element_wise(*words, " "),
     }
     if with_target:
-        logit = (0.8 * x1 - 0.5 * x2 + 0.004 * (score - 600)
-                 + 0.6 * flag - 0.3 * segment + rng.normal(0.0, 1.0, n))
+        logit = 0.8 * x1 - 0.5 * x2 + 0.004 * (score - 600) + 0.6 * flag - 0.3 * segment + rng.normal(0.0, 1.0, n)
         cols["target"] = pa.array((logit > 0).astype(np.int8))
     return pa.table(cols)
 
@@ -116,8 +137,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     size = p.add_mutually_exclusive_group(required=True)
     size.add_argument("--rows", type=int, help="train rows")
-    size.add_argument("--size-gb", type=float,
-                      help="target train.csv size in GB (1e9 bytes)")
+    size.add_argument("--size-gb", type=float, help="target train.csv size in GB (1e9 bytes)")
     p.add_argument("--out", type=Path, default=Path("bench/data"))
     p.add_argument("--test-fraction", type=float, default=0.25)
     p.add_argument("--seed", type=int, default=0)
@@ -130,16 +150,13 @@ def main():
     test_rows = int(rows * args.test_fraction)
     args.out.mkdir(parents=True, exist_ok=True)
 
-    for name, n, first_id, split in [("train.csv", rows, 0, 0),
-                                     ("test.csv", test_rows, rows, 1)]:
+    for name, n, first_id, split in [("train.csv", rows, 0, 0), ("test.csv", test_rows, rows, 1)]:
         path = args.out / name
         t0 = time.perf_counter()
-        write_csv(path, n, first_id, split == 0, args.seed, split,
-                  args.chunk_rows)
+        write_csv(path, n, first_id, split == 0, args.seed, split, args.chunk_rows)
         secs = time.perf_counter() - t0
         mb = path.stat().st_size / 1e6
-        print(f"{path}: {n:,} rows, {mb:,.1f} MB in {secs:.1f} s "
-              f"({mb / secs if secs else 0:,.0f} MB/s)")
+        print(f"{path}: {n:,} rows, {mb:,.1f} MB in {secs:.1f} s ({mb / secs if secs else 0:,.0f} MB/s)")
 
 
 if __name__ == "__main__":

@@ -79,8 +79,14 @@ def bench_speed(data: Path, work: Path, rows: int) -> dict:
     baseline = baseline_seconds(files, work)
     seconds, peak = timed_cli("ingest", str(folder), "-w", str(fresh_workspace(work, "speed")), "-q")
     size = sum(f.stat().st_size for f in files)
-    return {"rows": rows, "bytes": size, "baseline_s": round(baseline, 2), "autoflux_s": round(seconds, 2),
-            "ratio": round(seconds / baseline, 2), "peak_mib": peak}
+    return {
+        "rows": rows,
+        "bytes": size,
+        "baseline_s": round(baseline, 2),
+        "autoflux_s": round(seconds, 2),
+        "ratio": round(seconds / baseline, 2),
+        "peak_mib": peak,
+    }
 
 
 def bench_memory(data: Path, work: Path, gigabytes: float) -> dict:

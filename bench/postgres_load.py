@@ -40,7 +40,13 @@ def generate(folder: Path, rows: int) -> Path:
 
 
 def psql(args: argparse.Namespace, database: str, command: str) -> None:
-    environment = {**os.environ, "PGHOST": args.host, "PGPORT": str(args.port), "PGUSER": args.user, "PGOPTIONS": "-c client_min_messages=warning"}
+    environment = {
+        **os.environ,
+        "PGHOST": args.host,
+        "PGPORT": str(args.port),
+        "PGUSER": args.user,
+        "PGOPTIONS": "-c client_min_messages=warning",
+    }
     subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", database, "-c", command], env=environment, check=True)
 
 
@@ -100,8 +106,15 @@ def measure(args: argparse.Namespace, folder: Path) -> dict:
         source_mb = sum(p.stat().st_size for p in sources.values()) / 1e6
 
         ours, theirs, originals = [], [], []
-        reset = "; ".join(["drop schema if exists baseline cascade", "drop schema if exists source cascade",
-                           "create schema baseline", "create schema source", *definitions])
+        reset = "; ".join(
+            [
+                "drop schema if exists baseline cascade",
+                "drop schema if exists source cascade",
+                "create schema baseline",
+                "create schema source",
+                *definitions,
+            ]
+        )
         for attempt in range(args.repeat):
             psql(args, args.database, "drop schema if exists raw cascade; checkpoint")
             started = time.perf_counter()
@@ -112,8 +125,11 @@ def measure(args: argparse.Namespace, folder: Path) -> dict:
             theirs.append(copy_seconds(args, "baseline", csvs))
             psql(args, args.database, "checkpoint")
             originals.append(copy_seconds(args, "source", sources))
-            print(f"run {attempt + 1}: autoflux {ours[-1]:.2f} s, \\copy of the same data {theirs[-1]:.2f} s, "
-                  f"\\copy of the source CSVs {originals[-1]:.2f} s", flush=True)
+            print(
+                f"run {attempt + 1}: autoflux {ours[-1]:.2f} s, \\copy of the same data {theirs[-1]:.2f} s, "
+                f"\\copy of the source CSVs {originals[-1]:.2f} s",
+                flush=True,
+            )
 
     autoflux_s, copy_s, source_s = statistics.median(ours), statistics.median(theirs), statistics.median(originals)
     result = {
@@ -131,8 +147,11 @@ def measure(args: argparse.Namespace, folder: Path) -> dict:
         "source_copy_s": round(source_s, 2),
         "source_copy_rows_per_s": round(rows / source_s),
         "ratio_to_source_copy": round(source_s / autoflux_s, 2),
-        "runs": {"autoflux_s": [round(s, 2) for s in ours], "copy_s": [round(s, 2) for s in theirs],
-                 "source_copy_s": [round(s, 2) for s in originals]},
+        "runs": {
+            "autoflux_s": [round(s, 2) for s in ours],
+            "copy_s": [round(s, 2) for s in theirs],
+            "source_copy_s": [round(s, 2) for s in originals],
+        },
     }
     print(
         f"{rows:,} rows ({size_mb:,.0f} MB as CSV), median of {args.repeat}:\n"

@@ -26,7 +26,24 @@ import pyarrow.csv as pacsv
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from datagen import make_chunk  # noqa: E402
 
-COLUMNS = ["id", "x1", "x2", "amount", "ratio", "score", "age", "n_items", "year", "big_int", "city", "segment", "flag", "event_date", "event_ts", "target"]
+COLUMNS = [
+    "id",
+    "x1",
+    "x2",
+    "amount",
+    "ratio",
+    "score",
+    "age",
+    "n_items",
+    "year",
+    "big_int",
+    "city",
+    "segment",
+    "flag",
+    "event_date",
+    "event_ts",
+    "target",
+]
 
 
 def autoflux(*args: str, cwd: Path) -> tuple[float, dict]:
@@ -82,7 +99,9 @@ def main() -> None:
         yard = yardstick(workspace)
         print(f"data: train {args.rows:,} rows, test {args.test_rows:,} rows, {len(COLUMNS)} columns (DuckDB)")
         print(f"autoflux run:    {run_seconds:6.2f} s  (of which the report {summary['seconds'].get('report', float('nan')):.2f} s)")
-        print(f"autoflux report: {report_seconds:6.2f} s  (a new process; writing it {report['seconds']:.2f} s), {report['bytes'] / 1e6:.2f} MB")
+        print(
+            f"autoflux report: {report_seconds:6.2f} s  (a new process; writing it {report['seconds']:.2f} s), {report['bytes'] / 1e6:.2f} MB"
+        )
         print(f"yardstick:       {yard:6.2f} s  (DuckDB count(*) + summarize of raw.train, raw.test and the mart)")
         print(f"ratio:           {report_seconds / yard:6.2f}x the yardstick; missing parts: {report['missing'] or 'none'}")
 

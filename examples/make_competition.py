@@ -41,8 +41,7 @@ COLUMNS = [
 TARGET = "Default"
 
 HOME = ["RENT", "MORTGAGE", "OWN", "OTHER"]
-PURPOSES = ["debt_consolidation", "credit_card", "home_improvement", "car",
-            "medical", "education", "small_business"]
+PURPOSES = ["debt_consolidation", "credit_card", "home_improvement", "car", "medical", "education", "small_business"]
 REGIONS = ["Northeast", "Midwest", "South", "West"]
 FIRST_DATE = date(2018, 1, 1)
 
@@ -58,8 +57,7 @@ def make_row(rng, row_id):
     loan = int(round(rng.uniform(1_000, 40_000) / 250) * 250)
     term = rng.choices([36, 60], weights=[0.7, 0.3])[0]
     score = max(300, min(850, int(rng.gauss(690, 60))))
-    rate = round(max(5.0, 28.0 - (score - 300) * 0.035 + rng.gauss(0, 2.0)
-                     + (1.5 if term == 60 else 0.0)), 2)
+    rate = round(max(5.0, 28.0 - (score - 300) * 0.035 + rng.gauss(0, 2.0) + (1.5 if term == 60 else 0.0)), 2)
     emp = min(max(age - 18, 0), rng.choices(range(0, 31), k=1)[0])
     home = rng.choices(HOME, weights=[0.40, 0.40, 0.17, 0.03])[0]
     purpose = rng.choices(PURPOSES, weights=[35, 25, 12, 10, 7, 6, 5])[0]
@@ -68,15 +66,17 @@ def make_row(rng, row_id):
     applied = FIRST_DATE + timedelta(days=rng.randrange(6 * 365))
 
     # Probability of default: a logistic function of the features plus noise.
-    logit = (-1.9
-             + 2.5 * (loan / income - 0.2)
-             - 0.012 * (score - 690)
-             + 0.08 * (rate - 14)
-             - 0.04 * emp
-             + (0.5 if home == "RENT" else 0.0)
-             + (0.8 if purpose == "small_business" else 0.0)
-             + (0.3 if term == 60 else 0.0)
-             - (0.7 if cosigner else 0.0))
+    logit = (
+        -1.9
+        + 2.5 * (loan / income - 0.2)
+        - 0.012 * (score - 690)
+        + 0.08 * (rate - 14)
+        - 0.04 * emp
+        + (0.5 if home == "RENT" else 0.0)
+        + (0.8 if purpose == "small_business" else 0.0)
+        + (0.3 if term == 60 else 0.0)
+        - (0.7 if cosigner else 0.0)
+    )
     default = int(rng.random() < 1 / (1 + math.exp(-logit)))
 
     row = [
@@ -118,12 +118,10 @@ def main():
 
     write_csv(OUT_DIR / "train.csv", COLUMNS + [TARGET], train)
     write_csv(OUT_DIR / "test.csv", COLUMNS, test)
-    write_csv(OUT_DIR / "sample_submission.csv", ["Id", TARGET],
-              [[row[0], 0] for row in test])
+    write_csv(OUT_DIR / "sample_submission.csv", ["Id", TARGET], [[row[0], 0] for row in test])
 
     rate = sum(r[-1] for r in train) / len(train)
-    print(f"wrote {OUT_DIR}: train {len(train)} rows (default rate {rate:.1%}), "
-          f"test {len(test)} rows")
+    print(f"wrote {OUT_DIR}: train {len(train)} rows (default rate {rate:.1%}), test {len(test)} rows")
 
 
 if __name__ == "__main__":

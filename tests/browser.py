@@ -17,9 +17,18 @@ from pathlib import Path
 from typing import Any
 
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-default-apps", "--disable-extensions", "--mute-audio", "--remote-debugging-port=0",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--mute-audio",
+    "--remote-debugging-port=0",
 ]
 
 
@@ -36,7 +45,8 @@ class Browser:
         self.profile = tempfile.mkdtemp(prefix="autoflux-chromium-")
         self.process = subprocess.Popen(
             [executable, *FLAGS, f"--user-data-dir={self.profile}", f"--window-size={width},{height}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         port_file = Path(self.profile) / "DevToolsActivePort"
         deadline = time.monotonic() + 60
@@ -87,7 +97,9 @@ class Browser:
             if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
                 errors.append(" ".join(str(a.get("value", a.get("description", ""))) for a in params.get("args", [])))
             elif method == "Runtime.exceptionThrown":
-                errors.append(params["exceptionDetails"].get("exception", {}).get("description") or params["exceptionDetails"].get("text", ""))
+                errors.append(
+                    params["exceptionDetails"].get("exception", {}).get("description") or params["exceptionDetails"].get("text", "")
+                )
             elif method == "Log.entryAdded" and params["entry"].get("level") == "error":
                 errors.append(params["entry"].get("text", ""))
         return errors
@@ -98,8 +110,12 @@ class Browser:
     def screenshot(self, path: Path) -> Path:
         size = self.call("Page.getLayoutMetrics")["cssContentSize"]
         height = min(int(size["height"]), 6000)
-        data = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
-                         clip={"x": 0, "y": 0, "width": int(size["width"]), "height": height, "scale": 1})["data"]
+        data = self.call(
+            "Page.captureScreenshot",
+            format="png",
+            captureBeyondViewport=True,
+            clip={"x": 0, "y": 0, "width": int(size["width"]), "height": height, "scale": 1},
+        )["data"]
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(data))
         return path

@@ -151,9 +151,7 @@ def run_cli(*args: str, cwd: Path | None = None, env: Mapping[str, str] | None =
     return CliResult(result.exit_code, result.stdout, result.stderr)
 
 
-def run_cli_process(
-    *args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None, timeout: float = 300
-) -> CliResult:
+def run_cli_process(*args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None, timeout: float = 300) -> CliResult:
     """Run ``python -m autoflux ARGS`` as a subprocess, the way a user's shell does."""
     environment = {k: v for k, v in os.environ.items() if not _shapes_autoflux(k)}
     completed = subprocess.run(

@@ -57,7 +57,9 @@ def spark_keywords() -> set[str]:
     )
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("SPARK_REMOTE", "SPARK_CONNECT"))}
     with tempfile.TemporaryDirectory() as scratch:  # Spark leaves derby.log and spark-warehouse/ where it runs
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=environment, cwd=scratch, check=True)
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=environment, cwd=scratch, check=True
+        )
     return {word.lower() for word in json.loads(done.stdout.strip().splitlines()[-1])}
 
 

@@ -258,7 +258,10 @@ class KaggleStandIn(_Server):
         competition = fixture_files("competition")
         big = b"id,value\n" + b"".join(b"%d,%d\n" % (i, i * 7919 % 10007) for i in range(60_000))
         self.competitions = {
-            "titanic": competition, "rules-pending": competition, "big-data": {"train.csv": big}, "busy": competition,
+            "titanic": competition,
+            "rules-pending": competition,
+            "big-data": {"train.csv": big},
+            "busy": competition,
         }
         self.drops: set[str] = set()
         self.cuts: dict[str, int] = {}  # storage path -> how many more answers are cut halfway, Range or not
@@ -446,10 +449,20 @@ class Azurite(ChildServer):
 
     def __init__(self, command: list[str]) -> None:
         self.port = free_port()
-        super().__init__([
-            *command, "--blobHost", "127.0.0.1", "--blobPort", str(self.port), "--inMemoryPersistence",
-            "--skipApiVersionCheck", "--loose", "--silent", "--disableTelemetry",
-        ])
+        super().__init__(
+            [
+                *command,
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                str(self.port),
+                "--inMemoryPersistence",
+                "--skipApiVersionCheck",
+                "--loose",
+                "--silent",
+                "--disableTelemetry",
+            ]
+        )
 
     @property
     def endpoint(self) -> str:
@@ -457,10 +470,7 @@ class Azurite(ChildServer):
 
     @property
     def connection_string(self) -> str:
-        return (
-            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
-            f"BlobEndpoint={self.endpoint};"
-        )
+        return f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};BlobEndpoint={self.endpoint};"
 
 
 class MotoServer(ChildServer):

@@ -69,7 +69,9 @@ def spark_class(*args: str, log: Path, env: Mapping[str, str] | None = None) -> 
     home = spark_home()
     environment = {**os.environ, "SPARK_HOME": str(home), "SPARK_NO_DAEMONIZE": "1", **(env or {})}
     with log.open("wb") as out:
-        return subprocess.Popen([str(home / "bin" / "spark-class"), *args], env=environment, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            [str(home / "bin" / "spark-class"), *args], env=environment, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 def stop_process(process: subprocess.Popen) -> None:

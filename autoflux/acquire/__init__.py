@@ -95,9 +95,7 @@ def _checked_sha256(sha256: str | None, source: str) -> str | None:
         return None
     digest = sha256.strip().lower().removeprefix("sha256:")
     if not re.fullmatch(r"[0-9a-f]{64}", digest):
-        raise AcquireError(
-            f"sha256 {sha256!r} is not 64 hexadecimal digits", path=source, hint="copy the full sha256 checksum"
-        )
+        raise AcquireError(f"sha256 {sha256!r} is not 64 hexadecimal digits", path=source, hint="copy the full sha256 checksum")
     return digest
 
 

@@ -233,9 +233,7 @@ def _untar(archive: Path, root: Path, job: _Job) -> None:
                 with src:
                     job.copy(src, root / rel, member.name)
             else:
-                raise UnsafeArchiveError(
-                    f"entry {member.name!r} is a device, fifo or other special file", path=job.name, hint=_UNSAFE_HINT
-                )
+                raise UnsafeArchiveError(f"entry {member.name!r} is a device, fifo or other special file", path=job.name, hint=_UNSAFE_HINT)
     _make_links(root, links, job.name)
 
 
@@ -275,9 +273,7 @@ def _make_links(root: Path, links: list[tuple[str, str, str]], name: str) -> Non
         clean = target.replace("\\", "/")
         pointed = posixpath.normpath(posixpath.join(posixpath.dirname(rel), clean))
         if clean.startswith("/") or _DRIVE.match(clean) or pointed == ".." or pointed.startswith("../"):
-            raise UnsafeArchiveError(
-                f"entry {rel!r} is a link to {target!r}, outside the target folder", path=name, hint=_UNSAFE_HINT
-            )
+            raise UnsafeArchiveError(f"entry {rel!r} is a link to {target!r}, outside the target folder", path=name, hint=_UNSAFE_HINT)
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         os.symlink(clean, root / rel)
     real_root = os.path.realpath(root)

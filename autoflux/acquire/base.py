@@ -8,6 +8,7 @@ from pathlib import Path
 
 Progress = Callable[[str, int, int | None], None]
 
+
 @dataclass(frozen=True)
 class Acquired:
     """What :func:`acquire` fetched.

@@ -146,9 +146,7 @@ def acquire_http(
     with slot.stage() as tmp:
         got.path.replace(tmp / "data" / got.name)
         archives.unpack_all(tmp / "data", max_bytes=max_archive_bytes, label=url, on_progress=on_progress)
-        entry = slot.publish(
-            tmp, sha256=got.sha256, size=got.size, etag=got.etag, last_modified=got.last_modified, length=got.length
-        )
+        entry = slot.publish(tmp, sha256=got.sha256, size=got.size, etag=got.etag, last_modified=got.last_modified, length=got.length)
     return Acquired(url, entry.data, False, got.received, note=note)
 
 
@@ -168,8 +166,9 @@ def _revalidate(session: requests.Session, url: str, info: dict[str, Any], retry
     Raises ``requests.HTTPError`` on a 4xx answer, and a retryable AcquireError when the server
     cannot be reached (two tries: a check must not hold up an offline run).
     """
-    checking = RetryPolicy(attempts=min(retry.attempts, 2), backoff=retry.backoff, max_backoff=retry.max_backoff,
-                           timeout=min(retry.timeout, 15.0))
+    checking = RetryPolicy(
+        attempts=min(retry.attempts, 2), backoff=retry.backoff, max_backoff=retry.max_backoff, timeout=min(retry.timeout, 15.0)
+    )
     etag, modified = info.get("etag"), info.get("last_modified")
     if etag or modified:
         headers = {"Accept-Encoding": "identity"}
@@ -308,7 +307,11 @@ def download(
             if not _is_transient(error):
                 raise
             attempt = _count_failure(
-                attempt, error, retry=retry, source=source, what="download",
+                attempt,
+                error,
+                retry=retry,
+                source=source,
+                what="download",
                 hint="check the network or the server and run again; it resumes where the server allows it",
             )
 

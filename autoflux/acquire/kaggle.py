@@ -212,9 +212,7 @@ def acquire_kaggle(
         target = tmp / "data" / got.name
         got.path.replace(target)
         archives.unpack_all(tmp / "data", max_bytes=max_archive_bytes, label=source, on_progress=on_progress)
-        entry = slot.publish(
-            tmp, version=version, sha256=got.sha256, size=got.size, etag=got.etag, last_modified=got.last_modified
-        )
+        entry = slot.publish(tmp, version=version, sha256=got.sha256, size=got.size, etag=got.etag, last_modified=got.last_modified)
     return Acquired(source, entry.data, False, got.received)
 
 

@@ -66,8 +66,6 @@ def _unpack(source: str, path: Path, cache_dir: Path, *, refresh: bool, max_arch
         budget = archives.Budget(max_archive_bytes)
         data = tmp / "data"
         archives.extract(path, data, max_bytes=max_archive_bytes, label=source, on_progress=on_progress, budget=budget)
-        archives.unpack_all(
-            data, max_bytes=max_archive_bytes, label=source, on_progress=on_progress, levels=1, budget=budget
-        )
+        archives.unpack_all(data, max_bytes=max_archive_bytes, label=source, on_progress=on_progress, levels=1, budget=budget)
         entry = slot.publish(tmp, version=version, archive=str(path.resolve()))
     return Acquired(source, entry.data, False, 0)

@@ -81,9 +81,7 @@ def acquire_objectstore(
     received = 0
     with slot.stage() as tmp:
         for remote, rel, _ in objects:
-            received = _copy(
-                fs, remote, tmp / "data" / rel, label=rel, done=received, total=total, on_progress=on_progress
-            )
+            received = _copy(fs, remote, tmp / "data" / rel, label=rel, done=received, total=total, on_progress=on_progress)
         archives.unpack_all(tmp / "data", max_bytes=max_archive_bytes, label=uri, on_progress=on_progress)
         entry = slot.publish(tmp, version=version, objects=len(objects))
     return Acquired(uri, entry.data, False, received)
@@ -148,9 +146,7 @@ def list_objects(fs: Any, path: str, uri: str) -> list[tuple[str, str, dict[str,
     return objects
 
 
-def _copy(
-    fs: Any, remote: str, target: Path, *, label: str, done: int, total: int | None, on_progress: Progress
-) -> int:
+def _copy(fs: Any, remote: str, target: Path, *, label: str, done: int, total: int | None, on_progress: Progress) -> int:
     """Copy one object, reporting the bytes of the whole source so far; return that count."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with fs.open(remote, "rb") as src, open(target, "xb") as out:

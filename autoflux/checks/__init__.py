@@ -96,7 +96,13 @@ def run_checks(
         t = train["columns"][name]
         if kind in ("integer", "text") and _id_like(t, train["rows"], settings.id_unique):
             entry["id_like"] = True
-            report.flag("leakage", "id_like", f"{name} looks like an id ({t['distinct']:,} distinct values in {train['rows']:,} train rows)", column=name, value=t["distinct"] / max(train["rows"], 1))
+            report.flag(
+                "leakage",
+                "id_like",
+                f"{name} looks like an id ({t['distinct']:,} distinct values in {train['rows']:,} train rows)",
+                column=name,
+                value=t["distinct"] / max(train["rows"], 1),
+            )
         if kind in NUMERIC and t["quantiles"]:
             binned[name] = stats.cut_points(t["quantiles"])
         elif kind in ("text", "bool") and t["distinct"] <= settings.max_categories:
@@ -106,30 +112,66 @@ def run_checks(
         else:
             entry["skipped"] = f"{kind} columns are not binned"
     if binned and train["rows"] and test["rows"]:
-        few = {n for n, cuts in binned.items() if cuts is not None and kinds[n] != "number" and train["columns"][n]["distinct"] <= FEW_VALUES}
+        few = {
+            n for n, cuts in binned.items() if cuts is not None and kinds[n] != "number" and train["columns"][n]["distinct"] <= FEW_VALUES
+        }
         groups = engine.query(sql.binned(binned, kinds, target if target_kind else None, categorical_target, few))
         for name, result in stats.binned(groups, list(binned), categorical_target, target_kind is not None).items():
             entry = report.features[name]
             entry.update(result)
             if result["psi"] > settings.psi:
-                report.flag("drift", "psi", f"{name} drifts: population stability index {result['psi']:.3f} (threshold {settings.psi})", column=name, value=result["psi"], threshold=settings.psi)
+                report.flag(
+                    "drift",
+                    "psi",
+                    f"{name} drifts: population stability index {result['psi']:.3f} (threshold {settings.psi})",
+                    column=name,
+                    value=result["psi"],
+                    threshold=settings.psi,
+                )
             if kinds[name] in ("text", "bool") and result["unseen"] > settings.unseen:
-                report.flag("drift", "unseen", f"{name}: {result['unseen']:.1%} of test rows have categories unseen in train", column=name, value=result["unseen"], threshold=settings.unseen)
+                report.flag(
+                    "drift",
+                    "unseen",
+                    f"{name}: {result['unseen']:.1%} of test rows have categories unseen in train",
+                    column=name,
+                    value=result["unseen"],
+                    threshold=settings.unseen,
+                )
             score = result.get("leak_score")
             if score is not None and score >= settings.leakage:
-                report.flag("leakage", "target_proxy", f"{name} predicts the target almost perfectly on train ({result['leak_metric']} {score:.3f})", column=name, value=score, threshold=settings.leakage)
+                report.flag(
+                    "leakage",
+                    "target_proxy",
+                    f"{name} predicts the target almost perfectly on train ({result['leak_metric']} {score:.3f})",
+                    column=name,
+                    value=score,
+                    threshold=settings.leakage,
+                )
     high = [n for n, e in report.features.items() if e.get("high_cardinality")]
     if high and test["rows"]:
         for name, share in stats.unseen(engine.query(sql.unseen(high)), high).items():
             report.features[name]["unseen"] = share
             if share > settings.unseen:
-                report.flag("drift", "unseen", f"{name}: {share:.1%} of test rows have values unseen in train", column=name, value=share, threshold=settings.unseen)
+                report.flag(
+                    "drift",
+                    "unseen",
+                    f"{name}: {share:.1%} of test rows have values unseen in train",
+                    column=name,
+                    value=share,
+                    threshold=settings.unseen,
+                )
     if kinds and train["rows"] and test["rows"]:
         row = engine.query(sql.copied(list(kinds))).to_pylist()[0]
         report.copied_rows = int(row["copied"] or 0)
         share = report.copied_rows / test["rows"]
         if share > settings.copied_rows:
-            report.flag("leakage", "copied_rows", f"{report.copied_rows:,} test rows ({share:.1%}) have the features of a train row", value=share, threshold=settings.copied_rows)
+            report.flag(
+                "leakage",
+                "copied_rows",
+                f"{report.copied_rows:,} test rows ({share:.1%}) have the features of a train row",
+                value=share,
+                threshold=settings.copied_rows,
+            )
     if settings.adversarial and train["rows"] and test["rows"]:
         from autoflux.checks.adversarial import adversarial
 
@@ -137,7 +179,13 @@ def run_checks(
         auc = report.adversarial["auc"]
         if auc > settings.adversarial_auc:
             top = ", ".join(report.adversarial["drivers"][:3])
-            report.flag("adversarial", "auc", f"a model tells test rows from train rows (AUC {auc:.3f}), mostly by {top}", value=auc, threshold=settings.adversarial_auc)
+            report.flag(
+                "adversarial",
+                "auc",
+                f"a model tells test rows from train rows (AUC {auc:.3f}), mostly by {top}",
+                value=auc,
+                threshold=settings.adversarial_auc,
+            )
     report.seconds = time.perf_counter() - started
     return report
 
@@ -153,7 +201,13 @@ def _schema_checks(workspace, engine, report: CheckReport, kinds, target, train,
     elif train["target_count"] == 0:
         report.flag("schema", "target", f"target {target} has no values in train", column=target)
     if target is not None and test["target_count"]:
-        report.flag("schema", "target", f"target {target} has values in {test['target_count']:,} test rows", column=target, value=test["target_count"])
+        report.flag(
+            "schema",
+            "target",
+            f"target {target} has values in {test['target_count']:,} test rows",
+            column=target,
+            value=test["target_count"],
+        )
     for name in kinds:
         in_train, in_test = train["columns"][name]["count"], test["columns"][name]["count"]
         if train["rows"] and test["rows"] and bool(in_train) != bool(in_test):
@@ -171,4 +225,9 @@ def _schema_checks(workspace, engine, report: CheckReport, kinds, target, train,
                 report.flag("schema", "one_split", f"raw.{split} has column {name}, the other split does not", column=name)
         for name in sorted(set(left) & set(right)):
             if left[name] != right[name]:
-                report.flag("schema", "type", f"{name} is {left[name]} in raw.{ml.train_table} but {right[name]} in raw.{ml.test_table}", column=name)
+                report.flag(
+                    "schema",
+                    "type",
+                    f"{name} is {left[name]} in raw.{ml.train_table} but {right[name]} in raw.{ml.test_table}",
+                    column=name,
+                )

@@ -78,7 +78,8 @@ class Builder:
         fractions = [round(i / bins, 6) for i in range(1, bins)]
         parts = [
             f"{self.engine.sql_quantiles(self.value(self.q(name), kind), fractions)} as {self.alias('q', i)}"
-            for i, (name, kind) in enumerate(kinds.items()) if kind in NUMERIC
+            for i, (name, kind) in enumerate(kinds.items())
+            if kind in NUMERIC
         ]
         if not parts:
             return ""
@@ -98,7 +99,9 @@ class Builder:
             return f"case when {column} then 'true' when not {column} then 'false' end"
         return column
 
-    def binned(self, binned: dict[str, list[float] | None], kinds: dict[str, str], target: str | None, categorical: bool, few: set[str]) -> str:
+    def binned(
+        self, binned: dict[str, list[float] | None], kinds: dict[str, str], target: str | None, categorical: bool, few: set[str]
+    ) -> str:
         """Rows per (feature, split, bin), with their count per target class or their target sums: one GROUP BY per
         feature, joined by UNION ALL. ``binned`` gives each feature's cut points (None: its values are its bins);
         features in ``few`` have few distinct values, grouped by value first and binned after, which is cheaper."""

@@ -100,8 +100,14 @@ class Engine(ABC):
 
         settings = self.workspace.config.ingest
         return write_table(
-            self.workspace.lake, RAW, data_file.table, open_columns,
-            hints=hints, lineage=lineage, commit_metadata=commit_metadata, on_batch=on_batch,
+            self.workspace.lake,
+            RAW,
+            data_file.table,
+            open_columns,
+            hints=hints,
+            lineage=lineage,
+            commit_metadata=commit_metadata,
+            on_batch=on_batch,
             policy=table_policy(settings, data_file.table),
             bad_rows=BadRowLimits(settings.bad_rows.max_count, settings.bad_rows.max_fraction),
             staging=quarantine.staging_dir(self.workspace.state_dir),

@@ -107,7 +107,11 @@ class Engine(BaseEngine):
         connection = self._connect()
         if connection is not None:
             with connection as c:
-                current = dict(c.execute("select view_name, comment from duckdb_views() where schema_name = ? and not internal", [RAW_SCHEMA]).fetchall())
+                current = dict(
+                    c.execute(
+                        "select view_name, comment from duckdb_views() where schema_name = ? and not internal", [RAW_SCHEMA]
+                    ).fetchall()
+                )
         if current == {name: comment for name, (_, _, comment) in views.items()}:
             return
         self._close_connection()
@@ -117,7 +121,9 @@ class Engine(BaseEngine):
         try:
             connection = duckdb.connect(self.database)
         except duckdb.Error as error:
-            raise EngineError(f"cannot open the DuckDB database: {error}", path=self.database, hint="is another process using it?") from None
+            raise EngineError(
+                f"cannot open the DuckDB database: {error}", path=self.database, hint="is another process using it?"
+            ) from None
         with connection:
             connection.execute(f"create schema if not exists {_quoted_name(RAW_SCHEMA)}")
             for name in current:
@@ -148,7 +154,9 @@ class Engine(BaseEngine):
         try:
             self._connection = duckdb.connect(self.database, read_only=True)
         except duckdb.Error as error:
-            raise EngineError(f"cannot open the DuckDB database: {error}", path=self.database, hint="is another process writing to it?") from None
+            raise EngineError(
+                f"cannot open the DuckDB database: {error}", path=self.database, hint="is another process writing to it?"
+            ) from None
         return contextlib.nullcontext(self._connection)
 
     def relation_exists(self, schema: str, name: str) -> bool:
@@ -156,9 +164,12 @@ class Engine(BaseEngine):
         if connection is None:
             return False
         with connection as c:
-            return c.execute(
-                "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
-            ).fetchall()[0][0] > 0
+            return (
+                c.execute(
+                    "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
+                ).fetchall()[0][0]
+                > 0
+            )
 
     def relations(self, schemas: Iterable[str]) -> list[Relation]:
         connection = self._connect()
@@ -181,7 +192,6 @@ class Engine(BaseEngine):
             raise TableNotFoundError(f"no table {schema}.{table} in {self.database}", hint="run `autoflux transform` first")
         with self._connect() as connection:
             return connection.sql(f"select * from {_quoted(schema, table)}").to_arrow_table()
-
 
     def query(self, sql: str) -> pa.Table:
         import duckdb
@@ -241,11 +251,23 @@ def _view_select(connection, files: list[str], schema: pa.Schema) -> str:
 def _duckdb_type(arrow_type: pa.DataType) -> str | None:
     """DuckDB's type for a raw column's Arrow type (as dbt-duckdb's Delta plugin would read it); None: leave as read."""
     simple = {
-        pa.int8(): "tinyint", pa.int16(): "smallint", pa.int32(): "integer", pa.int64(): "bigint",
-        pa.uint8(): "utinyint", pa.uint16(): "usmallint", pa.uint32(): "uinteger", pa.uint64(): "ubigint",
-        pa.float32(): "float", pa.float64(): "double", pa.bool_(): "boolean", pa.date32(): "date",
-        pa.string(): "varchar", pa.large_string(): "varchar", pa.string_view(): "varchar",
-        pa.binary(): "blob", pa.large_binary(): "blob",
+        pa.int8(): "tinyint",
+        pa.int16(): "smallint",
+        pa.int32(): "integer",
+        pa.int64(): "bigint",
+        pa.uint8(): "utinyint",
+        pa.uint16(): "usmallint",
+        pa.uint32(): "uinteger",
+        pa.uint64(): "ubigint",
+        pa.float32(): "float",
+        pa.float64(): "double",
+        pa.bool_(): "boolean",
+        pa.date32(): "date",
+        pa.string(): "varchar",
+        pa.large_string(): "varchar",
+        pa.string_view(): "varchar",
+        pa.binary(): "blob",
+        pa.large_binary(): "blob",
     }
     if arrow_type in simple:
         return simple[arrow_type]

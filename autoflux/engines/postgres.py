@@ -389,8 +389,13 @@ class Engine(BaseEngine):
 
 
 def _parts(target: Target) -> dict[str, Any]:
-    return {"host": target.host, "port": target.port, "user": target.user, "sslmode": target.sslmode,
-            "password": SecretStr(target.password) if target.password else None}
+    return {
+        "host": target.host,
+        "port": target.port,
+        "user": target.user,
+        "sslmode": target.sslmode,
+        "password": SecretStr(target.password) if target.password else None,
+    }
 
 
 def _ident(name: str) -> str:

@@ -137,10 +137,21 @@ def ingest_paths(
     fault("log")
     append_log(
         workspace.lake,
-        report.recovered + [
+        report.recovered
+        + [
             LogEntry(
-                report.load_id, r.table, r.source_file, r.outcome, r.rows, r.bytes, r.seconds,
-                r.version, r.fingerprint, r.message, datetime.now(UTC), r.quarantined,
+                report.load_id,
+                r.table,
+                r.source_file,
+                r.outcome,
+                r.rows,
+                r.bytes,
+                r.seconds,
+                r.version,
+                r.fingerprint,
+                r.message,
+                datetime.now(UTC),
+                r.quarantined,
             )
             for r in report.files
         ],
@@ -186,12 +197,12 @@ def _ingest_file(
         try:
             print_ = fingerprint(data_file.path, shape)
         except OSError as error:
-            raise IngestError(f"cannot read the file: {error.strerror}", path=data_file.path, hint="check it exists and is readable") from None
+            raise IngestError(
+                f"cannot read the file: {error.strerror}", path=data_file.path, hint="check it exists and is readable"
+            ) from None
         committed, version = engine.raw_state(data_file.table)
         if not force and committed == print_:
-            return FileResult(
-                outcome="unchanged", version=version, fingerprint=print_, seconds=time.perf_counter() - started, **base
-            )
+            return FileResult(outcome="unchanged", version=version, fingerprint=print_, seconds=time.perf_counter() - started, **base)
         policy = table_policy(settings, data_file.table)
         written = engine.write_raw(
             data_file,
@@ -204,9 +215,7 @@ def _ingest_file(
     except AutoFluxError as error:
         if error.path is None:
             error.path = str(data_file.path)
-        return FileResult(
-            outcome="failed", message=str(error), fingerprint=print_, seconds=time.perf_counter() - started, **base
-        )
+        return FileResult(outcome="failed", message=str(error), fingerprint=print_, seconds=time.perf_counter() - started, **base)
     fault("commit")
     changed = {change.split()[1] for change in written.changes}
     notes = tuple(f"column {name} read as {kind}" for name, kind in written.widened.items() if name not in changed)
@@ -219,8 +228,15 @@ def _ingest_file(
             f"{written.quarantined} that could not be parsed set aside in _autoflux.quarantine",
         )
     return FileResult(
-        outcome="loaded", rows=written.rows, rows_read=written.rows + written.quarantined, quarantined=written.quarantined,
-        version=written.version, notes=notes, fingerprint=print_, seconds=time.perf_counter() - started, **base,
+        outcome="loaded",
+        rows=written.rows,
+        rows_read=written.rows + written.quarantined,
+        quarantined=written.quarantined,
+        version=written.version,
+        notes=notes,
+        fingerprint=print_,
+        seconds=time.perf_counter() - started,
+        **base,
     )
 
 
@@ -228,9 +244,7 @@ def _hints(workspace: Workspace, data_file: DataFile) -> dict[str, pa.DataType]:
     """Type hints for this file's table, from ``ingest.types`` (``"*"`` applies to every table)."""
     types = workspace.config.ingest.types
     merged = {**types.get("*", {}), **types.get(data_file.table, {})}
-    return {
-        column: hint_type(kind, where=f"ingest.types.{data_file.table}.{column}") for column, kind in merged.items()
-    }
+    return {column: hint_type(kind, where=f"ingest.types.{data_file.table}.{column}") for column, kind in merged.items()}
 
 
 def _open(
@@ -259,9 +273,7 @@ def _open(
     return columns
 
 
-def _guarded(
-    path: Path, batches: Iterator[pa.RecordBatch], row_errors: list[BaseException], *, custom: bool
-) -> Iterator[pa.RecordBatch]:
+def _guarded(path: Path, batches: Iterator[pa.RecordBatch], row_errors: list[BaseException], *, custom: bool) -> Iterator[pa.RecordBatch]:
     try:
         yield from batches
     except Exception as error:
@@ -336,7 +348,9 @@ _DECOMPRESSION = re.compile(r"compress|inflate|zlib|gzip|bz2|zstd|lz4|snappy|hea
 def _unreadable(path: Path, error: BaseException, *, custom: bool = False) -> IngestError:
     text = " ".join(str(error).split())
     if custom:
-        return IngestError(f"cannot read the file ({type(error).__name__}: {text})", path=path, hint="fix the custom reader, or check the file")
+        return IngestError(
+            f"cannot read the file ({type(error).__name__}: {text})", path=path, hint="fix the custom reader, or check the file"
+        )
     if isinstance(error, UnicodeDecodeError):
         return _undecodable(path, error)
     compression = split_suffixes(path)[1]

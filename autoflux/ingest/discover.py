@@ -35,9 +35,7 @@ class Skipped:
     reason: str
 
 
-def discover(
-    root: Path, *, readers: Iterable[tuple[str, str]] = (), exclude: Iterable[str] = ()
-) -> tuple[list[DataFile], list[Skipped]]:
+def discover(root: Path, *, readers: Iterable[tuple[str, str]] = (), exclude: Iterable[str] = ()) -> tuple[list[DataFile], list[Skipped]]:
     """Data files under ``root`` (a folder or one file), and the files passed over with the reason.
 
     ``readers`` are ``(glob pattern, reader spec)`` pairs that claim files before the built-in

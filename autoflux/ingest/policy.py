@@ -64,9 +64,7 @@ class TablePolicy:
 def table_policy(settings: IngestSettings, table: str) -> TablePolicy:
     """``table``'s policy from ``ingest`` config: its entry under ``tables``, else the defaults."""
     own = settings.tables.get(table)
-    policy = TablePolicy(
-        (own and own.mode) or settings.mode, (own and own.schema_) or settings.schema_, tuple(own.key) if own else ()
-    )
+    policy = TablePolicy((own and own.mode) or settings.mode, (own and own.schema_) or settings.schema_, tuple(own.key) if own else ())
     if policy.mode == "merge" and not policy.key:
         raise IngestError(
             f"table {table} is loaded with mode merge but has no key",
@@ -132,8 +130,16 @@ def _temporal(t: pa.DataType) -> str | None:
 
 def type_name(t: pa.DataType) -> str:
     """``bigint``, ``double``, ``timestamp`` …: a type as messages and history name it."""
-    names = {pa.int64(): "bigint", pa.int32(): "int", pa.int16(): "smallint", pa.float64(): "double", pa.float32(): "float",
-             pa.string(): "string", pa.bool_(): "boolean", pa.date32(): "date"}
+    names = {
+        pa.int64(): "bigint",
+        pa.int32(): "int",
+        pa.int16(): "smallint",
+        pa.float64(): "double",
+        pa.float32(): "float",
+        pa.string(): "string",
+        pa.bool_(): "boolean",
+        pa.date32(): "date",
+    }
     if t in names:
         return names[t]
     return "timestamp" if pa.types.is_timestamp(t) else str(t)
@@ -195,7 +201,9 @@ def plan(policy: TablePolicy, table_name: str, table: pa.Schema | None, incoming
     if rescue:
         return Plan(_with_rescue(current, True), rewrite=RESCUED_COLUMN not in table.names, rescue=True)
     if policy.schema == "freeze" and (changes or refused):
-        raise _differs(table_name, "is frozen (schema: freeze)", changes + refused, "fix the file, or set its schema policy to evolve or rescue")
+        raise _differs(
+            table_name, "is frozen (schema: freeze)", changes + refused, "fix the file, or set its schema policy to evolve or rescue"
+        )
     if refused:
         raise _differs(table_name, "cannot take this file's types", refused, "set its schema policy to rescue, or a type in ingest.types")
     evolved = _with_rescue(pa.schema(fields), keep_rescued)
@@ -211,7 +219,9 @@ def _with_rescue(schema: pa.Schema, rescue: bool) -> pa.Schema:
 
 
 def _differs(table: str, what: str, changes: list[str], hint: str) -> IngestError:
-    return IngestError(f"the schema of raw.{table} {what}; the file differs: {'; '.join(changes)}", hint=f"{hint} (ingest.tables.{table}.schema)")
+    return IngestError(
+        f"the schema of raw.{table} {what}; the file differs: {'; '.join(changes)}", hint=f"{hint} (ingest.tables.{table}.schema)"
+    )
 
 
 def key_columns(policy: TablePolicy, table_name: str, schema: pa.Schema) -> list[str]:

@@ -44,7 +44,10 @@ def stage(folder: Path, load_id: str, table: str, source_file: str, rows: Sequen
     folder.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC)
     data = pa.Table.from_pylist(
-        [{"load_id": load_id, "table": table, "file": source_file, "line": r.line, "reason": r.reason, "raw": r.text, "at": now} for r in rows],
+        [
+            {"load_id": load_id, "table": table, "file": source_file, "line": r.line, "reason": r.reason, "raw": r.text, "at": now}
+            for r in rows
+        ],
         schema=SCHEMA,
     )
     path = folder / f"{load_id}.{table}.parquet"
@@ -77,7 +80,9 @@ def publish(lake: Lake, folder: Path, committed: Callable[[str, str], bool]) -> 
         new = [t for _, t in keep if (t["load_id"][0].as_py(), t["table"][0].as_py()) not in present]
         if new:
             write_deltalake(
-                lake.table_uri(SYSTEM, QUARANTINE), pa.concat_tables(new), mode="append",
+                lake.table_uri(SYSTEM, QUARANTINE),
+                pa.concat_tables(new),
+                mode="append",
                 storage_options=lake.storage_options or None,
             )
     added = sum(t.num_rows for t in new) if keep else 0

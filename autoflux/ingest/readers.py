@@ -116,9 +116,7 @@ class ReadAgain(Exception):
     and/or ``by_value`` (JSON lines parsed value by value, when Arrow's block-wise inference cannot).
     """
 
-    def __init__(
-        self, types: dict[str, pa.DataType], reason: str, *, block_size: int | None = None, by_value: bool = False
-    ) -> None:
+    def __init__(self, types: dict[str, pa.DataType], reason: str, *, block_size: int | None = None, by_value: bool = False) -> None:
         super().__init__(reason)
         self.types, self.reason, self.block_size, self.by_value = types, reason, block_size, by_value
 
@@ -158,8 +156,15 @@ def read_head(path: Path, size: int = SAMPLE_BYTES) -> bytes:
 
 
 _LATIN_ALPHABETS = {
-    "Basic Latin", "Control character", "Latin-1 Supplement", "Latin Extended-A", "Latin Extended-B",
-    "Latin Extended Additional", "General Punctuation", "Currency Symbols", "Spacing Modifier Letters",
+    "Basic Latin",
+    "Control character",
+    "Latin-1 Supplement",
+    "Latin Extended-A",
+    "Latin Extended-B",
+    "Latin Extended Additional",
+    "General Punctuation",
+    "Currency Symbols",
+    "Spacing Modifier Letters",
 }
 
 
@@ -458,9 +463,7 @@ def read_csv(
 
     def open_reader(types: dict[str, pa.DataType]) -> tuple[_QuoteCounter, Any]:
         bad_rows.rows.clear()
-        convert_options = pacsv.ConvertOptions(
-            column_types=types, null_values=list(options.null_values), strings_can_be_null=True
-        )
+        convert_options = pacsv.ConvertOptions(column_types=types, null_values=list(options.null_values), strings_can_be_null=True)
         counter = _QuoteCounter(open_bytes(path))
         try:
             return counter, pacsv.open_csv(counter, read_options=read_options, parse_options=parse_options, convert_options=convert_options)
@@ -471,7 +474,8 @@ def read_csv(
     counter, reader = open_reader(column_types)
     # Numbers are read as text and converted here, where a value a number would not give back is seen.
     numbers = {
-        name: kind for name, kind in zip(clean, reader.schema.types, strict=True)
+        name: kind
+        for name, kind in zip(clean, reader.schema.types, strict=True)
         if (pa.types.is_integer(kind) or pa.types.is_floating(kind)) and name not in strict_hints
     }
     if numbers:
@@ -581,7 +585,9 @@ def _csv_header(path: Path, head: bytes, encoding: str, delimiter: str) -> list[
     try:
         first = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), None)
     except csv.Error as error:
-        raise IngestError(f"cannot read the header row ({error})", path=path, line=1, hint="check that it is a well-formed CSV file") from None
+        raise IngestError(
+            f"cannot read the header row ({error})", path=path, line=1, hint="check that it is a well-formed CSV file"
+        ) from None
     if not first or not any(name.strip() for name in first):
         raise IngestError("the file has no header row", path=path, hint="add a header line naming the columns")
     return first

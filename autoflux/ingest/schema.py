@@ -23,9 +23,7 @@ from autoflux.exceptions import ConfigError
 LINEAGE_COLUMNS = ("_load_id", "_source_file", "_ingested_at")
 SOURCE_NAME_KEY = "autoflux.source_name"
 
-_FOLD = str.maketrans(
-    {"ß": "ss", "æ": "ae", "Æ": "Ae", "ø": "o", "Ø": "O", "œ": "oe", "Œ": "Oe", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D"}
-)
+_FOLD = str.maketrans({"ß": "ss", "æ": "ae", "Æ": "Ae", "ø": "o", "Ø": "O", "œ": "oe", "Œ": "Oe", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D"})
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _NOT_WORD = re.compile(r"[^0-9a-zA-Z]+")
 
@@ -127,17 +125,13 @@ def lake_field(field: pa.Field) -> pa.Field:
     return pa.field(field.name, lake_type(field.type), nullable=True, metadata=field.metadata)
 
 
-def table_schema(
-    source_names: list[str], source_types: list[pa.DataType], hints: Mapping[str, pa.DataType]
-) -> pa.Schema:
+def table_schema(source_names: list[str], source_types: list[pa.DataType], hints: Mapping[str, pa.DataType]) -> pa.Schema:
     """The lake schema for columns read from a file: clean names, lake types, hints applied.
 
     ``hints`` are keyed by clean or original column name.
     """
     fields = []
-    for source_name, clean, arrow_type in zip(
-        source_names, unique_column_names(source_names), source_types, strict=True
-    ):
+    for source_name, clean, arrow_type in zip(source_names, unique_column_names(source_names), source_types, strict=True):
         chosen = hints.get(clean) or hints.get(source_name) or lake_type(arrow_type)
         metadata = {SOURCE_NAME_KEY: source_name, "comment": f"source column {source_name!r}"}
         fields.append(pa.field(clean, chosen, metadata=metadata))

@@ -70,7 +70,10 @@ class LoadMetadata:
             return None
         rows = stored.get(cls.key("rows"))
         return cls(
-            load_id, stored.get(cls.key("fingerprint")), stored.get(cls.key("source_file")) or "", stored.get(cls.key("mode")),
+            load_id,
+            stored.get(cls.key("fingerprint")),
+            stored.get(cls.key("source_file")) or "",
+            stored.get(cls.key("mode")),
             int(rows) if rows is not None else None,
         )
 
@@ -164,8 +167,18 @@ def recovered_entry(
     """The log entry of a load found committed (its ``autoflux.*`` ``metadata``) but not logged."""
     load = LoadMetadata.of(metadata)
     return LogEntry(
-        load.load_id, table, load.source_file, "loaded", rows, 0, 0.0, version,
-        load.fingerprint, RECOVERED, at or datetime.now(UTC), quarantine.count((load.load_id, table)),
+        load.load_id,
+        table,
+        load.source_file,
+        "loaded",
+        rows,
+        0,
+        0.0,
+        version,
+        load.fingerprint,
+        RECOVERED,
+        at or datetime.now(UTC),
+        quarantine.count((load.load_id, table)),
     )
 
 

@@ -137,9 +137,7 @@ def write_table(
                 raise
             raise IngestError(f"cannot write table {schema_name}.{table}: {error}", path=lineage.source_file) from None
         version = lake.open(schema_name, table).version()
-        return Written(
-            this.rows, version, schema, {k: str(v) for k, v in widened.items()}, this.quarantined, this.rescued, planned.changes
-        )
+        return Written(this.rows, version, schema, {k: str(v) for k, v in widened.items()}, this.quarantined, this.rescued, planned.changes)
     raise IngestError("column types kept changing while reading", path=lineage.source_file, hint="set ingest.types for its columns")
 
 
@@ -166,7 +164,16 @@ def _commit(
     from deltalake import CommitProperties
 
     def overwrite(stream: Iterator[pa.RecordBatch]) -> None:
-        write_in_order(lake, schema_name, table, schema, stream, mode="overwrite", metadata=metadata, description=f"raw data from {lineage.source_file}")
+        write_in_order(
+            lake,
+            schema_name,
+            table,
+            schema,
+            stream,
+            mode="overwrite",
+            metadata=metadata,
+            description=f"raw data from {lineage.source_file}",
+        )
 
     if policy.mode == "merge":
         key = key_columns(policy, table, incoming)
@@ -243,13 +250,17 @@ def write_in_order(
         )
     else:
         create_table_with_add_actions(
-            uri, delta_schema, adds, mode="error", description=description, storage_options=lake.storage_options or None, commit_properties=commit
+            uri,
+            delta_schema,
+            adds,
+            mode="error",
+            description=description,
+            storage_options=lake.storage_options or None,
+            commit_properties=commit,
         )
 
 
-def _kept_rows(
-    lake: Lake, schema_name: str, table: str, schema: pa.Schema, replaced: pa.Table | None = None
-) -> Iterator[pa.RecordBatch]:
+def _kept_rows(lake: Lake, schema_name: str, table: str, schema: pa.Schema, replaced: pa.Table | None = None) -> Iterator[pa.RecordBatch]:
     """The table's rows in ``schema`` (types widened, new columns null), without those whose key is in ``replaced``.
 
     The table is opened now, not while delta-rs pulls the batches (it cannot be re-entered then).
@@ -260,10 +271,7 @@ def _kept_rows(
 
 def _reshaped(batches: Iterator[pa.RecordBatch], schema: pa.Schema, replaced: pa.Table | None) -> Iterator[pa.RecordBatch]:
     for batch in batches:
-        arrays = [
-            batch.column(f.name).cast(f.type) if f.name in batch.schema.names else pa.nulls(batch.num_rows, f.type)
-            for f in schema
-        ]
+        arrays = [batch.column(f.name).cast(f.type) if f.name in batch.schema.names else pa.nulls(batch.num_rows, f.type) for f in schema]
         kept = pa.Table.from_batches([pa.record_batch(arrays, schema=schema)])
         if replaced is not None and kept.num_rows:
             kept = kept.join(replaced, keys=replaced.column_names, join_type="left anti").select(schema.names)
@@ -343,9 +351,7 @@ def _conform(
         raise
 
 
-def _set_aside_bad_rows(
-    columns: Columns, this: _Pass, limits: BadRowLimits, staging: Path | None, table: str, lineage: Lineage
-) -> None:
+def _set_aside_bad_rows(columns: Columns, this: _Pass, limits: BadRowLimits, staging: Path | None, table: str, lineage: Lineage) -> None:
     """At the end of the file: fail it if it has too many bad rows, else stage them for the quarantine."""
     bad = columns.bad_rows
     if bad:

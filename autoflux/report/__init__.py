@@ -214,14 +214,16 @@ class Gatherer:
         nodes = []
         for unique_id, result in results.items():
             node = ((manifest or {}).get("nodes") or {}).get(unique_id, {})
-            nodes.append({
-                "name": node.get("name") or unique_id.rsplit(".", 1)[-1],
-                "kind": node.get("resource_type") or unique_id.split(".", 1)[0],
-                "relation": f"{node.get('schema')}.{node.get('name')}" if node.get("resource_type") == "model" else "",
-                "status": result.get("status", ""),
-                "seconds": result.get("execution_time"),
-                "message": (result.get("message") or "") if result.get("status") not in ("success", "pass") else "",
-            })
+            nodes.append(
+                {
+                    "name": node.get("name") or unique_id.rsplit(".", 1)[-1],
+                    "kind": node.get("resource_type") or unique_id.split(".", 1)[0],
+                    "relation": f"{node.get('schema')}.{node.get('name')}" if node.get("resource_type") == "model" else "",
+                    "status": result.get("status", ""),
+                    "seconds": result.get("execution_time"),
+                    "message": (result.get("message") or "") if result.get("status") not in ("success", "pass") else "",
+                }
+            )
         return nodes
 
     def _files(self, run: dict[str, Any] | None, log: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -230,11 +232,19 @@ class Gatherer:
         ingest = (run or {}).get("ingest")
         if ingest:
             for f in ingest.get("files", []):
-                files.append(_file(
-                    file=f.get("source_file", ""), table=f.get("table", ""), outcome=f.get("outcome", ""),
-                    rows_read=f.get("rows_read"), rows=f.get("rows"), quarantined=f.get("quarantined"),
-                    version=f.get("version"), seconds=f.get("seconds"), message=f.get("message") or "; ".join(f.get("notes", ())),
-                ))
+                files.append(
+                    _file(
+                        file=f.get("source_file", ""),
+                        table=f.get("table", ""),
+                        outcome=f.get("outcome", ""),
+                        rows_read=f.get("rows_read"),
+                        rows=f.get("rows"),
+                        quarantined=f.get("quarantined"),
+                        version=f.get("version"),
+                        seconds=f.get("seconds"),
+                        message=f.get("message") or "; ".join(f.get("notes", ())),
+                    )
+                )
             for s in ingest.get("skipped", []):
                 files.append(_file(file=s["path"], outcome="skipped", message=s["reason"]))
             return files
@@ -243,11 +253,19 @@ class Gatherer:
             for e in log:
                 if e["load_id"] == last:
                     quarantined = e.get("quarantined")
-                    files.append(_file(
-                        file=e["source_file"], table=e["table"], outcome=e["outcome"],
-                        rows_read=None if e["rows"] is None else e["rows"] + (quarantined or 0), rows=e["rows"],
-                        quarantined=quarantined, version=e["version"], seconds=e["seconds"], message=e["message"] or "",
-                    ))
+                    files.append(
+                        _file(
+                            file=e["source_file"],
+                            table=e["table"],
+                            outcome=e["outcome"],
+                            rows_read=None if e["rows"] is None else e["rows"] + (quarantined or 0),
+                            rows=e["rows"],
+                            quarantined=quarantined,
+                            version=e["version"],
+                            seconds=e["seconds"],
+                            message=e["message"] or "",
+                        )
+                    )
         return files
 
     def _raw_section(self, name: str) -> dict[str, Any]:
@@ -259,16 +277,16 @@ class Gatherer:
 
         def profile():
             table = self.engine.raw_table(name)
-            originals = {
-                f.name: (f.metadata or {}).get(SOURCE_NAME_KEY.encode(), b"").decode() or None for f in table.schema
-            }
+            originals = {f.name: (f.metadata or {}).get(SOURCE_NAME_KEY.encode(), b"").decode() or None for f in table.schema}
             section["version"] = table.version
             with raw_relation(self.workspace, self.engine, name) as (relation, run):
                 return profile_table(self.engine, run, relation, schema=RAW, table=name, skip=LINEAGE_COLUMNS, originals=originals)
 
         section["profile"] = self.on_engine(f"the profile of raw.{name}", profile)
         section["history"] = self.attempt(f"the history of raw.{name}", lambda: _history(self.workspace, name), [])
-        section["quarantine"] = self.attempt(f"the quarantine of raw.{name}", lambda: _quarantine(self.workspace, name), {"rows": 0, "first": []})
+        section["quarantine"] = self.attempt(
+            f"the quarantine of raw.{name}", lambda: _quarantine(self.workspace, name), {"rows": 0, "first": []}
+        )
         if section["profile"]:
             self._column_charts(section["profile"], f"raw-{name}")
         return section
@@ -284,12 +302,20 @@ class Gatherer:
         relation = f"{self.engine.quote(ml.schema_)}.{self.engine.quote(ml.table)}"
         profile = self.on_engine(
             f"the profile of {ml.schema_}.{ml.table}",
-            lambda: profile_table(self.engine, self.engine.query, relation, schema=ml.schema_, table=ml.table, split_column=ml.split_column),
+            lambda: profile_table(
+                self.engine, self.engine.query, relation, schema=ml.schema_, table=ml.table, split_column=ml.split_column
+            ),
         )
         if profile:
             self._column_charts(profile, "mart")
-        return {"schema": ml.schema_, "name": ml.table, "anchor": f"model-{ml.table}", "profile": profile,
-                "target": (handoff or {}).get("target"), "id": (handoff or {}).get("id")}
+        return {
+            "schema": ml.schema_,
+            "name": ml.table,
+            "anchor": f"model-{ml.table}",
+            "profile": profile,
+            "target": (handoff or {}).get("target"),
+            "id": (handoff or {}).get("id"),
+        }
 
     def _column_charts(self, profile, prefix: str) -> None:
         from autoflux.report import charts
@@ -313,9 +339,7 @@ class Gatherer:
             elif mart is not None:
                 self.missing.append({"what": "the train/test checks", "why": "no hand-off yet: run `autoflux run` or load_training_data()"})
             return None
-        features = sorted(
-            ({"name": k} | v for k, v in checks.get("features", {}).items()), key=lambda e: -(e.get("psi") or 0.0)
-        )
+        features = sorted(({"name": k} | v for k, v in checks.get("features", {}).items()), key=lambda e: -(e.get("psi") or 0.0))
         profile = (mart or {}).get("profile")
         columns = {c.name: c for c in profile.columns} if profile else {}
         drifting = []
@@ -327,7 +351,13 @@ class Gatherer:
             for split, bins in column.by_split.items():
                 total = sum(b["n"] for b in bins) or 1  # shares of the split's non-null values
                 values += [{k: v for k, v in b.items() if k != "n"} | {"split": split, "share": b["n"] / total} for b in bins]
-            drifting.append({"name": entry["name"], "psi": entry.get("psi"), "chart": self.chart(f"drift-{len(drifting)}", charts.overlaid(values, title=entry["name"]))})
+            drifting.append(
+                {
+                    "name": entry["name"],
+                    "psi": entry.get("psi"),
+                    "chart": self.chart(f"drift-{len(drifting)}", charts.overlaid(values, title=entry["name"])),
+                }
+            )
         return {
             "flags": checks.get("flags", []),
             "features": features,

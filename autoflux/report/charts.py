@@ -58,7 +58,13 @@ def histogram(bins: list[dict[str, Any]], *, title: str | None = None) -> dict[s
         data={"values": bins},
         mark={"type": "bar", "color": TRAIN, "tooltip": True},
         encoding={
-            "x": {"field": "x0", "type": "quantitative", "bin": {"binned": True}, "title": title, "axis": {"labelFontSize": 9, "tickCount": 4}},
+            "x": {
+                "field": "x0",
+                "type": "quantitative",
+                "bin": {"binned": True},
+                "title": title,
+                "axis": {"labelFontSize": 9, "tickCount": 4},
+            },
             "x2": {"field": "x1"},
             "y": {"field": "n", "type": "quantitative", "title": None, "axis": {"labelFontSize": 9, "tickCount": 3}},
         },
@@ -80,14 +86,20 @@ def top_values(values: list[dict[str, Any]]) -> dict[str, Any]:
 
 def overlaid(bins: list[dict[str, Any]], *, title: str) -> dict[str, Any]:
     """Train and test shares per bin, overlaid: ``[{"x0", "x1", "split", "share"}]`` or ``[{"value", "split", "share"}]``."""
-    color = {"field": "split", "type": "nominal", "scale": {"domain": ["train", "test"], "range": [TRAIN, TEST]}, "legend": {"orient": "top", "title": None}}
+    color = {
+        "field": "split",
+        "type": "nominal",
+        "scale": {"domain": ["train", "test"], "range": [TRAIN, TEST]},
+        "legend": {"orient": "top", "title": None},
+    }
     y = {"field": "share", "type": "quantitative", "title": "share of rows", "stack": None, "axis": {"format": "%", "labelFontSize": 9}}
     if bins and "x0" in bins[0]:
         encoding = {"x": {"field": "x0", "type": "quantitative", "bin": {"binned": True}, "title": title}, "x2": {"field": "x1"}}
     else:
         encoding = {"x": {"field": "value", "type": "nominal", "title": title, "axis": {"labelLimit": 80}}}
     return _base(
-        width=260, height=110,
+        width=260,
+        height=110,
         data={"values": bins},
         mark={"type": "bar", "opacity": 0.55, "tooltip": True},
         encoding=encoding | {"y": y, "color": color},

@@ -65,7 +65,16 @@ def build(
         result = results.get(unique_id, {})
         status = {"error": "failed", "skipped": "skipped"}.get(result.get("status", ""), "ok")
         relation = f"{node.get('schema')}.{node['name']}"
-        graph.add(Node(unique_id, node["name"], "model", status, f"{relation} ({node.get('config', {}).get('materialized', '')})", f"model-{node['name']}"))
+        graph.add(
+            Node(
+                unique_id,
+                node["name"],
+                "model",
+                status,
+                f"{relation} ({node.get('config', {}).get('materialized', '')})",
+                f"model-{node['name']}",
+            )
+        )
     for unique_id, node in models.items():
         for parent in node.get("depends_on", {}).get("nodes", []):
             if parent in sources:
@@ -74,10 +83,14 @@ def build(
                 graph.link(parent, unique_id)
     if frames:
         relation = frames["relation"]
-        owner = next((k for k, v in models.items() if f"{v.get('schema')}.{v['name']}" == relation or v["name"] == relation.rsplit(".", 1)[-1]), None)
+        owner = next(
+            (k for k, v in models.items() if f"{v.get('schema')}.{v['name']}" == relation or v["name"] == relation.rsplit(".", 1)[-1]), None
+        )
         for split in ("train", "test"):
             rows = frames.get(split)
-            graph.add(Node(f"frame:{split}", f"{split} frame", "frame", detail=f"{rows:,} rows" if rows is not None else "", anchor="checks"))
+            graph.add(
+                Node(f"frame:{split}", f"{split} frame", "frame", detail=f"{rows:,} rows" if rows is not None else "", anchor="checks")
+            )
             if owner:
                 graph.link(owner, f"frame:{split}")
     _layout(graph)
@@ -120,7 +133,9 @@ def _layout(graph: Graph) -> None:
         x1, y1 = a.x + NODE_WIDTH, a.y + NODE_HEIGHT / 2
         x2, y2 = b.x, b.y + NODE_HEIGHT / 2
         middle = (x1 + x2) / 2
-        graph.paths.append({"source": source, "target": target, "d": f"M{x1:.1f},{y1:.1f} C{middle:.1f},{y1:.1f} {middle:.1f},{y2:.1f} {x2:.1f},{y2:.1f}"})
+        graph.paths.append(
+            {"source": source, "target": target, "d": f"M{x1:.1f},{y1:.1f} C{middle:.1f},{y1:.1f} {middle:.1f},{y2:.1f} {x2:.1f},{y2:.1f}"}
+        )
 
 
 def _mean(values: list[float]) -> float:

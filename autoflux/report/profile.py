@@ -121,7 +121,11 @@ def profile_table(
         if c.kind != "other" or _orderable(fields[i].type):
             parts.append(f"{engine.sql_distinct(column)} as {q(f'd{i}')}")
         if c.kind in ("integer", "number"):
-            parts += [f"min({column}) as {q(f'lo{i}')}", f"max({column}) as {q(f'hi{i}')}", f"avg(cast({column} as {double})) as {q(f'm{i}')}"]
+            parts += [
+                f"min({column}) as {q(f'lo{i}')}",
+                f"max({column}) as {q(f'hi{i}')}",
+                f"avg(cast({column} as {double})) as {q(f'm{i}')}",
+            ]
         elif c.kind == "text":
             parts += [f"min(length({column})) as {q(f'lo{i}')}", f"max(length({column})) as {q(f'hi{i}')}"]
         elif c.kind == "bool":
@@ -156,15 +160,23 @@ def _grouped(engine: Engine, run: Runner, relation: str, columns: list[ColumnPro
     expressions = []
     for i, c in enumerate(columns):
         column = q(c.name)
-        if c.distinct is not None and (c.kind in ("text", "bool") and c.distinct <= MAX_VALUES or c.kind == "integer" and c.distinct <= INTEGER_VALUES):
+        if c.distinct is not None and (
+            c.kind in ("text", "bool") and c.distinct <= MAX_VALUES or c.kind == "integer" and c.distinct <= INTEGER_VALUES
+        ):
             expressions.append((i, f"{column}", "values"))
         elif c.kind in ("integer", "number") and c.min is not None and c.max is not None and c.max > c.min:
             lo, hi = float(c.min), float(c.max)
             width = (hi - lo) / BINS
-            expressions.append((i, (
-                f"case when {column} is null then null when {column} >= {literal(hi)} then {BINS - 1} "
-                f"else cast(floor((cast({column} as {engine.SQL_DOUBLE}) - {literal(lo)}) / {literal(width)}) as integer) end"
-            ), "bins"))
+            expressions.append(
+                (
+                    i,
+                    (
+                        f"case when {column} is null then null when {column} >= {literal(hi)} then {BINS - 1} "
+                        f"else cast(floor((cast({column} as {engine.SQL_DOUBLE}) - {literal(lo)}) / {literal(width)}) as integer) end"
+                    ),
+                    "bins",
+                )
+            )
             c.histogram = [{"x0": lo + k * width, "x1": lo + (k + 1) * width, "n": 0} for k in range(BINS)]
         elif c.kind in ("integer", "number") and c.min is not None:
             expressions.append((i, f"{column}", "values"))
@@ -214,7 +226,7 @@ def _read_groups(grouped: pa.Table, columns: list[ColumnProfile], by_split: bool
             c.top = [{"value": key, "n": n} for key, n in ordered[:TOP]]
             if by_split:
                 for split in sorted({s for v in counts[i].values() for s in v if s is not None}):
-                    c.by_split[split] = [{"value": key, "n": counts[i][key].get(split, 0)} for key, _ in ordered[:TOP * 2]]
+                    c.by_split[split] = [{"value": key, "n": counts[i][key].get(split, 0)} for key, _ in ordered[: TOP * 2]]
 
 
 def _orderable(kind: pa.DataType) -> bool:

@@ -84,8 +84,10 @@ def changed_tables(built: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """Raw tables loaded, added or removed since the build (``raw_tables`` of a record vs :func:`raw_snapshot`)."""
     names = sorted(set(built) | set(now))
     return [
-        n for n in names
-        if n not in built or n not in now
+        n
+        for n in names
+        if n not in built
+        or n not in now
         or (built[n].get("version"), built[n].get("load_id")) != (now[n].get("version"), now[n].get("load_id"))
     ]
 

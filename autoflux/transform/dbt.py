@@ -123,9 +123,12 @@ def _invoke(
     argv = [
         *args,
         *(["--target-path", str(state / "target")] if state else []),
-        "--project-dir", str(project),
-        "--profiles-dir", str(project),
-        "--log-path", str(log_path),
+        "--project-dir",
+        str(project),
+        "--profiles-dir",
+        str(project),
+        "--log-path",
+        str(log_path),
         "--quiet",
         "--no-use-colors",
         "--no-send-anonymous-usage-stats",
@@ -160,8 +163,13 @@ def _invoke(
 def _nodes(result) -> list[NodeResult]:
     results = getattr(result, "results", None) or []
     return [
-        NodeResult(r.node.name, r.node.resource_type.value if hasattr(r.node.resource_type, "value") else str(r.node.resource_type),
-                   str(r.status.value if hasattr(r.status, "value") else r.status), float(r.execution_time or 0.0), r.message)
+        NodeResult(
+            r.node.name,
+            r.node.resource_type.value if hasattr(r.node.resource_type, "value") else str(r.node.resource_type),
+            str(r.status.value if hasattr(r.status, "value") else r.status),
+            float(r.execution_time or 0.0),
+            r.message,
+        )
         for r in results
     ]
 

@@ -39,9 +39,7 @@ class CorpusFile:
     @property
     def format(self) -> str:
         name = self.path.name.lower().removesuffix(".gz")
-        return {".csv": "csv", ".tsv": "csv", ".json": "json", ".xls": "excel", ".xlsx": "excel", ".parquet": "parquet"}[
-            Path(name).suffix
-        ]
+        return {".csv": "csv", ".tsv": "csv", ".json": "json", ".xls": "excel", ".xlsx": "excel", ".parquet": "parquet"}[Path(name).suffix]
 
     @property
     def staged_name(self) -> str:

@@ -28,8 +28,27 @@ from typing import Any
 csv.field_size_limit(sys.maxsize)
 
 NULL_VALUES = frozenset(
-    ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A",
-     "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+    [
+        "",
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "<NA>",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "None",
+        "n/a",
+        "nan",
+        "null",
+    ]
 )
 DELIMITERS = [",", "\t", ";", "|"]
 
@@ -56,9 +75,7 @@ _FLOAT = re.compile(r"-?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|-?(inf|infinity)", re.I
 _PADDED = re.compile(r"[+-]?0\d")
 _BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_TIMESTAMP = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2})(?::(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?)?(Z|[+-]\d{2}(?::?\d{2})?)?"
-)
+_TIMESTAMP = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2})(?::(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?)?(Z|[+-]\d{2}(?::?\d{2})?)?")
 _TIME = re.compile(r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?")
 INT64 = (-(2**63), 2**63 - 1)
 
@@ -85,7 +102,7 @@ def read_bytes(path: Path) -> bytes:
 def decode(data: bytes, differences: Counter) -> str:
     if data.startswith(codecs.BOM_UTF8):
         differences["bom"] += 1
-        return data[len(codecs.BOM_UTF8):].decode("utf-8")
+        return data[len(codecs.BOM_UTF8) :].decode("utf-8")
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return data.decode("utf-16")
     try:
@@ -318,7 +335,7 @@ def expected_excel(path: Path) -> dict[str, Expected]:
         if grid:
             first = min((i for row in grid for i, v in enumerate(row) if v is not None), default=0)
             last = max((i for row in grid for i, v in enumerate(row) if v is not None), default=-1)
-            grid = [row[first:last + 1] for row in grid]
+            grid = [row[first : last + 1] for row in grid]
         if len(grid) < 2:
             expected.fails = "no header and data rows"
             sheets[sheet.name] = expected
@@ -451,8 +468,12 @@ def arrow_kind(arrow_type: Any) -> str:
     import pyarrow as pa
 
     checks = [
-        ("int", pa.types.is_integer), ("float", pa.types.is_floating), ("bool", pa.types.is_boolean),
-        ("date", pa.types.is_date), ("timestamp", pa.types.is_timestamp), ("struct", pa.types.is_struct),
+        ("int", pa.types.is_integer),
+        ("float", pa.types.is_floating),
+        ("bool", pa.types.is_boolean),
+        ("date", pa.types.is_date),
+        ("timestamp", pa.types.is_timestamp),
+        ("struct", pa.types.is_struct),
         ("list", lambda t: pa.types.is_list(t) or pa.types.is_large_list(t)),
         ("string", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t)),
     ]
@@ -475,9 +496,7 @@ def compare(name: str, expected: Expected, table: Any, *, limit: int = 3) -> lis
     from autoflux.ingest.schema import SOURCE_NAME_KEY, unique_column_names
 
     bugs: list[Bug] = []
-    got_sources = [
-        (f.metadata or {}).get(SOURCE_NAME_KEY.encode(), b"").decode() for f in table.schema
-    ]
+    got_sources = [(f.metadata or {}).get(SOURCE_NAME_KEY.encode(), b"").decode() for f in table.schema]
     if got_sources != expected.names:
         bugs.append(Bug(name, "columns", expected=expected.names, got=got_sources))
         return bugs
@@ -493,9 +512,14 @@ def compare(name: str, expected: Expected, table: Any, *, limit: int = 3) -> lis
             first = next((r for r, row in enumerate(expected.rows) if row[i] is not None), None)
             got_values = table.column(i).to_pylist()
             bugs.append(
-                Bug(name, "type", column, None if first is None else first + 1, f"{kind}"
-                    + ("" if first is None else f" ({expected.rows[first][i]!r})"),
-                    f"{table.schema.field(i).type}" + ("" if first is None else f" ({got_values[first]!r})"))
+                Bug(
+                    name,
+                    "type",
+                    column,
+                    None if first is None else first + 1,
+                    f"{kind}" + ("" if first is None else f" ({expected.rows[first][i]!r})"),
+                    f"{table.schema.field(i).type}" + ("" if first is None else f" ({got_values[first]!r})"),
+                )
             )
             continue
         found = 0

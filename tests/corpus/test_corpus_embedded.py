@@ -85,7 +85,8 @@ def test_every_raw_table_is_its_file(embedded, corpus):
 def test_each_format_is_in_the_corpus_and_loads(embedded, corpus, kind):
     """At least one file of each format loads (a reader broken for a whole format shows here alone)."""
     loaded = [
-        f for f in corpus if f.format == kind
-        and any(embedded.outcomes.get(t, ("",))[0] == "loaded" for t in embedded.tables.get(f.index, {}).values())
+        f
+        for f in corpus
+        if f.format == kind and any(embedded.outcomes.get(t, ("",))[0] == "loaded" for t in embedded.tables.get(f.index, {}).values())
     ]
     assert loaded, f"no {kind} file of the corpus loaded"

@@ -71,9 +71,7 @@ def error_line(result, path: Path) -> str:
     return line
 
 
-@pytest.mark.parametrize(
-    "content", [b"", b"\n\n  \n", b"\xef\xbb\xbf", b"\xef\xbb\xbf\r\n"], ids=["empty", "blank", "bom", "bom-newline"]
-)
+@pytest.mark.parametrize("content", [b"", b"\n\n  \n", b"\xef\xbb\xbf", b"\xef\xbb\xbf\r\n"], ids=["empty", "blank", "bom", "bom-newline"])
 def test_empty_file(stored, cli, lake_snapshot, content):
     stored.target.write_bytes(content)
     line = error_line(ingest_bad(stored, cli, lake_snapshot), stored.target)
@@ -94,7 +92,7 @@ def test_unbalanced_quotes(stored, cli, lake_snapshot):
     stored.target.write_text('id,name\n1,a\n2,"b\n3,c\n4,d\n')
     line = error_line(ingest_bad(stored, cli, lake_snapshot), stored.target)
     assert f"{stored.target}, line 3:" in line
-    assert "unbalanced quotes" in line and 'double a literal quote' in line
+    assert "unbalanced quotes" in line and "double a literal quote" in line
 
 
 def test_unbalanced_quotes_in_a_middle_column(stored, cli, lake_snapshot):
@@ -300,7 +298,9 @@ def test_literal_quotes_inside_unquoted_values_are_data(stored, cli):
     assert result.exit_code == 0, result.output
     table = Workspace.open(stored.ws).lake.open(RAW, "target").to_pyarrow_table()
     assert dict(zip(table["id"].to_pylist(), table["name"].to_pylist(), strict=True)) == {
-        1: '15" screen', 2: "quoted, with comma", 3: "two\nlines"
+        1: '15" screen',
+        2: "quoted, with comma",
+        3: "two\nlines",
     }
 
 
@@ -311,7 +311,7 @@ def test_literal_quotes_inside_unquoted_values_are_data(stored, cli):
         ("ünïcödé fïlé.csv", "unicode_file"),
         ("-leading dash.csv", "leading_dash"),
         ("2024-01 sales.csv", "c_2024_01_sales"),
-        ("it's \"quoted\".csv", "it_s_quoted"),
+        ('it\'s "quoted".csv', "it_s_quoted"),
         ("camelCaseName.tsv", "camel_case_name"),
         ("$$$.csv", "table"),
     ],

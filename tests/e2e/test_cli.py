@@ -46,8 +46,6 @@ def example_ws(tmp_path_factory, cli_process, example_dir) -> Ran:
     return Ran(root, root / "ws", init, run)
 
 
-
-
 # ------------------------------------------------------------------------------ init and run
 
 
@@ -304,8 +302,13 @@ def test_plain_dbt_run_in_the_project_folder_works(example_ws, requirement, cli)
     requirement(dbt.exists(), f"no dbt executable beside {sys.executable}")
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AUTOFLUX")}
     done = subprocess.run(
-        [str(dbt), "run", "--profiles-dir", "."], cwd=example_ws.ws / "dbt", env=environment,
-        capture_output=True, text=True, timeout=300, check=False,
+        [str(dbt), "run", "--profiles-dir", "."],
+        cwd=example_ws.ws / "dbt",
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Completed successfully" in done.stdout

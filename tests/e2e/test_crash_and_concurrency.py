@@ -128,9 +128,7 @@ def kill_at(ws: Path, data: Path, point: str, cli_process) -> None:
 
 
 @pytest.mark.parametrize("point", ["parse:3", "write:2", "commit:2", "log"])
-def test_a_kill_at_each_fault_point_leaves_committed_tables_and_the_next_run_converges(
-    tmp_path, cli, cli_process, clean, point
-):
+def test_a_kill_at_each_fault_point_leaves_committed_tables_and_the_next_run_converges(tmp_path, cli, cli_process, clean, point):
     ws, data = make_workspace(tmp_path)
     before = snapshot(ws)
     kill_at(ws, data, point, cli_process)
@@ -166,7 +164,9 @@ def test_kills_at_moments_chosen_by_the_clock_never_leave_a_partial_state(tmp_pa
     for after_commit, delay in ((False, 0.1), (True, 0.0), (True, 0.02), (True, 0.05), (True, 0.1)):
         process = subprocess.Popen(
             [sys.executable, "-m", "autoflux", "ingest", str(data), "-w", str(ws), "-q"],
-            env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         committed, deadline = commits(ws), time.monotonic() + 60
         while process.poll() is None and f'"pid": {process.pid},' not in holder(lock) and time.monotonic() < deadline:
@@ -222,7 +222,10 @@ def start_ingest(ws: Path, data: Path, *extra: str) -> subprocess.Popen:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AUTOFLUX")} | ENV | {"COLUMNS": "240", "NO_COLOR": "1"}
     return subprocess.Popen(
         [sys.executable, "-m", "autoflux", "ingest", str(data), "-w", str(ws), *extra],
-        env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

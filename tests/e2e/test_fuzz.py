@@ -214,8 +214,18 @@ def gzip_not_gzip(seed: Seed, rng: random.Random) -> bytes:
 
 
 COMMON: list[tuple[Mutator, int]] = [
-    (truncate, 3), (flip_bytes, 2), (insert_bytes, 1), (delete_bytes, 1), (duplicate_line, 1), (drop_line, 1),
-    (insert_quote, 1), (insert_delimiter, 1), (insert_nul, 1), (insert_bom_char, 1), (insert_bom_bytes, 1), (reencode, 2),
+    (truncate, 3),
+    (flip_bytes, 2),
+    (insert_bytes, 1),
+    (delete_bytes, 1),
+    (duplicate_line, 1),
+    (drop_line, 1),
+    (insert_quote, 1),
+    (insert_delimiter, 1),
+    (insert_nul, 1),
+    (insert_bom_char, 1),
+    (insert_bom_bytes, 1),
+    (reencode, 2),
 ]
 GZIP: list[tuple[Mutator, int]] = [(gzip_cut, 2), (gzip_members, 1), (gzip_trailing_garbage, 1), (gzip_not_gzip, 1)]
 UTF16: list[tuple[Mutator, int]] = [(truncate_odd, 5)]

@@ -49,12 +49,12 @@ def test_hostile_names_go_through_ingest_dbt_and_the_hand_off(workspace, tmp_pat
     sources = yaml.safe_load((workspace / "dbt" / "models" / "sources.yml").read_text())
     tables = {t["name"]: t for t in sources["sources"][0]["tables"]}
     described = {c["name"]: c["description"] for c in tables["train"]["columns"]}
-    assert described["robert_drop_table_students"] == "source column \"Robert'); DROP TABLE students;--\""
+    assert described["robert_drop_table_students"] == 'source column "Robert\'); DROP TABLE students;--"'
     assert [c["name"] for c in tables["keywords"]["columns"]][: len(keywords)] == keywords
     stg = duckdb.connect(str(workspace / "warehouse.duckdb"), read_only=True)
     try:
-        assert stg.execute('select count(*) from staging.stg_keywords').fetchone() == (1,)
-        assert stg.execute('select count(*) from staging.stg_x_drop_table_raw_train').fetchone() == (1,)
+        assert stg.execute("select count(*) from staging.stg_keywords").fetchone() == (1,)
+        assert stg.execute("select count(*) from staging.stg_x_drop_table_raw_train").fetchone() == (1,)
         assert stg.execute('select "select", "from" from staging.stg_order').fetchone() == (1, 2)
     finally:
         stg.close()

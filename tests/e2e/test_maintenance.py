@@ -37,14 +37,18 @@ def test_history_shows_loads_modes_rows_and_schema_changes(loaded, cli):
     assert result.exit_code == 0, result.output
     versions = json.loads(result.stdout)
     assert [(v["version"], v["operation"], v["mode"], v["rows_added"]) for v in versions] == [
-        (0, "CREATE TABLE", "append", 1), (1, "WRITE", "append", 1), (2, "WRITE", "append", 3), (3, "WRITE", "append", 1),
+        (0, "CREATE TABLE", "append", 1),
+        (1, "WRITE", "append", 1),
+        (2, "WRITE", "append", 3),
+        (3, "WRITE", "append", 1),
     ]
     assert versions[0]["schema_changes"][0].startswith("created: id, kind, _load_id")
     assert versions[1]["schema_changes"] == []
     assert versions[2]["schema_changes"] == ["+ extra string"]  # the table was rewritten with the new column
     people = json.loads(cli("tables", "--history", "raw.people", "--json", cwd=ws).stdout)
     assert [(v["operation"], v["mode"], v["rows_added"], v["rows_updated"]) for v in people] == [
-        ("CREATE TABLE", "merge", 2, None), ("MERGE", "merge", 1, 1),
+        ("CREATE TABLE", "merge", 2, None),
+        ("MERGE", "merge", 1, 1),
     ]
     text = cli("tables", "--history", "people", cwd=ws).stdout
     assert "MERGE" in text and "merge" in text

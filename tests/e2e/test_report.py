@@ -145,7 +145,7 @@ def test_quarantined_rows_and_history_are_shown(tmp_path, cli, configure):
     result = cli("report", cwd=ws)
     assert result.exit_code == 0, result.output
     html = (ws / ".autoflux" / "report" / "index.html").read_text(encoding="utf-8")
-    section = html[html.index('data-table="raw.events"'):]
+    section = html[html.index('data-table="raw.events"') :]
     assert "1 rows set aside" in section and "2,b,extra" in section
     assert "+ amount double" in section  # the second load's schema change, in the history
     assert "dbt has not run yet" in html

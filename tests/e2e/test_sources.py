@@ -19,8 +19,6 @@ COMPETITION = fixture_files("competition")
 TITANIC = {"tables": {"train", "test", "sample_submission"}, "train_rows": 60, "test_rows": 20, "target": "survived"}
 
 
-
-
 def summary_of(result) -> dict:
     assert result.exit_code == 0, result.output
     return result.json_documents()[-1]
@@ -61,9 +59,7 @@ def staged(request, kaggle_server, http_server, monkeypatch, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "staged", ["kaggle-competition", "kaggle-dataset", "http-archive", "s3", "gs", "az"], indirect=True
-)
+@pytest.mark.parametrize("staged", ["kaggle-competition", "kaggle-dataset", "http-archive", "s3", "gs", "az"], indirect=True)
 def test_source_runs_to_the_hand_off_then_nothing_then_refresh(staged, tmp_path, cli, configure):
     source, expected, ml = staged
     ws = autoflux.init(tmp_path / "ws")
@@ -79,7 +75,10 @@ def test_source_runs_to_the_hand_off_then_nothing_then_refresh(staged, tmp_path,
     assert first["transform"]["up_to_date"] is False
     handoff = first["handoff"]
     assert (handoff["train_rows"], handoff["test_rows"], handoff["target"]) == (
-        expected["train_rows"], expected["test_rows"], expected["target"])
+        expected["train_rows"],
+        expected["test_rows"],
+        expected["target"],
+    )
     data = autoflux.load_training_data(ws, format="arrow")
     assert data.train.num_rows == expected["train_rows"] and Path(data.manifest_path).is_file()
 

@@ -15,20 +15,30 @@ SEEN: dict[str, dict] = {}
 
 def frame(n: int = 1200) -> pa.Table:
     rng = np.random.default_rng(1)
-    return pa.table({
-        "id": np.arange(n),
-        "select": pa.array(np.round(rng.normal(size=n), 3), mask=rng.random(n) < 0.1),  # keywords as names
-        "order": rng.choice(["a", "b", "c"], n),
-        "from": rng.integers(0, 5, n),
-        "flag": rng.random(n) < 0.3,
-        "split": ["train"] * (n - 300) + ["test"] * 300,
-    })
+    return pa.table(
+        {
+            "id": np.arange(n),
+            "select": pa.array(np.round(rng.normal(size=n), 3), mask=rng.random(n) < 0.1),  # keywords as names
+            "order": rng.choice(["a", "b", "c"], n),
+            "from": rng.integers(0, 5, n),
+            "flag": rng.random(n) < 0.3,
+            "split": ["train"] * (n - 300) + ["test"] * 300,
+        }
+    )
 
 
 def figures(profile):
     return {
-        c.name: (c.count, c.nulls, c.distinct, None if c.min is None else float(c.min), None if c.max is None else float(c.max),
-                 None if c.mean is None else round(float(c.mean), 6), [(str(v["value"]), v["n"]) for v in c.top], [b["n"] for b in c.histogram])
+        c.name: (
+            c.count,
+            c.nulls,
+            c.distinct,
+            None if c.min is None else float(c.min),
+            None if c.max is None else float(c.max),
+            None if c.mean is None else round(float(c.mean), 6),
+            [(str(v["value"]), v["n"]) for v in c.top],
+            [b["n"] for b in c.histogram],
+        )
         for c in profile.columns
     } | {"rows": profile.rows, "splits": profile.split_rows}
 
@@ -47,7 +57,9 @@ def test_profiles_match_on_every_engine(engine_type, workspace, place_mart):
     assert got["rows"] == 1200 and got["splits"] == {"train": 900, "test": 300}
     assert got["select"][1] == data["select"].null_count
     assert sum(got["select"][7]) == 1200 - data["select"].null_count
-    assert dict(got["order"][6]) == {k: int(v) for k, v in zip(*np.unique(data["order"].to_numpy(zero_copy_only=False), return_counts=True), strict=True)}
+    assert dict(got["order"][6]) == {
+        k: int(v) for k, v in zip(*np.unique(data["order"].to_numpy(zero_copy_only=False), return_counts=True), strict=True)
+    }
     assert got["from"][2] == 5 and sum(n for _, n in got["from"][6]) == 1200
     SEEN[engine_type] = got
     if len(SEEN) == 2:  # the same figures on both engines; distinct counts are approximate where the engine can

@@ -78,7 +78,7 @@ def test_reproduce_on_postgres_rebuilds_in_a_scratch_database_and_drops_it(repro
     built = reproduced("postgres")
     leftovers = postgres.query("postgres", f"select datname from pg_database where datname like '{built['database']}%scratch%'")
     assert leftovers == []
-    rows = postgres.query(built["database"], 'select count(*) from marts.ml_training_set')
+    rows = postgres.query(built["database"], "select count(*) from marts.ml_training_set")
     assert rows == [(1400,)]  # the workspace's own mart is untouched
 
 

@@ -24,7 +24,9 @@ def dataset(seed: int, *, n_train: int = 2000, n_test: int = 500, regression: bo
         signal = x0 + 0.5 * (x1 - 5) + rng.normal(size=n)
         return {
             "id": np.arange(start, start + n),
-            "x0": x0, "x1": x1, "x2": x2,
+            "x0": x0,
+            "x1": x1,
+            "x2": x2,
             "count": rng.poisson(4, size=n),
             "level": rng.integers(0, 30, size=n),
             "colour": rng.choice(["red", "green", "blue", "cyan", "pink"], n),

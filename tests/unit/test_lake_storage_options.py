@@ -28,7 +28,11 @@ def test_azure_endpoint_from_the_connection_string_without_its_key(monkeypatch):
         "DefaultEndpointsProtocol=http;AccountName=acct;AccountKey=c2VjcmV0;BlobEndpoint=http://127.0.0.1:10000/acct/;",
     )
     options = storage_options("az://container/lake")
-    assert options == {"AZURE_STORAGE_ENDPOINT": "http://127.0.0.1:10000/acct", "AZURE_ALLOW_HTTP": "true", "AZURE_STORAGE_ACCOUNT_NAME": "acct"}
+    assert options == {
+        "AZURE_STORAGE_ENDPOINT": "http://127.0.0.1:10000/acct",
+        "AZURE_ALLOW_HTTP": "true",
+        "AZURE_STORAGE_ACCOUNT_NAME": "acct",
+    }
     assert "c2VjcmV0" not in repr(options)
 
 

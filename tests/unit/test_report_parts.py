@@ -18,12 +18,14 @@ def _engine(tmp_path):
 
 def test_profile_quotes_keyword_names_and_counts(tmp_path):
     engine = _engine(tmp_path)
-    data = pa.table({
-        "select": pa.array([1.0, 2.0, None, 4.0] * 50),
-        "order": pa.array(["a", "b", "a", None] * 50),
-        "group": pa.array([True, False, True, True] * 50),
-        "split": pa.array(["train"] * 150 + ["test"] * 50),
-    })
+    data = pa.table(
+        {
+            "select": pa.array([1.0, 2.0, None, 4.0] * 50),
+            "order": pa.array(["a", "b", "a", None] * 50),
+            "group": pa.array([True, False, True, True] * 50),
+            "split": pa.array(["train"] * 150 + ["test"] * 50),
+        }
+    )
     connection = duckdb.connect()
     connection.register("t", data)
     run = lambda sql: connection.sql(sql).to_arrow_table()  # noqa: E731
@@ -43,13 +45,24 @@ def test_lineage_has_a_node_per_model_in_layers():
     manifest = {
         "sources": {"source.p.raw.train": {"name": "train"}},
         "nodes": {
-            "model.p.stg_train": {"resource_type": "model", "name": "stg_train", "schema": "staging", "depends_on": {"nodes": ["source.p.raw.train"]}},
+            "model.p.stg_train": {
+                "resource_type": "model",
+                "name": "stg_train",
+                "schema": "staging",
+                "depends_on": {"nodes": ["source.p.raw.train"]},
+            },
             "model.p.mart": {"resource_type": "model", "name": "mart", "schema": "marts", "depends_on": {"nodes": ["model.p.stg_train"]}},
             "test.p.t": {"resource_type": "test", "name": "t", "depends_on": {"nodes": ["model.p.mart"]}},
         },
     }
     results = {"model.p.mart": {"status": "error"}}
-    graph = lineage.build([{"file": "/d/train.csv", "table": "train", "outcome": "loaded"}], ["train"], manifest, results, {"relation": "marts.mart", "train": 3, "test": 1})
+    graph = lineage.build(
+        [{"file": "/d/train.csv", "table": "train", "outcome": "loaded"}],
+        ["train"],
+        manifest,
+        results,
+        {"relation": "marts.mart", "train": 3, "test": 1},
+    )
     kinds = {n.id: n.kind for n in graph.nodes}
     assert sorted(n.label for n in graph.nodes if n.kind == "model") == ["mart", "stg_train"]
     assert ("model.p.stg_train", "model.p.mart") in graph.edges and ("raw.train", "model.p.stg_train") in graph.edges

@@ -58,7 +58,9 @@ def test_duckdb_raw_tables_are_views_over_the_current_parquet_files(workspace, c
     assert "plugin" not in sources["sources"][0]["tables"][0]["meta"]
     with duckdb.connect(engine.database, read_only=True) as connection:
         rows = connection.execute('select id, a, b from raw."train"').fetchall()
-        types = dict(connection.execute("select column_name, data_type from information_schema.columns where table_name = 'train'").fetchall())
+        types = dict(
+            connection.execute("select column_name, data_type from information_schema.columns where table_name = 'train'").fetchall()
+        )
     assert rows == [(1, 5.0, None), (2, 6.0, None), (3, 7.5, "x")]
     assert types["a"] == "DOUBLE" and types["_ingested_at"] == "TIMESTAMP WITH TIME ZONE"
 

@@ -303,8 +303,15 @@ class Engine(BaseEngine):
         threads = self.workspace.config.dbt.threads
         if self.settings.thrift_host:
             return {
-                "type": "spark", "method": "thrift", "host": self.settings.thrift_host, "port": self.settings.thrift_port,
-                "user": "autoflux", "schema": "default", "threads": threads, "connect_retries": 3, "connect_timeout": 10,
+                "type": "spark",
+                "method": "thrift",
+                "host": self.settings.thrift_host,
+                "port": self.settings.thrift_port,
+                "user": "autoflux",
+                "schema": "default",
+                "threads": threads,
+                "connect_retries": 3,
+                "connect_timeout": 10,
             }
         parameters = {} if self.remote else dict(sessions.spark_conf(self.settings, self.workspace))
         if _SECRET_CONF in parameters:

@@ -347,7 +347,9 @@ def _classic_session(conf: dict[str, str], log: Path, *, delta: bool = False) ->
     try:
         session = builder.enableHiveSupport().getOrCreate()
     except Exception as error:
-        raise EngineError(f"Spark did not start: {_first_line(error)}", hint="check engine.master and engine.conf in autoflux.yml") from None
+        raise EngineError(
+            f"Spark did not start: {_first_line(error)}", hint="check engine.master and engine.conf in autoflux.yml"
+        ) from None
     session.sparkContext.setLogLevel("WARN")
     return session
 
@@ -372,13 +374,21 @@ def _launch_jvm(conf: dict[str, str], log: Path, *, delta: bool) -> None:
                     f"Spark cannot fetch {what} ({packages}) from Maven (see {log})",
                     hint=_OFFLINE_DELTA if delta else "check the network, or put the jars on spark.jars in engine.conf",
                 ) from None
-            raise EngineError(f"Spark did not start: {_first_line(error)} (see {log})", hint="check Java and engine.conf in autoflux.yml") from None
+            raise EngineError(
+                f"Spark did not start: {_first_line(error)} (see {log})", hint="check Java and engine.conf in autoflux.yml"
+            ) from None
     SparkContext._ensure_initialized(gateway=gateway, conf=spark_conf)
 
 
 _LAUNCH_SETTINGS = {
-    "spark.driver.extraClassPath", "spark.driver.extraJavaOptions", "spark.driver.memory", "spark.jars",
-    "spark.jars.packages", "spark.submit.deployMode", "spark.submit.pyFiles", "spark.app.submitTime",
+    "spark.driver.extraClassPath",
+    "spark.driver.extraJavaOptions",
+    "spark.driver.memory",
+    "spark.jars",
+    "spark.jars.packages",
+    "spark.submit.deployMode",
+    "spark.submit.pyFiles",
+    "spark.app.submitTime",
 }
 
 
@@ -405,7 +415,9 @@ def _remote_session(url: str, conf: dict[str, str]) -> SparkSession:
         session = builder.getOrCreate()
         session.version  # noqa: B018 - a round trip: fails now when the server refuses this client
     except Exception as error:
-        raise EngineError(f"Spark Connect at {url} refused the session: {_first_line(error)}", hint="check the server and the pyspark version") from None
+        raise EngineError(
+            f"Spark Connect at {url} refused the session: {_first_line(error)}", hint="check the server and the pyspark version"
+        ) from None
     os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"
     return session
 
@@ -419,8 +431,7 @@ def _check_delta(session: SparkSession) -> None:
             "engine.format is delta, but Delta Lake's Spark connector is not on Spark's classpath",
             hint=(
                 "with Maven access, leave engine.delta_version unset (the release matching pyspark is fetched) or set it, "
-                "in a process that has not started Spark yet, or put the delta-spark jars on spark.jars; "
-                + _OFFLINE_DELTA
+                "in a process that has not started Spark yet, or put the delta-spark jars on spark.jars; " + _OFFLINE_DELTA
             ),
         ) from None
 

@@ -74,6 +74,7 @@ if TYPE_CHECKING:
     from autoflux.ingest.writer import Lineage, Written
     from autoflux.workspace import Workspace
 
+
 class RawStore(Protocol):
     """What the writer needs of the Spark engine: its session and workspace, and its raw tables' store."""
 
@@ -156,8 +157,13 @@ def load(
         if not direct:
             engine.remove(target)
     return Written(
-        staged.loaded, version, staged.schema, {}, quarantined=staged.quarantined or len(staged.bad or ()),
-        rescued=staged.rescued, changes=staged.planned.changes,
+        staged.loaded,
+        version,
+        staged.schema,
+        {},
+        quarantined=staged.quarantined or len(staged.bad or ()),
+        rescued=staged.rescued,
+        changes=staged.planned.changes,
     )
 
 
@@ -195,8 +201,14 @@ def _stage(
     quarantined = 0
     if spark_reads:
         frame = ingest.read_file(
-            spark, data_file, options=options, hints=hints, lineage=lineage,
-            table_types=table_types, text=text, corrupt=CORRUPT if permissive else None,
+            spark,
+            data_file,
+            options=options,
+            hints=hints,
+            lineage=lineage,
+            table_types=table_types,
+            text=text,
+            corrupt=CORRUPT if permissive else None,
         )
     else:
         frame, quarantined = _arrow_rows(engine, data_file, open_columns, hints, lineage, table_types, text, limits)
@@ -248,9 +260,7 @@ def _content(
     return kept.unionByName(content), "overwrite"
 
 
-def _in_columns(
-    frame: DataFrame, schema: pa.Schema, struct: StructType, incoming: pa.Schema, rescue: bool, kept: list[str]
-) -> DataFrame:
+def _in_columns(frame: DataFrame, schema: pa.Schema, struct: StructType, incoming: pa.Schema, rescue: bool, kept: list[str]) -> DataFrame:
     """The file's rows in the planned ``schema`` (Spark's ``struct``; cast, or rescued), with ``kept`` columns after it."""
     from pyspark.sql.types import IntegerType, StructField, StructType
 
@@ -285,8 +295,15 @@ def _arrow_rows(engine, data_file, open_columns, hints, lineage, table_types, te
 
     with tempfile.TemporaryDirectory(prefix="autoflux-") as folder:
         written = write_table(
-            Lake(folder), RAW, data_file.table, opened, hints=hints, lineage=lineage, commit_metadata={},
-            bad_rows=limits, staging=quarantine.staging_dir(engine.workspace.state_dir),
+            Lake(folder),
+            RAW,
+            data_file.table,
+            opened,
+            hints=hints,
+            lineage=lineage,
+            commit_metadata={},
+            bad_rows=limits,
+            staging=quarantine.staging_dir(engine.workspace.state_dir),
         )
         data = Lake(folder).open(RAW, data_file.table).to_pyarrow_table()
     return engine.spark.createDataFrame(data), written.quarantined

@@ -106,7 +106,6 @@ def test_offline_with_a_warm_cache_uses_it_and_says_it_could_not_check(tmp_path)
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args):
             return None

@@ -58,7 +58,12 @@ def test_settings_resolve_keys_then_url_then_environment_then_defaults():
     url = "postgresql://ann:p%40ss%2Fword@db.example:6543/warehouse?sslmode=require"
     target = resolve_target(Settings(url=url), {})
     assert (target.host, target.port, target.user, target.password, target.database, target.sslmode) == (
-        "db.example", 6543, "ann", "p@ss/word", "warehouse", "require"
+        "db.example",
+        6543,
+        "ann",
+        "p@ss/word",
+        "warehouse",
+        "require",
     )
     assert resolve_target(Settings(url=url, database="other", port=7000), {}).database == "other"
     environ = {"PGHOST": "envhost", "PGPORT": "5999", "PGUSER": "bob", "PGPASSWORD": "envpw", "PGDATABASE": "envdb"}
@@ -124,8 +129,11 @@ def test_example_runs_end_to_end_on_postgres_and_never_prints_the_password(
     assert listed[("marts", "ml_training_set")] == 1400 and listed[("staging", "stg_full")] == 1400
     assert listed[("raw", "train")] == 1000
 
-    columns = dict(postgres.query(database, "select column_name, data_type from information_schema.columns "
-                                            "where table_schema = 'raw' and table_name = 'train'"))
+    columns = dict(
+        postgres.query(
+            database, "select column_name, data_type from information_schema.columns where table_schema = 'raw' and table_name = 'train'"
+        )
+    )
     assert columns["id"] == "bigint" and columns["annual_income"] == "double precision"
     assert columns["term"] == "text" and columns["application_date"] == "date"
     assert columns["_ingested_at"] == "timestamp with time zone"
@@ -201,7 +209,9 @@ def test_a_reader_during_a_load_sees_the_old_table_or_the_new_one(pg_workspace, 
         with postgres.connect(database) as connection, connection.cursor() as cursor:
             while True:
                 finished = done.is_set()
-                cursor.execute("select count(*) from pg_stat_activity where query ilike 'copy %_autoflux_load_%' and datname = current_database()")
+                cursor.execute(
+                    "select count(*) from pg_stat_activity where query ilike 'copy %_autoflux_load_%' and datname = current_database()"
+                )
                 loading = cursor.fetchone()[0] > 0
                 cursor.execute("select count(*), min(label), max(label) from raw.big")
                 count, low, high = cursor.fetchone()
@@ -276,26 +286,43 @@ def test_views_on_a_raw_table_keep_working_across_reloads(pg_workspace, postgres
 def test_types_are_mapped_faithfully_and_read_back(pg_workspace, postgres, database, pg_engine, tmp_path):
     data = tmp_path / "typed"
     data.mkdir()
-    table = pa.table({
-        "i32": pa.array([1, None, -3], pa.int32()),
-        "i64": pa.array([2**40, None, -1], pa.int64()),
-        "f64": pa.array([1.5, None, float("inf")], pa.float64()),
-        "amount": pa.array([decimal.Decimal("12.34"), None, decimal.Decimal("-0.01")], pa.decimal128(10, 2)),
-        "flag": pa.array([True, None, False]),
-        "day": pa.array([dt.date(2020, 2, 29), None, dt.date(1970, 1, 1)]),
-        "at": pa.array([dt.datetime(2021, 3, 4, 5, 6, 7, 891011, tzinfo=dt.UTC), None, dt.datetime(1999, 12, 31, tzinfo=dt.UTC)],
-                       pa.timestamp("us", tz="UTC")),
-        "name": pa.array(["é \"quoted\" 'x'", None, ""]),
-    })
+    table = pa.table(
+        {
+            "i32": pa.array([1, None, -3], pa.int32()),
+            "i64": pa.array([2**40, None, -1], pa.int64()),
+            "f64": pa.array([1.5, None, float("inf")], pa.float64()),
+            "amount": pa.array([decimal.Decimal("12.34"), None, decimal.Decimal("-0.01")], pa.decimal128(10, 2)),
+            "flag": pa.array([True, None, False]),
+            "day": pa.array([dt.date(2020, 2, 29), None, dt.date(1970, 1, 1)]),
+            "at": pa.array(
+                [dt.datetime(2021, 3, 4, 5, 6, 7, 891011, tzinfo=dt.UTC), None, dt.datetime(1999, 12, 31, tzinfo=dt.UTC)],
+                pa.timestamp("us", tz="UTC"),
+            ),
+            "name": pa.array(["é \"quoted\" 'x'", None, ""]),
+        }
+    )
     pq.write_table(table, data / "typed.parquet")
     ingest(pg_workspace, [data])
-    columns = dict(postgres.query(database, "select column_name, format_type(atttypid, atttypmod) from information_schema.columns c "
-                                            "join pg_attribute a on a.attrelid = 'raw.typed'::regclass and a.attname = c.column_name "
-                                            "where table_schema = 'raw' and table_name = 'typed'"))
+    columns = dict(
+        postgres.query(
+            database,
+            "select column_name, format_type(atttypid, atttypmod) from information_schema.columns c "
+            "join pg_attribute a on a.attrelid = 'raw.typed'::regclass and a.attname = c.column_name "
+            "where table_schema = 'raw' and table_name = 'typed'",
+        )
+    )
     assert columns == {
-        "i32": "integer", "i64": "bigint", "f64": "double precision", "amount": "numeric(10,2)", "flag": "boolean",
-        "day": "date", "at": "timestamp with time zone", "name": "text",
-        "_load_id": "text", "_source_file": "text", "_ingested_at": "timestamp with time zone",
+        "i32": "integer",
+        "i64": "bigint",
+        "f64": "double precision",
+        "amount": "numeric(10,2)",
+        "flag": "boolean",
+        "day": "date",
+        "at": "timestamp with time zone",
+        "name": "text",
+        "_load_id": "text",
+        "_source_file": "text",
+        "_ingested_at": "timestamp with time zone",
     }
     read = pg_engine(pg_workspace).read_arrow("raw", "typed")
     lake = Workspace.open(pg_workspace).lake.open(RAW, "typed").to_pyarrow_table()
@@ -327,4 +354,7 @@ def test_a_partitioned_delta_table_is_loaded_whole(pg_workspace, postgres, datab
     data = pa.table({"id": pa.array(range(10), pa.int64()), "part": pa.array(["a", "b"] * 5)})
     write_deltalake(lake.table_uri(RAW, "parted"), data, partition_by=["part"])
     pg_engine(pg_workspace).publish_raw(["parted"])
-    assert postgres.query(database, "select part, count(*), sum(id)::bigint from raw.parted group by 1 order by 1") == [("a", 5, 20), ("b", 5, 25)]
+    assert postgres.query(database, "select part, count(*), sum(id)::bigint from raw.parted group by 1 order by 1") == [
+        ("a", 5, 20),
+        ("b", 5, 25),
+    ]

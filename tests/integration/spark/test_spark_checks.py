@@ -48,7 +48,12 @@ def test_the_checks_flag_a_planted_leak_on_spark(local_workspace, tmp_path):
     spark.read.parquet(str(tmp_path / "planted.parquet")).write.mode("overwrite").saveAsTable("checks_test.planted")
     try:
         report = run_checks(
-            ws, engine, schema="checks_test", table="planted", target="target", id_column="id",
+            ws,
+            engine,
+            schema="checks_test",
+            table="planted",
+            target="target",
+            id_column="id",
             features=["x", "order", "colour", "leak", "opened"],
         )
     finally:

@@ -32,17 +32,35 @@ def cluster(java, tmp_path_factory):
     logs = tmp_path_factory.mktemp("cluster")
     port, ui = free_port(), free_port()
     master = spark_class(
-        "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port), "--webui-port", str(ui),
-        log=logs / "master.log", env=LOCAL,
+        "org.apache.spark.deploy.master.Master",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--webui-port",
+        str(ui),
+        log=logs / "master.log",
+        env=LOCAL,
     )
     url = f"spark://127.0.0.1:{port}"
     worker = None
     try:
         wait_for_port(port, master, timeout=180, log=logs / "master.log")
         worker = spark_class(
-            "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--cores", "2", "--memory", "2g",
-            "--webui-port", str(free_port()), "--work-dir", str(logs / "work"), url,
-            log=logs / "worker.log", env=LOCAL,
+            "org.apache.spark.deploy.worker.Worker",
+            "--host",
+            "127.0.0.1",
+            "--cores",
+            "2",
+            "--memory",
+            "2g",
+            "--webui-port",
+            str(free_port()),
+            "--work-dir",
+            str(logs / "work"),
+            url,
+            log=logs / "worker.log",
+            env=LOCAL,
         )
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:

@@ -31,10 +31,7 @@ FILES = {
     "null_spellings": "id,text,number,flag\n1,NA,NA,true\n2,,N/A,false\n3,null,NULL,\n4,None,nan,TRUE\n5,kept,5,False\n",
     "header_only": "Id,Full Name,Q1,Q1\n",
     "types": (
-        "id,i,f,d,ts,b,s\n"
-        "1,-3,0.5,2024-01-31,2024-01-31 10:00:00,true,x\n"
-        "2,40,1e3,2023-12-01,2024-02-01T11:30:00,false,y\n"
-        "3,,,,,,\n"
+        "id,i,f,d,ts,b,s\n1,-3,0.5,2024-01-31,2024-01-31 10:00:00,true,x\n2,40,1e3,2023-12-01,2024-02-01T11:30:00,false,y\n3,,,,,,\n"
     ),
     "late_values": "id,zip,n,d\n"
     + "".join(f"{i},{10_000 + i},{i},2024-01-01\n" for i in range(LATE))

@@ -24,7 +24,7 @@ def test_no_java_says_what_to_install(monkeypatch, tmp_path):
 def test_an_unsupported_java_says_what_to_install(monkeypatch, tmp_path):
     fake = tmp_path / "bin" / "java"
     fake.parent.mkdir()
-    fake.write_text('#!/bin/sh\necho \'openjdk version "11.0.2" 2019-01-15\' >&2\n')
+    fake.write_text("#!/bin/sh\necho 'openjdk version \"11.0.2\" 2019-01-15' >&2\n")
     fake.chmod(0o755)
     monkeypatch.setenv("JAVA_HOME", str(tmp_path))
     with pytest.raises(EngineError, match="is Java 11") as error:
@@ -58,7 +58,10 @@ def test_delta_without_the_connector_says_how_to_add_it(java, tmp_path):
         create_engine(Workspace.open(root)).spark  # noqa: B018
     message = str(error.value)
     # A JVM this process started earlier keeps its classpath; a new one tries to fetch the connector (no Maven here).
-    assert "Delta Lake's Spark connector is not on Spark's classpath" in message or "Spark cannot fetch Delta Lake's Spark connector" in message
+    assert (
+        "Delta Lake's Spark connector is not on Spark's classpath" in message
+        or "Spark cannot fetch Delta Lake's Spark connector" in message
+    )
     assert "engine.format: parquet" in message and "pip install pysail" in message and "sc://" in message
 
 

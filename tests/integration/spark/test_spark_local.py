@@ -156,4 +156,3 @@ def test_a_late_value_that_does_not_fit_the_sampled_type_widens_the_column(run, 
     assert loaded.outcome == "loaded" and loaded.rows == 400_001, loaded.message
     table = create_engine(Workspace.open(root)).raw_table("late")
     assert str(table.schema.field("key").type) == "int64" and str(table.schema.field("value").type) == "double"
-

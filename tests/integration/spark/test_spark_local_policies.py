@@ -137,7 +137,12 @@ def test_merge_on_a_key_given_by_its_original_name_with_a_widened_type(local, lo
 
 # FIRST then SECOND appended under evolve: columns added, widened and missing, as on the embedded engine.
 EVOLVED_TYPES = {
-    "id": "int64", "amount": "string", "score": "double", "day": "timestamp[us, tz=UTC]", "note": "string", "extra": "string",
+    "id": "int64",
+    "amount": "string",
+    "score": "double",
+    "day": "timestamp[us, tz=UTC]",
+    "note": "string",
+    "extra": "string",
 }
 EVOLVED_ROWS = [
     {"id": 1, "amount": "10", "score": 1.0, "day": midnight(1), "note": "a", "extra": None},
@@ -153,8 +158,12 @@ def test_append_evolve_adds_widens_and_rewrites_in_one_version(local, loads):
     t.load(FIRST)
     result = t.load(SECOND)
     assert (result.outcome, result.rows, result.version) == ("loaded", 2, 1), result.message
-    assert set(result.notes) >= {"schema: ~ amount bigint → string", "schema: ~ score bigint → double",
-                                 "schema: ~ day date → timestamp", "schema: + extra string"}
+    assert set(result.notes) >= {
+        "schema: ~ amount bigint → string",
+        "schema: ~ score bigint → double",
+        "schema: ~ day date → timestamp",
+        "schema: + extra string",
+    }
     assert "schema: - note (missing, null in the new rows)" in result.notes
     assert (t.types(), t.data()) == (EVOLVED_TYPES, EVOLVED_ROWS)
 
@@ -184,7 +193,12 @@ def test_rescue_keeps_the_schema_and_every_value(local, loads):
     assert (result.outcome, result.rows) == ("loaded", 2), result.message
     assert "5 values did not fit their column: kept as text in _rescued_data" in result.notes
     assert t.types() == {
-        "id": "int64", "amount": "int64", "score": "int64", "day": "date32[day]", "note": "string", RESCUED_COLUMN: "string",
+        "id": "int64",
+        "amount": "int64",
+        "score": "int64",
+        "day": "date32[day]",
+        "note": "string",
+        RESCUED_COLUMN: "string",
     }
     rows = t.data()
     assert rows[:2] == [
@@ -192,7 +206,13 @@ def test_rescue_keeps_the_schema_and_every_value(local, loads):
         {"id": 2, "amount": 20, "score": 2, "day": dt.date(2024, 1, 2), "note": "b", RESCUED_COLUMN: None},
     ]
     third, fourth = rows[2:]
-    assert {k: third[k] for k in ("id", "amount", "score", "day", "note")} == {"id": 3, "amount": None, "score": None, "day": None, "note": None}
+    assert {k: third[k] for k in ("id", "amount", "score", "day", "note")} == {
+        "id": 3,
+        "amount": None,
+        "score": None,
+        "day": None,
+        "note": None,
+    }
     assert json.loads(third[RESCUED_COLUMN]) == {"amount": "abc", "score": "2.5", "day": "2024-01-03 10:30:00", "extra": "x"}
     assert {k: fourth[k] for k in ("id", "amount", "score", "day")} == {"id": 4, "amount": 40, "score": 4, "day": dt.date(2024, 1, 4)}
     assert json.loads(fourth[RESCUED_COLUMN]) == {"extra": "y"}
@@ -212,7 +232,11 @@ def test_bad_rows_are_quarantined_within_the_limits(local, loads, configure):
         assert [r["id"] for r in t.data()] == [1, 3, 5]
         lake = Workspace.open(local).lake
         quarantined = sorted(
-            ({k: r[k] for k in ("table", "file", "line", "reason", "raw")} for r in read_quarantine(lake).to_pylist() if r["table"] == "ragged"),
+            (
+                {k: r[k] for k in ("table", "file", "line", "reason", "raw")}
+                for r in read_quarantine(lake).to_pylist()
+                if r["table"] == "ragged"
+            ),
             key=lambda r: r["line"],
         )
         assert quarantined == [

@@ -49,9 +49,13 @@ def metastore_rows(database_url: str, sql: str) -> list[tuple]:
 
 def test_the_metastore_schema_is_created_whole_in_postgres(pg_ws):
     _, metastore = pg_ws
-    tables = {row[0] for row in metastore_rows(metastore["url"], "select table_name from information_schema.tables where table_schema = 'public'")}
+    tables = {
+        row[0] for row in metastore_rows(metastore["url"], "select table_name from information_schema.tables where table_schema = 'public'")
+    }
     assert {"DBS", "TBLS", "TBL_PRIVS", "TABLE_PARAMS", "SEQUENCE_TABLE", "PARTITIONS", "VERSION"} <= tables
-    raw = metastore_rows(metastore["url"], 'select t."TBL_NAME" from "TBLS" t join "DBS" d on d."DB_ID" = t."DB_ID" where d."NAME" = \'raw\'')
+    raw = metastore_rows(
+        metastore["url"], 'select t."TBL_NAME" from "TBLS" t join "DBS" d on d."DB_ID" = t."DB_ID" where d."NAME" = \'raw\''
+    )
     assert sorted(r[0] for r in raw) == ["sample_submission", "test", "train"]
 
 
@@ -60,7 +64,11 @@ def test_a_second_process_lists_and_reads_the_tables(pg_ws):
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AUTOFLUX")}
     completed = subprocess.run(
         [sys.executable, "-m", "autoflux", "tables", "-w", str(root), "--json"],
-        capture_output=True, text=True, timeout=600, env=environment, check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=environment,
+        check=False,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     rows = {(r["schema"], r["table"]): r["rows"] for r in json.loads(completed.stdout)}
@@ -77,7 +85,13 @@ def thrift_server(pg_ws, tmp_path_factory):
     arguments += ["--master", conf.pop("spark.master"), "--name", "autoflux-thrift-test"]
     for key, value in conf.items():
         arguments += ["--conf", f"{key}={value}"]
-    arguments += ["spark-internal", "--hiveconf", f"hive.server2.thrift.port={port}", "--hiveconf", "hive.server2.thrift.bind.host=127.0.0.1"]
+    arguments += [
+        "spark-internal",
+        "--hiveconf",
+        f"hive.server2.thrift.port={port}",
+        "--hiveconf",
+        "hive.server2.thrift.bind.host=127.0.0.1",
+    ]
     log = tmp_path_factory.mktemp("thrift") / "thrift.log"
     process = spark_class(*arguments, log=log, env={"SPARK_LOCAL_IP": "127.0.0.1"})
     try:

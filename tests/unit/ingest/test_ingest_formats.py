@@ -286,7 +286,7 @@ def test_excel_multi_sheet_gives_one_table_per_sheet(data_dir, ingest, raw):
 # ----------------------------------------------------------------------------- custom readers
 
 
-READERS = '''
+READERS = """
 import pandas as pd
 import pyarrow as pa
 
@@ -304,7 +304,7 @@ def batches(path, size=2):
     for start in range(0, len(values), size):
         chunk = values[start: start + size]
         yield pa.record_batch({"Value": chunk, "Squared": [v * v for v in chunk]})
-'''
+"""
 
 
 def test_custom_reader_returning_a_dataframe(workspace, configure, data_dir, ingest, raw, one):

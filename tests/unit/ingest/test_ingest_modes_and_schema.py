@@ -70,11 +70,20 @@ def test_append_evolve_adds_widens_and_rewrites_in_one_version(workspace, data_d
     load(data_dir, ingest, one, FIRST)
     result = load(data_dir, ingest, one, SECOND)
     assert (result.outcome, result.rows, result.version) == ("loaded", 2, 1), result.message
-    assert set(result.notes) >= {"schema: ~ amount bigint → string", "schema: ~ score bigint → double",
-                                 "schema: ~ day date → timestamp", "schema: + extra string"}
+    assert set(result.notes) >= {
+        "schema: ~ amount bigint → string",
+        "schema: ~ score bigint → double",
+        "schema: ~ day date → timestamp",
+        "schema: + extra string",
+    }
     table = table_of(workspace)
     assert types_of(table) == {
-        "id": "int64", "amount": "string", "score": "double", "day": "timestamp[us, tz=UTC]", "note": "string", "extra": "string",
+        "id": "int64",
+        "amount": "string",
+        "score": "double",
+        "day": "timestamp[us, tz=UTC]",
+        "note": "string",
+        "extra": "string",
     }
     assert data_of(table) == [
         {"id": 1, "amount": "10", "score": 1.0, "day": midnight(1), "note": "a", "extra": None},
@@ -117,7 +126,12 @@ def test_rescue_keeps_the_schema_and_every_value(workspace, data_dir, ingest, on
     assert "5 values did not fit their column: kept as text in _rescued_data" in result.notes
     table = table_of(workspace)
     assert types_of(table) == {
-        "id": "int64", "amount": "int64", "score": "int64", "day": "date32[day]", "note": "string", RESCUED_COLUMN: "string",
+        "id": "int64",
+        "amount": "int64",
+        "score": "int64",
+        "day": "date32[day]",
+        "note": "string",
+        RESCUED_COLUMN: "string",
     }
     rows = data_of(table)
     assert rows[:2] == [
@@ -125,7 +139,13 @@ def test_rescue_keeps_the_schema_and_every_value(workspace, data_dir, ingest, on
         {"id": 2, "amount": 20, "score": 2, "day": dt.date(2024, 1, 2), "note": "b", RESCUED_COLUMN: None},
     ]
     third, fourth = rows[2:]
-    assert {k: third[k] for k in ("id", "amount", "score", "day", "note")} == {"id": 3, "amount": None, "score": None, "day": None, "note": None}
+    assert {k: third[k] for k in ("id", "amount", "score", "day", "note")} == {
+        "id": 3,
+        "amount": None,
+        "score": None,
+        "day": None,
+        "note": None,
+    }
     assert json.loads(third[RESCUED_COLUMN]) == {"amount": "abc", "score": "2.5", "day": "2024-01-03 10:30:00", "extra": "x"}
     assert {k: fourth[k] for k in ("id", "amount", "score", "day")} == {"id": 4, "amount": 40, "score": 4, "day": dt.date(2024, 1, 4)}
     assert json.loads(fourth[RESCUED_COLUMN]) == {"extra": "y"}
@@ -228,7 +248,11 @@ def test_merge_on_a_key_given_by_its_original_name_with_a_widened_type(workspace
     load(data_dir, ingest, one, "Customer Id,score\n1,1\n2,2\n")
     result = load(data_dir, ingest, one, "Customer Id,score\n2,2.5\n3,3\n")
     assert (result.outcome, result.version) == ("loaded", 1), result.message
-    assert [(r["customer_id"], r["score"]) for r in table_of(workspace).sort_by("customer_id").to_pylist()] == [(1, 1.0), (2, 2.5), (3, 3.0)]
+    assert [(r["customer_id"], r["score"]) for r in table_of(workspace).sort_by("customer_id").to_pylist()] == [
+        (1, 1.0),
+        (2, 2.5),
+        (3, 3.0),
+    ]
 
 
 @pytest.mark.parametrize(

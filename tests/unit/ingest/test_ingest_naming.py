@@ -93,8 +93,17 @@ def _tables(root, **kwargs):
 
 def test_table_names_from_paths(data_dir):
     (data_dir / "extra" / "More Data").mkdir(parents=True)
-    for name in ["train.csv", "Test.CSV", "extra/stores.parquet", "extra/More Data/Items 2024.tsv", "big.csv.gz",
-                 "events.ndjson.gz", "data.2020.csv", "2021.csv", "book.xlsx"]:
+    for name in [
+        "train.csv",
+        "Test.CSV",
+        "extra/stores.parquet",
+        "extra/More Data/Items 2024.tsv",
+        "big.csv.gz",
+        "events.ndjson.gz",
+        "data.2020.csv",
+        "2021.csv",
+        "book.xlsx",
+    ]:
         (data_dir / name).write_bytes(b"x")
     tables, _ = _tables(data_dir)
     assert tables == {

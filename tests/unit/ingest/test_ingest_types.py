@@ -150,9 +150,16 @@ def test_an_unknown_hint_type_is_a_config_error_listing_the_allowed_ones():
 
 @pytest.mark.parametrize(
     ("hint", "expected"),
-    [("STRING", pa.string()), ("bigint", pa.int64()), ("int32", pa.int32()), ("double", pa.float64()),
-     ("boolean", pa.bool_()), ("date", pa.date32()), ("timestamp", pa.timestamp("us", tz="UTC")),
-     ("decimal(18, 4)", pa.decimal128(18, 4))],
+    [
+        ("STRING", pa.string()),
+        ("bigint", pa.int64()),
+        ("int32", pa.int32()),
+        ("double", pa.float64()),
+        ("boolean", pa.bool_()),
+        ("date", pa.date32()),
+        ("timestamp", pa.timestamp("us", tz="UTC")),
+        ("decimal(18, 4)", pa.decimal128(18, 4)),
+    ],
 )
 def test_hint_names(hint, expected):
     assert hint_type(hint, where="x") == expected
