@@ -17,6 +17,7 @@ from autoflux.files import atomic_path
 from autoflux.ingest import IngestReport, ingest_paths
 from autoflux.lake import RAW
 from autoflux.lock import workspace_lock
+from autoflux.transform.build import dbt_views
 from autoflux.transform.dbt import NodeResult, TransformReport, built_as_now, run_dbt
 from autoflux.transform.scaffold import sync_project
 from autoflux.workspace import Workspace
@@ -146,9 +147,13 @@ class Pipeline:
                     progress.update(tasks[data_file.table], completed=done, detail=f"{counts[data_file.table]:,} rows")
 
             report = ingest_paths(self.workspace, roots, engine=self.engine, force=force, on_file=on_file, on_progress=on_progress)
-        self.engine.publish_raw(self.engine.raw_tables())
+        self._publish_raw(self.engine.raw_tables())
         sync_project(self.workspace, self.engine)
         return report
+
+    def _publish_raw(self, tables: list[str]) -> None:
+        """Show the raw tables to the engine; views of the dbt project may be dropped (dbt rebuilds them)."""
+        self.engine.publish_raw(tables, rebuilt_views=dbt_views(self.workspace.dbt_dir / "target"))
 
     def _configured(self, source: str) -> str:
         """A source from ``sources`` in autoflux.yml: local paths are relative to the workspace, URIs stay as they are."""
@@ -170,7 +175,7 @@ class Pipeline:
         raw_tables = self.engine.raw_tables()
         if not raw_tables:
             raise AutoFluxError("there are no raw tables yet", hint="run `autoflux ingest SOURCE` first")
-        self.engine.publish_raw(raw_tables)
+        self._publish_raw(raw_tables)
         sync_project(self.workspace, self.engine)
         if if_changed and select is None and built_as_now(self.workspace, self.engine, test=test) and self._ml_table_exists():
             return TransformReport(up_to_date=True)

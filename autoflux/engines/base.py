@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -178,10 +178,12 @@ class Engine(ABC):
         when the source is the catalog relation ``raw.<table>`` (what :meth:`publish_raw` made)."""
         return None
 
-    def publish_raw(self, tables: Iterable[str]) -> None:
+    def publish_raw(self, tables: Iterable[str], *, rebuilt_views: Collection[str] = ()) -> None:
         """Make the lake's raw tables visible to the engine's catalog, loading only what changed.
 
-        Called after every ingest with all raw tables; nothing to do by default.
+        Called after every ingest with all raw tables; nothing to do by default. ``rebuilt_views``
+        (``schema.name``) are the views dbt recreates: an engine that binds views to a table's
+        columns may drop them when those columns change.
         """
 
     @abstractmethod

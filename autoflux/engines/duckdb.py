@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 import pyarrow as pa
@@ -90,7 +90,7 @@ class Engine(BaseEngine):
             return None
         return [uri.removeprefix("file://") for uri in delta.file_uris()], pa_schema(delta.schema().to_arrow())
 
-    def publish_raw(self, tables: Iterable[str]) -> None:
+    def publish_raw(self, tables: Iterable[str], *, rebuilt_views: Collection[str] = ()) -> None:
         """Make each raw table a view ``raw.<table>`` over its current Parquet files (see the module's doc).
 
         Each view's comment holds a digest of its files and columns: views already current are left as

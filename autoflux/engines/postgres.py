@@ -19,7 +19,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -170,8 +170,13 @@ class Engine(BaseEngine):
         except dbapi.Error as error:
             raise self._query_error(error, what) from None
 
-    def publish_raw(self, tables: Iterable[str]) -> None:
-        """Load each raw Delta table whose load id changed into ``raw.<table>``, one transaction each."""
+    def publish_raw(self, tables: Iterable[str], *, rebuilt_views: Collection[str] = ()) -> None:
+        """Load each raw Delta table whose load id changed into ``raw.<table>``, one transaction each.
+
+        PostgreSQL binds views to a table's columns: when a table's columns changed, the views
+        that depend on it are dropped in the same transaction if all are in ``rebuilt_views``
+        (``schema.name`` of the views dbt recreates); any other view stops the load with an error.
+        """
         names = list(tables)
         if not names:
             return
@@ -187,7 +192,7 @@ class Engine(BaseEngine):
                 if _same_load(published.get(name), mark):
                     continue
                 try:
-                    self._load(cursor, name, delta, mark)
+                    self._load(cursor, name, delta, mark, set(rebuilt_views))
                     connection.commit()
                 except BaseException as error:
                     with suppress(Exception):
@@ -196,7 +201,7 @@ class Engine(BaseEngine):
                         raise self._query_error(error, f"loading raw.{name} into PostgreSQL") from None
                     raise
 
-    def _load(self, cursor, name: str, delta, mark: dict[str, Any]) -> None:
+    def _load(self, cursor, name: str, delta, mark: dict[str, Any], rebuilt_views: set[str]) -> None:
         self._execute(cursor, f"select pg_advisory_xact_lock(hashtext({_literal('autoflux raw.' + name)}))", f"locking raw.{name}")
         if _same_load(self._marks(cursor, name).get(name), mark):
             return  # another process published this load while we waited
@@ -225,10 +230,19 @@ class Engine(BaseEngine):
             self._execute(cursor, f"alter table {new} rename to {_ident(name)}", what)
             return
         if self._columns(cursor, name) != self._columns(cursor, staging):
-            raise EngineError(
-                f"cannot replace raw.{name} in PostgreSQL: its columns changed and views depend on it ({', '.join(dependents)})",
-                hint="drop those views (dbt recreates its own), then ingest again",
-            )
+            foreign = [view for view in dependents if view not in rebuilt_views]
+            if foreign:
+                raise EngineError(
+                    f"cannot replace raw.{name} in PostgreSQL: its columns changed and views that dbt does not build depend on it"
+                    f" ({', '.join(foreign)})",
+                    hint="drop those views or make them dbt models, then ingest again",
+                )
+            for view in dependents:
+                schema, _, view_name = view.partition(".")
+                self._execute(cursor, f"drop view if exists {_ident(schema)}.{_ident(view_name)} cascade", what)
+            self._execute(cursor, f"drop table {target}", what)
+            self._execute(cursor, f"alter table {new} rename to {_ident(name)}", what)
+            return
         self._execute(cursor, f"truncate {target}", what)  # views depend on the table: keep it, swap its rows
         self._execute(cursor, f"insert into {target} select * from {new}", what)
         self._execute(cursor, f"comment on table {target} is {_literal(json.dumps(mark))}", what)
@@ -345,11 +359,17 @@ class Engine(BaseEngine):
         return marks
 
     def _dependents(self, cursor, name: str) -> list[str]:
+        """``schema.name`` of every view that depends on ``raw.<name>``, directly or through other views."""
         rows = self._fetch(
             cursor,
-            "select distinct n.nspname || '.' || v.relname from pg_depend d join pg_rewrite r on r.oid = d.objid "
-            "join pg_class v on v.oid = r.ev_class join pg_namespace n on n.oid = v.relnamespace "
-            f"where d.refobjid = to_regclass({_literal(_ident(RAW) + '.' + _ident(name))}) and v.oid <> d.refobjid order by 1",
+            "with recursive dependent(oid) as ("
+            " select r.ev_class from pg_depend d join pg_rewrite r on r.oid = d.objid"
+            f" where d.refobjid = to_regclass({_literal(_ident(RAW) + '.' + _ident(name))}) and r.ev_class <> d.refobjid"
+            " union"
+            " select r.ev_class from dependent p join pg_depend d on d.refobjid = p.oid join pg_rewrite r on r.oid = d.objid"
+            " where r.ev_class <> d.refobjid)"
+            " select distinct n.nspname || '.' || v.relname from dependent join pg_class v on v.oid = dependent.oid"
+            " join pg_namespace n on n.oid = v.relnamespace order by 1",
             f"looking up views on raw.{name}",
         )
         return [row[0] for row in rows]

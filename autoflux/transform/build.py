@@ -109,6 +109,19 @@ def dbt_models(target: Path) -> dict[str, Any]:
     }
 
 
+def dbt_views(target: Path) -> set[str]:
+    """``schema.name`` of each model dbt builds as a view, from the ``manifest.json`` in ``target``."""
+    try:
+        nodes = json.loads((target / "manifest.json").read_text(encoding="utf-8")).get("nodes", {})
+    except (OSError, ValueError):
+        return set()
+    return {
+        f"{node['schema']}.{node.get('alias') or node['name']}"
+        for node in nodes.values()
+        if node.get("resource_type") == "model" and node.get("config", {}).get("materialized") == "view"
+    }
+
+
 def package_versions(engine: Engine) -> dict[str, str | None]:
     """Installed versions of autoflux, dbt-core and the engine's packages (``Engine.PACKAGES``)."""
     versions = {}

@@ -46,8 +46,8 @@ def duckdb_engine() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def postgres_engine(postgres) -> dict[str, Any]:
-    """A scratch database on the test PostgreSQL."""
+def postgres_engine(postgres, dataset) -> dict[str, Any]:
+    """A scratch database on the test PostgreSQL, one per dataset (two workspaces never share a database)."""
     return postgres.engine_settings(postgres.create_database())
 
 

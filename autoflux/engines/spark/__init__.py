@@ -24,7 +24,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -273,7 +273,7 @@ class Engine(BaseEngine):
             return super().read_raw(table)
         return self.frame(RAW, table, version=version).toArrow()
 
-    def publish_raw(self, tables: Iterable[str]) -> None:
+    def publish_raw(self, tables: Iterable[str], *, rebuilt_views: Collection[str] = ()) -> None:
         """Register the lake's Delta tables (e.g. written by the embedded engine) in Spark's catalog."""
         if not self.delta:
             return

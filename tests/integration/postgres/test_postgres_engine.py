@@ -280,6 +280,25 @@ def test_views_on_a_raw_table_keep_working_across_reloads(pg_workspace, postgres
     assert postgres.query(database, "select count(*) from raw.test")[0][0] == 401
 
 
+def test_a_new_column_in_a_raw_table_drops_the_staging_views_and_dbt_rebuilds_them(pg_workspace, postgres, database, example_dir, tmp_path):
+    data = copy_example(example_dir, tmp_path)
+    autoflux.run(pg_workspace, [data])
+    assert postgres.query(database, "select table_type from information_schema.tables where table_name = 'stg_train'") == [("VIEW",)]
+    lines = (data / "train.csv").read_text(encoding="utf-8").splitlines()
+    widened = [lines[0] + ",referral"] + [line + f",r{i % 3}" for i, line in enumerate(lines[1:])]
+    (data / "train.csv").write_text("\n".join(widened) + "\n", encoding="utf-8")
+    autoflux.run(pg_workspace, [data])
+    columns = {
+        row[0]
+        for row in postgres.query(
+            database, "select column_name from information_schema.columns where table_schema = 'raw' and table_name = 'train'"
+        )
+    }
+    assert "referral" in columns
+    assert postgres.query(database, "select count(*) from staging.stg_train")[0][0] == len(widened) - 1
+    assert len(autoflux.load_training_data(pg_workspace).train) == len(widened) - 1
+
+
 # ----------------------------------------------------------------------- types and reads
 
 
