@@ -30,6 +30,23 @@ from click.testing import CliRunner
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "loan-default"
 
+# Tests run on parallel processes (pytest-xdist, ``--dist loadgroup``, see pyproject.toml). Each module
+# stays on one worker, so its module fixtures are made once; the modules that talk to the Kaggle
+# stand-in share one worker, since the Kaggle client's TEST environment knows the fixed port 7777 only.
+KAGGLE_MODULES = (
+    "tests/e2e/test_sources.py",
+    "tests/e2e/test_kaggle_errors.py",
+    "tests/integration/acquire/test_acquire_kaggle.py",
+    "tests/unit/acquire/test_acquire_sources.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = Path(item.fspath).relative_to(REPO).as_posix()
+        item.add_marker(pytest.mark.xdist_group("kaggle" if path in KAGGLE_MODULES else path))
+
+
 # Wide enough that rich never truncates a table cell or wraps a message in captured output.
 CLI_ENV = {"COLUMNS": "240", "NO_COLOR": "1", "TERM": "dumb"}
 
