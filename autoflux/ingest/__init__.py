@@ -216,13 +216,13 @@ def plan_ingest(workspace: Workspace, roots: Sequence[Path], *, engine: Engine |
         try:
             print_ = fingerprint(data_file.path, _shape(workspace, data_file))
         except (OSError, AutoFluxError) as error:
-            planned.append(Planned(data_file.table, str(data_file.path), "load", f"unreadable: {error}", data_file=data_file))
+            planned.append(Planned(data_file.table, data_file.relative, "load", f"unreadable: {error}", data_file=data_file))
             continue
         committed, _ = engine.raw_state(data_file.table)
         action, reason = (
             ("unchanged", "unchanged") if committed == print_ and not force else ("load", "new" if committed is None else "changed")
         )
-        planned.append(Planned(data_file.table, str(data_file.path), action, reason, print_, data_file=data_file))
+        planned.append(Planned(data_file.table, data_file.relative, action, reason, print_, data_file=data_file))
     for table, files in groups.items():
         planned += _plan_group(workspace, engine, table, files, force=force)[0]
     return planned
@@ -340,8 +340,8 @@ def _ingest_group(
         }
         name = write_files_manifest(workspace.lake, RAW, table, load_id, manifest)
         digest = hashlib.sha256(json.dumps(sorted((k, v["fingerprint"]) for k, v in entries.items())).encode()).hexdigest()
-        source = f"{len(entries)} files ({len(manifest['added'])} added, {len(manifest['replaced'])} replaced, {len(gone)} removed)"
-        return LoadMetadata(load_id, digest, source, "files").to_dict() | {MANIFEST_KEY: name}
+        added = sum(written[f].rows for f in loaded)
+        return LoadMetadata(load_id, digest, f"{len(entries)} files", "files", added).to_dict() | {MANIFEST_KEY: name}
 
     owners = None
     if previous is not None:
@@ -625,7 +625,9 @@ class _RowCallbackErrors:
         while trace is not None and not trace.tb_frame.f_code.co_name.endswith("_csv._handle_invalid_row"):
             trace = trace.tb_next
         if trace is not None and unraisable.exc_value is not None:
-            self.caught.setdefault(threading.get_ident(), []).append(unraisable.exc_value)
+            mine = self.caught.get(threading.get_ident())  # Arrow may call the row handler from a thread of its own:
+            for caught in [mine] if mine is not None else self.caught.values():  # then every file being read hears of it
+                caught.append(unraisable.exc_value)
         else:
             self.previous(unraisable)
 
