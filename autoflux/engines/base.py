@@ -144,7 +144,7 @@ class Engine(ABC):
         lake = self.workspace.lake
         return files_manifest(lake, RAW, table) if lake.exists(RAW, table) else None
 
-    def write_group(self, table: str, loads: Sequence[GroupLoad], *, drop: Collection[str], owners: Mapping[str, str] | None,
+    def write_group(self, table: str, loads: Sequence[GroupLoad], *, drop: Collection[str], owners: Mapping[str, Collection[str]] | None,
                     hints: Mapping[str, pa.DataType],
                     metadata: Callable[[dict[str, list[str]], Mapping[str, Any]], Mapping[str, str]],
                     on_batch: Callable[[int, int | None], None] | None = None) -> GroupWritten:  # fmt: skip
@@ -158,7 +158,7 @@ class Engine(ABC):
         """
         from autoflux.ingest import quarantine
         from autoflux.ingest.policy import BadRowLimits, table_policy
-        from autoflux.ingest.writer import commit_group, stage_file
+        from autoflux.ingest.writer import PACK_BYTES, Packer, commit_group, stage_file
         from autoflux.lake import RAW
 
         settings = self.workspace.config.ingest
@@ -170,12 +170,14 @@ class Engine(ABC):
         if owners is not None and lake.exists(RAW, table):
             base = pa_schema(lake.open(RAW, table).schema().to_arrow())
         results: dict[str, Any] = {}
+        packer = Packer(lake, RAW, table)
 
         def stage(load: GroupLoad, base: Any) -> None:
+            small = load.data_file.path.stat().st_size < PACK_BYTES // 8
             try:
                 results[load.lineage.source_file] = stage_file(
                     lake, RAW, table, load.open_columns, base=base, hints=hints, lineage=load.lineage, policy=policy,
-                    bad_rows=limits, staging=staging_dir, on_batch=on_batch,
+                    bad_rows=limits, staging=staging_dir, on_batch=on_batch, packer=packer if small else None,
                 )  # fmt: skip
             except AutoFluxError as error:
                 if error.path is None:
@@ -189,12 +191,13 @@ class Engine(ABC):
             base = first.schema if first is not None else None
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
             list(pool.map(lambda load: stage(load, base), pending))
+        packer.flush()
         staged = [results[load.lineage.source_file] for load in loads if not isinstance(results[load.lineage.source_file], AutoFluxError)]
         files = {name: getattr(result, "written", result) for name, result in results.items()}
         if not staged and (owners is None or not drop):
             return GroupWritten(None, files, {})
         version, _, changes, after = commit_group(
-            lake, RAW, table, staged, drop=drop, owners=owners, metadata=lambda after: metadata(after, files)
+            lake, RAW, table, staged, packs=packer.packs, drop=drop, owners=owners, metadata=lambda after: metadata(after, files)
         )
         return GroupWritten(version, files, after, changes)
 

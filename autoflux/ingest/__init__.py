@@ -144,6 +144,7 @@ def ingest_paths(
         report.files += _ingest_group(workspace, engine, table, files, report.load_id, force=force, on_batch=progress)
     _publish_quarantine(workspace, engine)
     fault("log")
+    grouped = {table for table, files in groups.items()}
     append_log(
         workspace.lake,
         report.recovered
@@ -163,6 +164,7 @@ def ingest_paths(
                 r.quarantined,
             )
             for r in report.files
+            if r.outcome != "unchanged" or r.table not in grouped  # a table of 10,000 files does not log them all each run
         ],
     )
     report.seconds = time.perf_counter() - started
@@ -345,7 +347,10 @@ def _ingest_group(
 
     owners = None
     if previous is not None:
-        owners = {path: source for source, entry in known.items() for path in entry.get("data", [])}
+        owners = {}
+        for source, entry in known.items():
+            for path in entry.get("data", []):
+                owners.setdefault(path, set()).add(source)
     try:
         outcome = engine.write_group(table, loads, drop=gone, owners=owners, hints=hints, metadata=metadata, on_batch=on_batch)
     except AutoFluxError as error:

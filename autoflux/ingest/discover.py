@@ -12,6 +12,7 @@ same table are an error, never a silent overwrite.
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -160,7 +161,8 @@ def group_files(files: list[DataFile], root_name: str, *, tables: Mapping[str, I
             table = _folder_table(folders, root_name)
         elif len(members) > 1:
             table = identifier("_".join([*folders, prefix]), fallback="table")
-        taken = table is not None and any(f.table == table for n, f in enumerate(files) if n not in members)
+        chosen = set(members)
+        taken = table is not None and any(f.table == table for n, f in enumerate(files) if n not in chosen)
         for i in members:
             grouped = table is not None and not taken
             result[i] = (
@@ -171,8 +173,8 @@ def group_files(files: list[DataFile], root_name: str, *, tables: Mapping[str, I
 
 def _stem(data_file: DataFile) -> str:
     name = data_file.relative.rsplit("/", 1)[-1]
-    while (suffix := Path(name).suffix.lower()) and (suffix in FORMATS or suffix in COMPRESSIONS or suffix == ".snappy"):
-        name = Path(name).stem
+    while (suffix := os.path.splitext(name)[1].lower()) and (suffix in FORMATS or suffix in COMPRESSIONS or suffix == ".snappy"):
+        name = os.path.splitext(name)[0]
     return name
 
 
@@ -233,9 +235,9 @@ def _table_name(relative: str, *, custom: bool = False) -> str:
     """Folders and file name without its format and compression suffixes (a custom reader's file: its own)."""
     parts = relative.split("/")
     stem = parts[-1]
-    while (suffix := Path(stem).suffix.lower()) and (suffix in FORMATS or suffix in COMPRESSIONS or custom):
+    while (suffix := os.path.splitext(stem)[1].lower()) and (suffix in FORMATS or suffix in COMPRESSIONS or custom):
         custom = custom and (suffix in FORMATS or suffix in COMPRESSIONS)
-        stem = Path(stem).stem
+        stem = os.path.splitext(stem)[0]
     return identifier("_".join([*parts[:-1], stem]), fallback="table")
 
 

@@ -222,7 +222,7 @@ def append_log(lake: Lake, entries: list[LogEntry]) -> None:
         return
     from deltalake import write_deltalake
 
-    table = pa.Table.from_pylist([asdict(e) for e in entries], schema=_LOG_SCHEMA)
+    table = pa.Table.from_pylist([vars(e) for e in entries], schema=_LOG_SCHEMA)
     write_deltalake(
         lake.table_uri(SYSTEM, LOAD_LOG), table, mode="append", schema_mode="merge", storage_options=lake.storage_options or None
     )

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -425,12 +426,61 @@ def _cast(array: pa.Array, field: pa.Field, lineage: Lineage) -> pa.Array:
 
 @dataclass
 class Staged:
-    """One file's rows written as Parquet files of a grouped table, not committed yet."""
+    """One file's rows written as Parquet files of a grouped table (its own, or packed with others'), not committed yet."""
 
     source_file: str
     adds: list[Any]
     schema: pa.Schema
     written: Written
+    packed: bool = False
+
+
+@dataclass(frozen=True)
+class Pack:
+    """A data file holding the rows of several small source files of a grouped table."""
+
+    add: Any
+    schema: pa.Schema
+    sources: tuple[str, ...]
+
+
+PACK_BYTES = 64 << 20  # small files' rows are packed into data files of about this many bytes (in memory)
+
+
+class Packer:
+    """Packs the rows of a grouped table's small files into shared data files, written as they fill (thread-safe).
+
+    Thousands of tiny Parquet files would make every engine slow to read the table; packed, a
+    file's rows are removed by rewriting its pack without them (:func:`commit_group`).
+    """
+
+    def __init__(self, lake: Lake, schema_name: str, table: str, limit: int = PACK_BYTES) -> None:
+        self.lake, self.schema_name, self.table, self.limit = lake, schema_name, table, limit
+        self.packs: list[Pack] = []
+        self._lock = threading.Lock()
+        self._open: dict[tuple, tuple[pa.Schema, list[pa.RecordBatch], list[str], list[int]]] = {}
+
+    def add(self, source_file: str, schema: pa.Schema, batches: list[pa.RecordBatch]) -> None:
+        key = tuple((f.name, str(f.type)) for f in schema)
+        with self._lock:
+            pending = self._open.setdefault(key, (schema, [], [], [0]))
+            pending[1].extend(pa.record_batch(b.columns, schema=pending[0]) for b in batches)
+            pending[2].append(source_file)
+            pending[3][0] += sum(b.nbytes for b in batches)
+            full = self._open.pop(key) if pending[3][0] >= self.limit else None
+        if full is not None:
+            self._write(full[0], full[1], full[2])
+
+    def flush(self) -> None:
+        with self._lock:
+            pending, self._open = list(self._open.values()), {}
+        for schema, batches, sources, _ in pending:
+            self._write(schema, batches, sources)
+
+    def _write(self, schema: pa.Schema, batches: list[pa.RecordBatch], sources: list[str]) -> None:
+        adds = write_files(self.lake, self.schema_name, self.table, schema, iter(batches))
+        with self._lock:
+            self.packs += [Pack(add, schema, tuple(sources)) for add in adds]
 
 
 def stage_file(
@@ -446,8 +496,9 @@ def stage_file(
     bad_rows: BadRowLimits | None = None,
     staging: Path | None = None,
     on_batch: Callable[[int, int | None], None] | None = None,
+    packer: Packer | None = None,
 ) -> Staged:
-    """Write one file of a grouped table as Parquet files in its folder, for :func:`commit_group`.
+    """Write one file of a grouped table as Parquet files in its folder (or, with ``packer``, into a pack), for :func:`commit_group`.
 
     The file is read and planned as a load appended to a table of schema ``base`` under the
     table's schema policy: ``freeze`` refuses a file whose columns differ from ``base`` (naming
@@ -455,9 +506,13 @@ def stage_file(
     file's new columns and wider types (:func:`commit_group` then widens the table).
     """
     adds: list[Any] = []
+    kept: list[pa.RecordBatch] = []
 
     def stage(planned: Plan, schema: pa.Schema, incoming: pa.Schema, batches: Iterator[pa.RecordBatch]) -> None:
-        adds[:] = write_files(lake, schema_name, table, schema, batches)
+        if packer is not None:
+            kept[:] = list(batches)
+        else:
+            adds[:] = write_files(lake, schema_name, table, schema, batches)
 
     appended = TablePolicy("append", policy.schema)
     this, planned, schema, widened = _load(
@@ -465,7 +520,9 @@ def stage_file(
         bad_rows=bad_rows, staging=staging,
     )  # fmt: skip
     written = Written(this.rows, -1, schema, {k: str(v) for k, v in widened.items()}, this.quarantined, this.rescued, planned.changes)
-    return Staged(lineage.source_file, adds, schema, written)
+    if packer is not None:
+        packer.add(lineage.source_file, schema, kept)
+    return Staged(lineage.source_file, adds, schema, written, packed=packer is not None)
 
 
 def commit_group(
@@ -474,15 +531,17 @@ def commit_group(
     table: str,
     staged: list[Staged],
     *,
+    packs: Sequence[Pack] = (),
     drop: Collection[str],
-    owners: Mapping[str, str] | None,
+    owners: Mapping[str, Collection[str]] | None,
     metadata: Callable[[dict[str, list[str]]], Mapping[str, str]],
 ) -> tuple[int, pa.Schema, tuple[str, ...], dict[str, list[str]]]:
     """Commit the ``staged`` files of a grouped table in place of their earlier rows, and remove the rows of the
     source files in ``drop``, in one version.
 
-    ``owners`` maps each data file of the table's current version to the source file whose rows it
-    holds (None: the table is rebuilt from ``staged`` alone). A data file of no known owner is read
+    ``packs`` hold the rows of the staged files that were packed. ``owners`` maps each data file of
+    the table's current version to the source files whose rows it holds (None: the table is rebuilt
+    from ``staged`` alone). A data file of no known owner is read
     (its ``_source_file`` column) to find which it holds; one holding rows of kept and dropped
     source files is rewritten without the dropped rows. When the files' columns differ from the
     table's (evolve), the table's schema widens and its kept rows are rewritten in it. ``metadata``
@@ -505,35 +564,35 @@ def commit_group(
         actions = delta.get_add_actions(flatten=True)
         active = dict(zip(actions.column("path").to_pylist(), actions.column("size_bytes").to_pylist(), strict=True))
     drop = set(drop) | {one.source_file for one in staged}  # a file loaded again replaces its earlier rows
-    removed, kept, mixed = [], [], []
-    for path in active:
-        holds = {owners[path]} if path in owners else _sources(lake, uri, path)
-        if holds <= drop:
-            removed.append(path)
-        elif holds & drop:
-            mixed.append(path)
-        else:
-            kept.append(path)
+    holds: dict[str, set[str]] = {path: set(owners[path]) if path in owners else _sources(lake, uri, path) for path in active}
+    removed = [path for path in active if holds[path] <= drop]
+    mixed = [path for path in active if holds[path] & drop and not holds[path] <= drop]
+    kept = [path for path in active if not holds[path] & drop]
     rebuild = final is not None and (current is None or owners is None or not _same_columns(current, final))
     after: dict[str, list[str]] = {}
     adds: list[Any] = []
+
+    def place(paths: list[str], sources: Collection[str]) -> None:
+        for source in sources:
+            after.setdefault(source, []).extend(paths)
+
     for path in kept if not rebuild else []:
-        if path in owners:
-            after.setdefault(owners[path], []).append(path)
+        place([path], holds[path])
     for path in mixed + (kept if rebuild else []):
-        for add in _rewrite(lake, schema_name, table, uri, path, final, drop):
-            adds.append(add)
-            if path in owners:
-                after.setdefault(owners[path], []).append(add.path)
-    for one in staged:
-        own = one.adds
-        if not _same_columns(one.schema, final):
-            filesystem, root = lake.filesystem(uri)
-            own = [a for p in [x.path for x in one.adds] for a in _rewrite(lake, schema_name, table, uri, p, final, set())]
-            for old in one.adds:
+        rewritten = _rewrite(lake, schema_name, table, uri, path, final, drop)
+        adds += rewritten
+        place([a.path for a in rewritten], holds[path] - drop)
+    filesystem, root = lake.filesystem(uri)
+    written = [(one.adds, one.schema, [one.source_file]) for one in staged if not one.packed]
+    written += [([pack.add], pack.schema, list(pack.sources)) for pack in packs]
+    for own, schema, sources in written:
+        if not _same_columns(schema, final):
+            rewritten = [a for old in own for a in _rewrite(lake, schema_name, table, uri, old.path, final, set())]
+            for old in own:
                 filesystem.rm(f"{root}/{old.path}")
+            own = rewritten
         adds += own
-        after[one.source_file] = [a.path for a in own]
+        place([a.path for a in own], sources)
     commit = CommitProperties(custom_metadata=dict(metadata(after)))
     fault("write")
     if delta is None:
