@@ -83,14 +83,40 @@ def init(path: str, console: Console) -> None:
 
 @cli.command()
 @source_options
+@click.option("--dry-run", is_flag=True, help="Print which file goes to which table and what would load; write nothing.")
 @command
-def ingest(sources: tuple[str, ...], workspace: str, refresh: bool, force: bool, wait: float, console: Console) -> int:
+def ingest(sources: tuple[str, ...], workspace: str, refresh: bool, force: bool, wait: float, dry_run: bool, console: Console) -> int:
     """Ingest SOURCES (folders, files, URLs; default: sources in autoflux.yml) into raw Delta tables."""
     pipeline = _pipeline(workspace, console, wait)
+    if dry_run:
+        _print_plan(console, pipeline.plan(_absolute(sources), refresh=refresh, force=force))
+        return 0
     report = pipeline.ingest(_absolute(sources), refresh=refresh, force=force)
     _print_ingest(console, report)
     console.data(ingest_dict(report))
     return 1 if report.failed else 0
+
+
+@cli.command()
+@source_options
+@command
+def plan(sources: tuple[str, ...], workspace: str, refresh: bool, force: bool, wait: float, console: Console) -> None:
+    """Print which file of SOURCES goes to which raw table and what an ingest would load (as ingest --dry-run)."""
+    _print_plan(console, _pipeline(workspace, console, wait).plan(_absolute(sources), refresh=refresh, force=force))
+
+
+def _print_plan(console: Console, planned: list[dict[str, Any]]) -> None:
+    console.table(
+        "Plan (nothing written)",
+        ["table", "file", "action", "why"],
+        [[f"raw.{p['table']}", p["file"], p["action"], p["reason"]] for p in planned],
+    )
+    counts: dict[str, int] = {}
+    for p in planned:
+        counts[p["action"]] = counts.get(p["action"], 0) + 1
+    tables = len({p["table"] for p in planned})
+    console.info(f"{len(planned)} files → {tables} tables: " + ", ".join(f"{n} {action}" for action, n in counts.items()))
+    console.data(planned)
 
 
 @cli.command()
@@ -136,10 +162,11 @@ def tables(workspace: str, history_of: str | None, console: Console) -> None:
                 v["rows_added"],
                 v["rows_updated"],
                 "; ".join(v["schema_changes"]),
+                _file_changes(v),
             ]
             for v in versions
         ]
-        columns = ["version", "operation", "mode", "load", "file", "rows added", "rows updated", "schema"]
+        columns = ["version", "operation", "mode", "load", "file", "rows added", "rows updated", "schema", "files"]
         console.table(f"History of raw.{history_of}", columns, rows)
         console.data(versions)
         return
@@ -249,6 +276,17 @@ def report(workspace: str, out: str | None, open_browser: bool, console: Console
         webbrowser.open(result.path.as_uri())
 
 
+def _file_changes(version: dict[str, Any], shown: int = 3) -> str:
+    """A grouped table's version: the files it added (+), replaced (~) and removed (-), the first few by name."""
+    parts = []
+    for sign, key in (("+", "files_added"), ("~", "files_replaced"), ("-", "files_removed")):
+        names = version.get(key) or []
+        if names:
+            more = f" … and {len(names) - shown} more" if len(names) > shown else ""
+            parts.append(f"{sign}{len(names)}: {', '.join(names[:shown])}{more}")
+    return "; ".join(parts)
+
+
 def _figure(value: float | None) -> str:
     return "" if value is None else f"{value:.3f}"
 
@@ -270,11 +308,30 @@ def _absolute(sources: tuple[str, ...]) -> list[str]:
 
 
 def _print_ingest(console: Console, report: IngestReport) -> None:
-    rows = [[f"raw.{f.table}", f.outcome, f.rows, f.version, f"{f.seconds:.2f}"] for f in report.files]
+    by_table: dict[str, list[Any]] = {}
+    for f in report.files:
+        by_table.setdefault(f.table, []).append(f)
+    rows = []
+    for table, files in by_table.items():
+        if len(files) == 1:
+            f = files[0]
+            rows.append([f"raw.{table}", f.outcome, f.rows, f.version, f"{f.seconds:.2f}"])
+            continue
+        outcomes: dict[str, int] = {}
+        for f in files:
+            outcomes[f.outcome] = outcomes.get(f.outcome, 0) + 1
+        outcome = f"{len(files)} files: " + ", ".join(f"{n} {o}" for o, n in outcomes.items())
+        loaded = [f.rows for f in files if f.rows is not None]
+        seconds = max(f.seconds for f in files)
+        rows.append([f"raw.{table}", outcome, sum(loaded) if loaded else None, max((f.version or 0) for f in files), f"{seconds:.2f}"])
     console.table("Ingest", ["table", "outcome", "rows", "version", "seconds"], rows)
     for result in report.files:
         for note in result.notes:
-            console.info(f"  raw.{result.table}: {note}")
+            console.info(
+                f"  raw.{result.table}: {note}"
+                if len(by_table[result.table]) == 1
+                else f"  raw.{result.table} ← {result.source_file}: {note}"
+            )
     for skipped in report.skipped:
         console.info(f"  skipped {skipped.path}: {skipped.reason}")
     for entry in report.recovered:

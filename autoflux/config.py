@@ -81,6 +81,8 @@ class TableSettings(Section):
     mode: WriteMode | None = None
     key: list[str] = Field(default_factory=list, description="merge: the columns that identify a row")
     schema_: SchemaPolicy | None = Field(None, alias="schema")
+    files: list[str] = Field(default_factory=list, description="globs of the files (paths inside their source) whose union is this table")
+    on_missing: Literal["remove", "keep"] = Field("remove", description="a file of this table that is gone: its rows are removed, or kept")
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -97,6 +99,7 @@ class IngestSettings(Section):
     types: dict[str, dict[str, str]] = Field(default_factory=dict)
     readers: list[ReaderSettings] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
+    group: bool = Field(True, description="files named as parts or a series become one table; false: one table per file")
     mode: WriteMode = "replace"
     schema_: SchemaPolicy = Field("evolve", alias="schema")
     tables: dict[str, TableSettings] = Field(default_factory=dict)

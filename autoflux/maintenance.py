@@ -45,11 +45,12 @@ def vacuum(
 
 
 def history(lake: Lake, table: str, *, limit: int = 50) -> list[dict[str, Any]]:
-    """Each version of ``raw.<table>``: when, what operation, which load (and its write mode), rows, and schema changes."""
+    """Each version of ``raw.<table>``: when, what operation, which load (and its write mode), rows, schema changes,
+    and for a grouped table the source files the load added, replaced and removed (None for a table of one file)."""
     import pyarrow as pa
 
     from autoflux.ingest.policy import type_name
-    from autoflux.ingest.state import LoadMetadata, with_user_metadata
+    from autoflux.ingest.state import MANIFEST_KEY, LoadMetadata, files_manifest, with_user_metadata
 
     delta = lake.open(RAW, table)
     commits = sorted(map(with_user_metadata, delta.history(limit)), key=lambda c: c["version"])
@@ -61,6 +62,7 @@ def history(lake: Lake, table: str, *, limit: int = 50) -> list[dict[str, Any]]:
         changes = _schema_changes(previous, schema) if previous is not None else ["created: " + ", ".join(schema)]
         metrics = commit.get("operationMetrics") or {}
         load = LoadMetadata.of(commit) or LoadMetadata("")
+        files = files_manifest(lake, RAW, table, commit) if commit.get(MANIFEST_KEY) else None
         rows.append(
             {
                 "version": version,
@@ -72,6 +74,9 @@ def history(lake: Lake, table: str, *, limit: int = 50) -> list[dict[str, Any]]:
                 "rows_added": metrics.get("num_added_rows", metrics.get("num_target_rows_inserted", load.rows)),
                 "rows_updated": metrics.get("num_target_rows_updated"),
                 "schema_changes": changes,
+                "files_added": files["added"] if files else None,
+                "files_replaced": files["replaced"] if files else None,
+                "files_removed": files["removed"] if files else None,
             }
         )
         previous = schema

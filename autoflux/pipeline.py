@@ -128,10 +128,7 @@ class Pipeline:
             return self._ingest(sources, refresh=refresh, force=force)
 
     def _ingest(self, sources: Sequence[str], *, refresh: bool, force: bool) -> IngestReport:
-        chosen = list(sources) or [self._configured(s) for s in self.workspace.config.sources]
-        if not chosen:
-            raise IngestError("no sources to ingest", hint="pass a folder or URL, or list sources in autoflux.yml")
-        roots = self.acquire(chosen, refresh=refresh)
+        roots = self.acquire(self._sources(sources), refresh=refresh)
         with self.console.progress() as progress:
             tasks: dict[str, Any] = {}
             counts: dict[str, int] = {}
@@ -150,6 +147,22 @@ class Pipeline:
         self._publish_raw(self.engine.raw_tables())
         sync_project(self.workspace, self.engine)
         return report
+
+    def plan(self, sources: Sequence[str] = (), *, refresh: bool = False, force: bool = False) -> list[dict[str, Any]]:
+        """The file → table mapping of an ingest of ``sources`` (or the config's) and what it would load; writes no table."""
+        from autoflux.ingest import plan_ingest
+
+        roots = self.acquire(self._sources(sources), refresh=refresh)
+        return [
+            {"table": p.table, "file": p.source_file, "action": p.action, "reason": p.reason}
+            for p in plan_ingest(self.workspace, roots, engine=self.engine, force=force)
+        ]
+
+    def _sources(self, sources: Sequence[str]) -> list[str]:
+        chosen = list(sources) or [self._configured(s) for s in self.workspace.config.sources]
+        if not chosen:
+            raise IngestError("no sources to ingest", hint="pass a folder or URL, or list sources in autoflux.yml")
+        return chosen
 
     def _publish_raw(self, tables: list[str]) -> None:
         """Show the raw tables to the engine; views of the dbt project may be dropped (dbt rebuilds them)."""

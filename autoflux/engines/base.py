@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from autoflux.engine_settings import EngineSettings
+from autoflux.exceptions import AutoFluxError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -31,6 +34,26 @@ class RawTable:
     metadata: dict[str, str]
     uri: str
     format: str = "delta"
+
+
+@dataclass(frozen=True)
+class GroupLoad:
+    """One file of a grouped table to load: its reader (as :meth:`Engine.write_raw` takes it) and lineage."""
+
+    data_file: DataFile
+    open_columns: Callable[..., Columns]
+    lineage: Lineage
+
+
+@dataclass
+class GroupWritten:
+    """What :meth:`Engine.write_group` did: the new version (None: no commit), each file's :class:`Written`
+    or error by source file, the source file → data files of the new version, and the schema changes."""
+
+    version: int | None
+    files: dict[str, Any]
+    data_files: dict[str, list[str]]
+    changes: tuple[str, ...] = field(default=())
 
 
 @dataclass(frozen=True)
@@ -112,6 +135,71 @@ class Engine(ABC):
             bad_rows=BadRowLimits(settings.bad_rows.max_count, settings.bad_rows.max_fraction),
             staging=quarantine.staging_dir(self.workspace.state_dir),
         )
+
+    def raw_files(self, table: str) -> dict[str, Any] | None:
+        """The files manifest of grouped table ``raw.<table>``'s last load (see :func:`autoflux.ingest.state.files_manifest`)."""
+        from autoflux.ingest.state import files_manifest
+        from autoflux.lake import RAW
+
+        lake = self.workspace.lake
+        return files_manifest(lake, RAW, table) if lake.exists(RAW, table) else None
+
+    def write_group(self, table: str, loads: Sequence[GroupLoad], *, drop: Collection[str], owners: Mapping[str, Collection[str]] | None,
+                    hints: Mapping[str, pa.DataType],
+                    metadata: Callable[[dict[str, list[str]], Mapping[str, Any]], Mapping[str, str]],
+                    on_batch: Callable[[int, int | None], None] | None = None) -> GroupWritten:  # fmt: skip
+        """Load the files of grouped table ``raw.<table>`` in ``loads`` and remove the rows of those in ``drop``, in one commit.
+
+        Each file is read on its own (files in parallel); one that fails is reported in the result
+        and the others still load. ``owners`` is that of :func:`autoflux.ingest.writer.commit_group`;
+        ``metadata`` gets the source file → data files of the new version and each file's
+        :class:`Written` or error, and returns the commit's metadata. Nothing is committed when every file failed
+        and nothing is to be removed.
+        """
+        from autoflux.ingest import quarantine
+        from autoflux.ingest.policy import BadRowLimits, table_policy
+        from autoflux.ingest.writer import PACK_BYTES, Packer, commit_group, stage_file
+        from autoflux.lake import RAW
+
+        settings = self.workspace.config.ingest
+        lake = self.workspace.lake
+        policy = table_policy(settings, table)
+        limits = BadRowLimits(settings.bad_rows.max_count, settings.bad_rows.max_fraction)
+        staging_dir = quarantine.staging_dir(self.workspace.state_dir)
+        base = None
+        if owners is not None and lake.exists(RAW, table):
+            base = pa_schema(lake.open(RAW, table).schema().to_arrow())
+        results: dict[str, Any] = {}
+        packer = Packer(lake, RAW, table)
+
+        def stage(load: GroupLoad, base: Any) -> None:
+            small = load.data_file.path.stat().st_size < PACK_BYTES // 8
+            try:
+                results[load.lineage.source_file] = stage_file(
+                    lake, RAW, table, load.open_columns, base=base, hints=hints, lineage=load.lineage, policy=policy,
+                    bad_rows=limits, staging=staging_dir, on_batch=on_batch, packer=packer if small else None,
+                )  # fmt: skip
+            except AutoFluxError as error:
+                if error.path is None:
+                    error.path = load.lineage.source_file
+                results[load.lineage.source_file] = error
+
+        pending = list(loads)
+        while base is None and pending:  # the first file that loads settles the types the others are read with
+            stage(pending.pop(0), None)
+            first = next((r for r in results.values() if not isinstance(r, AutoFluxError)), None)
+            base = first.schema if first is not None else None
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            list(pool.map(lambda load: stage(load, base), pending))
+        packer.flush()
+        staged = [results[load.lineage.source_file] for load in loads if not isinstance(results[load.lineage.source_file], AutoFluxError)]
+        files = {name: getattr(result, "written", result) for name, result in results.items()}
+        if not staged and (owners is None or not drop):
+            return GroupWritten(None, files, {})
+        version, _, changes, after = commit_group(
+            lake, RAW, table, staged, packs=packer.packs, drop=drop, owners=owners, metadata=lambda after: metadata(after, files)
+        )
+        return GroupWritten(version, files, after, changes)
 
     def recover_raw(self) -> None:
         """Bring what the engine knows of the raw tables in line with what committed, after a run was killed.

@@ -12,15 +12,18 @@ it left: it publishes the bad rows of loads that committed and logs the loads th
 from __future__ import annotations
 
 import codecs
+import hashlib
+import json
 import re
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 
@@ -43,20 +46,24 @@ from autoflux.ingest.readers import (
     read_parquet,
     split_suffixes,
 )
-from autoflux.ingest.schema import hint_type
-from autoflux.ingest.state import LoadMetadata, LogEntry, append_log, fingerprint
+from autoflux.ingest.schema import hint_type, identifier
+from autoflux.ingest.state import MANIFEST_KEY, LoadMetadata, LogEntry, append_log, fingerprint
 from autoflux.ingest.writer import Lineage
+from autoflux.lake import RAW
 
 if TYPE_CHECKING:
     from autoflux.engines.base import Engine
     from autoflux.workspace import Workspace
 
-Outcome = Literal["loaded", "unchanged", "failed"]
+Outcome = Literal["loaded", "unchanged", "failed", "removed"]
 
 
 @dataclass(frozen=True)
 class FileResult:
-    """What happened to one data file; for a loaded one, ``rows_read`` = ``rows`` (loaded) + ``quarantined``."""
+    """What happened to one data file; for a loaded one, ``rows_read`` = ``rows`` (loaded) + ``quarantined``.
+
+    ``removed``: a file of a grouped table that is gone, whose rows the table no longer holds.
+    """
 
     table: str
     source_file: str
@@ -118,23 +125,26 @@ def ingest_paths(
         from autoflux.engines import create_engine
 
         engine = create_engine(workspace)
-    settings = workspace.config.ingest
-    readers = [(r.pattern, r.reader) for r in settings.readers]
-    found: list[DataFile] = []
     report = IngestReport(new_load_id())
-    for root in roots:
-        files, skipped = discover(root, readers=readers, exclude=settings.exclude)
-        found += files
-        report.skipped += skipped
-    check_unique_tables(found)
+    found, report.skipped = find_files(workspace, roots)
     report.recovered = _finish_interrupted(workspace, engine)
+    groups: dict[str, list[DataFile]] = {}
     for data_file in found:
+        if data_file.grouped:
+            groups.setdefault(data_file.table, []).append(data_file)
+            continue
         if on_file:
             on_file(data_file)
         progress = (lambda rows, done, f=data_file: on_progress(f, rows, done)) if on_progress else None
         report.files.append(_ingest_file(workspace, engine, data_file, report.load_id, force=force, on_batch=progress))
+    for table, files in groups.items():
+        if on_file:
+            on_file(files[0])
+        progress = (lambda rows, done, f=files[0]: on_progress(f, rows, None)) if on_progress else None
+        report.files += _ingest_group(workspace, engine, table, files, report.load_id, force=force, on_batch=progress)
     _publish_quarantine(workspace, engine)
     fault("log")
+    grouped = {table for table, files in groups.items()}
     append_log(
         workspace.lake,
         report.recovered
@@ -154,10 +164,304 @@ def ingest_paths(
                 r.quarantined,
             )
             for r in report.files
+            if r.outcome != "unchanged" or r.table not in grouped  # a table of 10,000 files does not log them all each run
         ],
     )
     report.seconds = time.perf_counter() - started
     return report
+
+
+def find_files(workspace: Workspace, roots: Sequence[Path]) -> tuple[list[DataFile], list[Skipped]]:
+    """The data files under ``roots`` with their tables (grouped as ``ingest`` config says), and the files skipped.
+
+    Raises :class:`TableNameClashError` when two files that are not parts of one group would become one table.
+    """
+    settings = workspace.config.ingest
+    readers = [(r.pattern, r.reader) for r in settings.readers]
+    mapping = {table: own.files for table, own in settings.tables.items() if own.files}
+    found: list[DataFile] = []
+    skipped: list[Skipped] = []
+    for root in roots:
+        files, passed = discover(root, readers=readers, exclude=settings.exclude, tables=mapping, group=settings.group)
+        found += files
+        skipped += passed
+    check_unique_tables(found)
+    return found, skipped
+
+
+@dataclass(frozen=True)
+class Planned:
+    """What an ingest would do with one file: ``load`` (new or changed), ``unchanged``, ``remove`` or ``keep`` (a grouped table's file that is gone)."""
+
+    table: str
+    source_file: str
+    action: Literal["load", "unchanged", "remove", "keep"]
+    reason: str
+    fingerprint: str | None = None
+    stat: tuple[int, int] | None = None
+    data_file: DataFile | None = None
+
+
+def plan_ingest(workspace: Workspace, roots: Sequence[Path], *, engine: Engine | None = None, force: bool = False) -> list[Planned]:
+    """The file → table mapping of an ingest of ``roots``, and what it would load, without writing anything."""
+    if engine is None:
+        from autoflux.engines import create_engine
+
+        engine = create_engine(workspace)
+    found, _ = find_files(workspace, roots)
+    planned: list[Planned] = []
+    groups: dict[str, list[DataFile]] = {}
+    for data_file in found:
+        if data_file.grouped:
+            groups.setdefault(data_file.table, []).append(data_file)
+            continue
+        try:
+            print_ = fingerprint(data_file.path, _shape(workspace, data_file))
+        except (OSError, AutoFluxError) as error:
+            planned.append(Planned(data_file.table, data_file.relative, "load", f"unreadable: {error}", data_file=data_file))
+            continue
+        committed, _ = engine.raw_state(data_file.table)
+        action, reason = (
+            ("unchanged", "unchanged") if committed == print_ and not force else ("load", "new" if committed is None else "changed")
+        )
+        planned.append(Planned(data_file.table, data_file.relative, action, reason, print_, data_file=data_file))
+    for table, files in groups.items():
+        planned += _plan_group(workspace, engine, table, files, force=force)[0]
+    return planned
+
+
+def _plan_group(
+    workspace: Workspace, engine: Engine, table: str, files: list[DataFile], *, force: bool
+) -> tuple[list[Planned], dict[str, Any] | None]:
+    """Each file of a grouped table against the files manifest of its last load: size and mtime first, the hash only when they changed."""
+    previous = engine.raw_files(table)
+    known: dict[str, dict[str, Any]] = (previous or {}).get("files", {})
+    own = workspace.config.ingest.tables.get(table)
+    planned = []
+    for data_file in files:
+        entry = known.get(data_file.relative)
+        shape = _shape_digest(workspace, data_file)
+        try:
+            stat = data_file.path.stat()
+        except OSError as error:
+            planned.append(Planned(table, data_file.relative, "load", f"unreadable: {error.strerror}", data_file=data_file))
+            continue
+        now = (stat.st_size, stat.st_mtime_ns)
+        same_shape = entry is not None and entry.get("shape") == shape
+        if not force and same_shape and (entry["size"], entry["mtime_ns"]) == now:
+            planned.append(Planned(table, data_file.relative, "unchanged", "unchanged", entry["fingerprint"], now, data_file))
+            continue
+        try:
+            print_ = fingerprint(data_file.path, _shape(workspace, data_file))
+        except OSError as error:
+            planned.append(Planned(table, data_file.relative, "load", f"unreadable: {error.strerror}", data_file=data_file))
+            continue
+        if not force and same_shape and entry["fingerprint"] == print_:
+            planned.append(Planned(table, data_file.relative, "unchanged", "unchanged (touched)", print_, now, data_file))
+        else:
+            reason = "new" if entry is None else "changed"
+            planned.append(Planned(table, data_file.relative, "load", reason, print_, now, data_file))
+    present = {f.relative for f in files}
+    keep = own is not None and own.on_missing == "keep"
+    for gone in sorted(set(known) - present):
+        if keep:
+            planned.append(Planned(table, gone, "keep", "gone; its rows kept (on_missing: keep)", known[gone]["fingerprint"]))
+        else:
+            planned.append(Planned(table, gone, "remove", "gone; its rows removed", known[gone]["fingerprint"]))
+    return planned, previous
+
+
+def _ingest_group(
+    workspace: Workspace,
+    engine: Engine,
+    table: str,
+    files: list[DataFile],
+    load_id: str,
+    *,
+    force: bool,
+    on_batch: Callable[[int, int | None], None] | None,
+) -> list[FileResult]:
+    """Bring grouped table ``raw.<table>`` in line with its ``files``, in one commit: new files' rows added,
+    changed files' rows replaced, gone files' rows removed (or kept); unchanged files are not read."""
+    from autoflux.engines.base import GroupLoad
+    from autoflux.ingest.state import LoadMetadata, write_files_manifest
+
+    started = time.perf_counter()
+    try:
+        planned, previous = _plan_group(workspace, engine, table, files, force=force)
+        hints = _hints(workspace, files[0])
+        partitions = partition_types(files, hints)
+    except AutoFluxError as error:
+        return [FileResult(table, f.relative, "failed", message=str(error)) for f in files]
+    known: dict[str, dict[str, Any]] = (previous or {}).get("files", {})
+    by_name = {p.source_file: p for p in planned}
+    loading = [p for p in planned if p.action == "load"]
+    gone = [p.source_file for p in planned if p.action == "remove"]
+    unchanged = [
+        FileResult(table, p.source_file, "unchanged", bytes=(p.stat or (0, 0))[0], fingerprint=p.fingerprint)
+        for p in planned
+        if p.action in ("unchanged", "keep")
+    ]
+    if not loading and not gone:
+        version = engine.raw_state(table)[1]
+        return [replace(r, version=version, seconds=time.perf_counter() - started) for r in unchanged]
+    at = datetime.now(UTC)
+    loads = [
+        GroupLoad(
+            p.data_file,
+            lambda types, f=p.data_file, **read: _open(workspace, f, types, partitions=partitions, **read),
+            Lineage(load_id, p.source_file, at),
+        )
+        for p in loading
+        if p.data_file is not None
+    ]
+    unreadable = {p.source_file: p.reason for p in loading if p.fingerprint is None}
+    loads = [g for g in loads if g.lineage.source_file not in unreadable]
+
+    def metadata(data_files: dict[str, list[str]], written: Mapping[str, Any]) -> dict[str, str]:
+        entries = {}
+        for p in planned:
+            result = written.get(p.source_file)
+            if p.action == "load" and result is not None and not isinstance(result, AutoFluxError):
+                size, mtime = p.stat or (0, 0)
+                entries[p.source_file] = {"size": size, "mtime_ns": mtime, "fingerprint": p.fingerprint, "rows": result.rows}
+            elif p.source_file in known and p.action != "remove":
+                entries[p.source_file] = dict(known[p.source_file])  # unchanged, kept, or failed: its earlier rows stay
+                if p.action == "unchanged" and p.stat:
+                    entries[p.source_file]["size"], entries[p.source_file]["mtime_ns"] = p.stat
+            else:
+                continue
+            entries[p.source_file]["shape"] = _shape_digest(workspace, p.data_file) if p.data_file else known[p.source_file].get("shape")
+            entries[p.source_file]["data"] = data_files.get(p.source_file, [])
+        loaded = [p.source_file for p in loading if p.source_file in data_files]
+        manifest = {
+            "files": entries,
+            "added": [f for f in loaded if f not in known],
+            "replaced": [f for f in loaded if f in known],
+            "removed": gone,
+        }
+        name = write_files_manifest(workspace.lake, RAW, table, load_id, manifest)
+        digest = hashlib.sha256(json.dumps(sorted((k, v["fingerprint"]) for k, v in entries.items())).encode()).hexdigest()
+        added = sum(written[f].rows for f in loaded)
+        return LoadMetadata(load_id, digest, f"{len(entries)} files", "files", added).to_dict() | {MANIFEST_KEY: name}
+
+    owners = None
+    if previous is not None:
+        owners = {}
+        for source, entry in known.items():
+            for path in entry.get("data", []):
+                owners.setdefault(path, set()).add(source)
+    try:
+        outcome = engine.write_group(table, loads, drop=gone, owners=owners, hints=hints, metadata=metadata, on_batch=on_batch)
+    except AutoFluxError as error:
+        return [FileResult(table, p.source_file, "failed", message=str(error), fingerprint=p.fingerprint) for p in loading] + unchanged
+    fault("commit")
+    seconds = time.perf_counter() - started
+    results = []
+    for p in loading:
+        result = outcome.files.get(p.source_file)
+        size = (p.stat or (0, 0))[0]
+        if p.source_file in unreadable or isinstance(result, AutoFluxError) or result is None:
+            message = (
+                str(result) if isinstance(result, AutoFluxError) else f"{p.source_file}: {unreadable.get(p.source_file, 'not loaded')}"
+            )
+            missing = "keeps this file's earlier rows" if p.source_file in known else "was loaded without this file's rows"
+            results.append(FileResult(table, p.source_file, "failed", bytes=size, message=f"{message} (raw.{table} {missing})",
+                                      fingerprint=p.fingerprint, seconds=seconds))  # fmt: skip
+            continue
+        results.append(
+            FileResult(
+                table,
+                p.source_file,
+                "loaded",
+                rows=result.rows,
+                rows_read=result.rows + result.quarantined,
+                quarantined=result.quarantined,
+                bytes=size,
+                seconds=seconds,
+                version=outcome.version,
+                notes=_notes(result) + tuple(f"schema: {c}" for c in outcome.changes if c not in result.changes),
+                fingerprint=p.fingerprint,
+            )  # fmt: skip
+        )
+    results += [FileResult(table, f, "removed", version=outcome.version, fingerprint=by_name[f].fingerprint, seconds=seconds) for f in gone]
+    return results + [replace(r, version=outcome.version) for r in unchanged]
+
+
+def partition_types(files: Sequence[DataFile], hints: Mapping[str, pa.DataType]) -> dict[str, pa.DataType]:
+    """The type of each Hive key of ``files`` (as Spark's partition discovery): a hint's, else bigint when every value
+    is an integer written as such (no leading zero), date when every value is a date ``YYYY-MM-DD``, else string."""
+    values: dict[str, list[str]] = {}
+    for data_file in files:
+        for key, value in data_file.partition:
+            values.setdefault(key, [])
+            if value is not None:
+                values[key].append(value)
+    types = {}
+    for key, texts in values.items():
+        clean = identifier(key, fallback="partition")
+        if (hint := hints.get(clean) or hints.get(key)) is not None:
+            types[key] = hint
+        elif texts and all(_INTEGER.fullmatch(t) for t in texts):
+            types[key] = pa.int64()
+        elif texts and all(_DATE.fullmatch(t) for t in texts) and _dates(texts):
+            types[key] = pa.date32()
+        else:
+            types[key] = pa.string()
+    return types
+
+
+_INTEGER = re.compile(r"-?(?:0|[1-9]\d{0,17})")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _dates(texts: list[str]) -> bool:
+    try:
+        pa.array(texts, pa.string()).cast(pa.date32())
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _with_partition(data_file: DataFile, columns: Columns, types: Mapping[str, pa.DataType]) -> Columns:
+    """``columns`` with a column per Hive key of the file's folders, holding its value in every row."""
+    if not data_file.partition:
+        return columns
+    values = []
+    for key, value in data_file.partition:
+        try:
+            values.append(pa.array([value], pa.string()).cast(types[key])[0])
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise IngestError(
+                f"the folder value {key}={value} does not fit type {types[key]}",
+                path=data_file.path,
+                column=key,
+                hint=f"change ingest.types.{data_file.table}.{key} in autoflux.yml",
+            ) from None
+    batches = columns.batches
+
+    def with_values() -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            extra = [pa.repeat(v, batch.num_rows) for v in values]
+            yield pa.RecordBatch.from_arrays([*batch.columns, *extra], names=[*batch.schema.names, *(k for k, _ in data_file.partition)])
+
+    names = [*columns.names, *(k for k, _ in data_file.partition)]
+    return replace(columns, names=names, types=[*columns.types, *(types[k] for k, _ in data_file.partition)], batches=with_values())
+
+
+def _notes(written: Any) -> tuple[str, ...]:
+    """What the summary says of a load: columns read with wider types, schema changes, rescued values, quarantined rows."""
+    changed = {change.split()[1] for change in written.changes}
+    notes = tuple(f"column {name} read as {kind}" for name, kind in written.widened.items() if name not in changed)
+    notes += tuple(f"schema: {change}" for change in written.changes)
+    if written.rescued:
+        notes += (f"{written.rescued} values did not fit their column: kept as text in _rescued_data",)
+    if written.quarantined:
+        notes += (
+            f"{written.rows + written.quarantined} rows read: {written.rows} loaded, "
+            f"{written.quarantined} that could not be parsed set aside in _autoflux.quarantine",
+        )
+    return notes
 
 
 def _finish_interrupted(workspace: Workspace, engine: Engine) -> list[LogEntry]:
@@ -187,15 +491,8 @@ def _ingest_file(
     print_ = None
     try:
         hints = _hints(workspace, data_file)
-        reader = next((r for r in settings.readers if r.reader == data_file.reader), None)
-        shape = {
-            "sheet": data_file.sheet,
-            "reader": reader.model_dump() if reader else None,
-            "csv": settings.csv.model_dump(),
-            "hints": {k: str(v) for k, v in hints.items()},
-        }
         try:
-            print_ = fingerprint(data_file.path, shape)
+            print_ = fingerprint(data_file.path, _shape(workspace, data_file))
         except OSError as error:
             raise IngestError(
                 f"cannot read the file: {error.strerror}", path=data_file.path, hint="check it exists and is readable"
@@ -217,16 +514,7 @@ def _ingest_file(
             error.path = str(data_file.path)
         return FileResult(outcome="failed", message=str(error), fingerprint=print_, seconds=time.perf_counter() - started, **base)
     fault("commit")
-    changed = {change.split()[1] for change in written.changes}
-    notes = tuple(f"column {name} read as {kind}" for name, kind in written.widened.items() if name not in changed)
-    notes += tuple(f"schema: {change}" for change in written.changes)
-    if written.rescued:
-        notes += (f"{written.rescued} values did not fit their column: kept as text in _rescued_data",)
-    if written.quarantined:
-        notes += (
-            f"{written.rows + written.quarantined} rows read: {written.rows} loaded, "
-            f"{written.quarantined} that could not be parsed set aside in _autoflux.quarantine",
-        )
+    notes = _notes(written)
     return FileResult(
         outcome="loaded",
         rows=written.rows,
@@ -238,6 +526,22 @@ def _ingest_file(
         seconds=time.perf_counter() - started,
         **base,
     )
+
+
+def _shape(workspace: Workspace, data_file: DataFile) -> dict[str, Any]:
+    """The settings that shape a file's table, part of its fingerprint: sheet, reader, CSV options, type hints."""
+    settings = workspace.config.ingest
+    reader = next((r for r in settings.readers if r.reader == data_file.reader), None)
+    return {
+        "sheet": data_file.sheet,
+        "reader": reader.model_dump() if reader else None,
+        "csv": settings.csv.model_dump(),
+        "hints": {k: str(v) for k, v in _hints(workspace, data_file).items()},
+    }
+
+
+def _shape_digest(workspace: Workspace, data_file: DataFile) -> str:
+    return hashlib.sha256(json.dumps(_shape(workspace, data_file), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _hints(workspace: Workspace, data_file: DataFile) -> dict[str, pa.DataType]:
@@ -255,6 +559,7 @@ def _open(
     block_size: int | None = None,
     text: bool = False,
     by_value: bool = False,
+    partitions: Mapping[str, pa.DataType] | None = None,
 ) -> Columns:
     """The file's columns; any failure to read it, now or while streaming, is an IngestError naming it.
 
@@ -265,8 +570,12 @@ def _open(
     if not path.is_file():
         raise IngestError("the file is missing or not a regular file", path=path, hint="check the path")
     row_errors = _RowCallbackErrors.watch()
+    keys = {k for k, _ in data_file.partition}
     try:
-        columns = _read(workspace, data_file, types, block_size=block_size, text=text, by_value=by_value)
+        columns = _read(
+            workspace, data_file, {k: v for k, v in types.items() if k not in keys}, block_size=block_size, text=text, by_value=by_value
+        )
+        columns = _with_partition(data_file, columns, partitions or {})
     except Exception as error:  # OSError, Arrow's errors, and those of Python code under Arrow (its transcoder's codec)
         raise _failure(path, error, row_errors, custom=data_file.reader is not None) from None
     columns.batches = _guarded(path, columns.batches, row_errors, custom=data_file.reader is not None)
@@ -305,23 +614,25 @@ class _RowCallbackErrors:
 
     def __init__(self, previous: Callable[[sys.UnraisableHookArgs], object]) -> None:
         self.previous = previous
-        self.caught: list[BaseException] = []
+        self.caught: dict[int, list[BaseException]] = {}
 
     @classmethod
     def watch(cls) -> list[BaseException]:
-        """A new list of what the row callback raises, from now until the next file is read."""
+        """A new list of what the row callback raises in this thread, from now until its next file is read."""
         hook = sys.unraisablehook
         if not isinstance(hook, cls):
             hook = sys.unraisablehook = cls(hook)
-        hook.caught = []
-        return hook.caught
+        caught = hook.caught[threading.get_ident()] = []
+        return caught
 
     def __call__(self, unraisable: sys.UnraisableHookArgs) -> None:
         trace = unraisable.exc_traceback
         while trace is not None and not trace.tb_frame.f_code.co_name.endswith("_csv._handle_invalid_row"):
             trace = trace.tb_next
         if trace is not None and unraisable.exc_value is not None:
-            self.caught.append(unraisable.exc_value)
+            mine = self.caught.get(threading.get_ident())  # Arrow may call the row handler from a thread of its own:
+            for caught in [mine] if mine is not None else self.caught.values():  # then every file being read hears of it
+                caught.append(unraisable.exc_value)
         else:
             self.previous(unraisable)
 

@@ -148,9 +148,9 @@ def unlogged_loads(lake: Lake, schema: str = "raw") -> list[LogEntry]:
 
 
 def logged_loads(lake: Lake) -> set[tuple[str, str]]:
-    """``(table, load_id)`` of every load the load log holds as loaded."""
+    """``(table, load_id)`` of every load the load log holds as loaded (or as removing a grouped table's file)."""
     log = read_log(lake, columns=["table", "load_id", "outcome"]).to_pydict()
-    return {(t, i) for t, i, o in zip(log["table"], log["load_id"], log["outcome"], strict=True) if o == "loaded"}
+    return {(t, i) for t, i, o in zip(log["table"], log["load_id"], log["outcome"], strict=True) if o in ("loaded", "removed")}
 
 
 def quarantined_loads(lake: Lake) -> list[tuple[str, str]]:
@@ -188,13 +188,41 @@ def committed_fingerprint(lake: Lake, schema: str, table: str) -> str | None:
     return load.fingerprint if load else None
 
 
+MANIFEST_KEY = LoadMetadata.key("manifest")
+MANIFEST_DIR = "_autoflux"
+
+
+def files_manifest(lake: Lake, schema: str, table: str, metadata: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """The files manifest a grouped table's load recorded (``metadata``: that load's commit info, default the last load).
+
+    ``{"files": {source file: {"size", "mtime_ns", "fingerprint", "shape", "rows", "data": [data files]}},
+    "added": [...], "replaced": [...], "removed": [...]}``; None when the load kept none (a table of one file).
+    The commit names it, so a manifest written by a load that never committed is never read.
+    """
+    commit = last_load(lake, schema, table) if metadata is None else metadata
+    name = commit.get(MANIFEST_KEY)
+    if not name:
+        return None
+    filesystem, path = lake.filesystem(f"{lake.table_uri(schema, table)}/{MANIFEST_DIR}/{name}")
+    return json.loads(filesystem.cat_file(path))
+
+
+def write_files_manifest(lake: Lake, schema: str, table: str, load_id: str, manifest: Mapping[str, Any]) -> str:
+    """Write a grouped table's files manifest for load ``load_id`` (before its commit, which names it); returns its name."""
+    name = f"{load_id}.files.json"
+    filesystem, path = lake.filesystem(f"{lake.table_uri(schema, table)}/{MANIFEST_DIR}/{name}")
+    filesystem.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    filesystem.pipe_file(path, json.dumps(manifest, sort_keys=True).encode())
+    return name
+
+
 def append_log(lake: Lake, entries: list[LogEntry]) -> None:
     """Add ``entries`` to the load log in one commit."""
     if not entries:
         return
     from deltalake import write_deltalake
 
-    table = pa.Table.from_pylist([asdict(e) for e in entries], schema=_LOG_SCHEMA)
+    table = pa.Table.from_pylist([vars(e) for e in entries], schema=_LOG_SCHEMA)
     write_deltalake(
         lake.table_uri(SYSTEM, LOAD_LOG), table, mode="append", schema_mode="merge", storage_options=lake.storage_options or None
     )

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -102,11 +103,38 @@ def write_table(
     does not fit the inferred type, with ``block_size=`` when a value is longer than a block, or
     with ``by_value=True`` when JSON lines need reading value by value (see :mod:`autoflux.ingest.readers`).
     """
+    policy = policy or TablePolicy()
+    existing = _current_schema(lake, schema_name, table)
+
+    def commit(planned: Plan, schema: pa.Schema, incoming: pa.Schema, batches: Iterator[pa.RecordBatch]) -> None:
+        _commit(lake, schema_name, table, policy, planned, existing is not None, schema, incoming, batches, commit_metadata, lineage)
+
+    this, planned, schema, widened = _load(
+        schema_name, table, open_columns, existing, commit, hints=hints, lineage=lineage, on_batch=on_batch, policy=policy,
+        bad_rows=bad_rows, staging=staging,
+    )  # fmt: skip
+    version = lake.open(schema_name, table).version()
+    return Written(this.rows, version, schema, {k: str(v) for k, v in widened.items()}, this.quarantined, this.rescued, planned.changes)
+
+
+def _load(
+    schema_name: str,
+    table: str,
+    open_columns: Callable[..., Columns],
+    existing: pa.Schema | None,
+    sink: Callable[[Plan, pa.Schema, pa.Schema, Iterator[pa.RecordBatch]], None],
+    *,
+    hints: Mapping[str, pa.DataType],
+    lineage: Lineage,
+    on_batch: Callable[[int, int | None], None] | None,
+    policy: TablePolicy,
+    bad_rows: BadRowLimits | None,
+    staging: Path | None,
+) -> tuple[_Pass, Plan, pa.Schema, dict[str, pa.DataType]]:
+    """Read the file (again with wider types as long as a value does not fit) and hand its conformed batches to ``sink``."""
     from deltalake.exceptions import DeltaError
 
-    policy = policy or TablePolicy()
     limits = bad_rows if bad_rows is not None and staging is not None else BadRowLimits()
-    existing = _current_schema(lake, schema_name, table)
     text = policy.schema == "rescue" and existing is not None
     read: dict[str, Any] = {"text": True} if text else {}
     soft = {} if text else reader_types(policy, existing)
@@ -123,7 +151,7 @@ def write_table(
                 _set_aside_bad_rows(columns, this, limits, staging, table, lineage)
 
             batches = _conform(columns, incoming, schema, planned.rescue, lineage, this, limits, on_batch, finish)
-            _commit(lake, schema_name, table, policy, planned, existing is not None, schema, incoming, batches, commit_metadata, lineage)
+            sink(planned, schema, incoming, batches)
         except Exception as error:
             again = error if isinstance(error, ReadAgain) else this.failure  # raised inside delta-rs: kept in this.failure
             if isinstance(again, ReadAgain):
@@ -136,8 +164,7 @@ def write_table(
             if isinstance(error, AutoFluxError) or not isinstance(error, DeltaError | OSError):
                 raise
             raise IngestError(f"cannot write table {schema_name}.{table}: {error}", path=lineage.source_file) from None
-        version = lake.open(schema_name, table).version()
-        return Written(this.rows, version, schema, {k: str(v) for k, v in widened.items()}, this.quarantined, this.rescued, planned.changes)
+        return this, planned, schema, widened
     raise IngestError("column types kept changing while reading", path=lineage.source_file, hint="set ingest.types for its columns")
 
 
@@ -219,31 +246,13 @@ def write_in_order(
     """
     from deltalake import CommitProperties, DeltaTable
     from deltalake.schema import Schema
-    from deltalake.transaction import AddAction, create_table_with_add_actions
+    from deltalake.transaction import create_table_with_add_actions
 
-    uri = lake.table_uri(schema_name, table)
-    filesystem, root = lake.filesystem(uri)
-    filesystem.makedirs(root, exist_ok=True)
-    adds: list[AddAction] = []
-    batches = iter(batches)
-    full = True
-    while full:
-        name = f"part-{len(adds):05d}-{uuid.uuid4()}-c000.snappy.parquet"
-        path, rows, full = f"{root}/{name}", 0, False
-        with filesystem.open(path, "wb") as handle, pq.ParquetWriter(handle, schema) as parquet:
-            for batch in batches:
-                parquet.write_batch(batch)
-                rows += batch.num_rows
-                if handle.tell() >= FILE_BYTES:
-                    full = True
-                    break
-        if rows == 0 and adds:  # the last file was full to the byte
-            filesystem.rm(path)
-            break
-        adds.append(AddAction(name, filesystem.size(path), {}, int(time.time() * 1000), True, json.dumps({"numRecords": rows})))
+    adds = write_files(lake, schema_name, table, schema, batches)
     rows_written = sum(json.loads(add.stats)["numRecords"] for add in adds)
     commit = CommitProperties(custom_metadata={**metadata, LoadMetadata.key("rows"): str(rows_written)})
     delta_schema = Schema.from_arrow(schema)
+    uri = lake.table_uri(schema_name, table)
     if lake.exists(schema_name, table):
         DeltaTable(uri, storage_options=lake.storage_options or None).create_write_transaction(
             adds, mode=mode, schema=delta_schema, commit_properties=commit
@@ -258,6 +267,42 @@ def write_in_order(
             storage_options=lake.storage_options or None,
             commit_properties=commit,
         )
+
+
+def write_files(lake: Lake, schema_name: str, table: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> list[Any]:
+    """Write ``batches`` as new Parquet files in the table's folder, in order, and return their Delta add actions.
+
+    Nothing is committed: files of a write that fails are deleted, and any a killed process left
+    belong to no version (``autoflux vacuum`` deletes them).
+    """
+    from deltalake.transaction import AddAction
+
+    filesystem, root = lake.filesystem(lake.table_uri(schema_name, table))
+    filesystem.makedirs(root, exist_ok=True)
+    adds: list[AddAction] = []
+    batches = iter(batches)
+    full = True
+    try:
+        while full:
+            name = f"part-{len(adds):05d}-{uuid.uuid4()}-c000.snappy.parquet"
+            path, rows, full = f"{root}/{name}", 0, False
+            with filesystem.open(path, "wb") as handle, pq.ParquetWriter(handle, schema) as parquet:
+                for batch in batches:
+                    parquet.write_batch(batch)
+                    rows += batch.num_rows
+                    if handle.tell() >= FILE_BYTES:
+                        full = True
+                        break
+            if rows == 0 and adds:  # the last file was full to the byte
+                filesystem.rm(path)
+                break
+            adds.append(AddAction(name, filesystem.size(path), {}, int(time.time() * 1000), True, json.dumps({"numRecords": rows})))
+    except BaseException:
+        for written in [*(a.path for a in adds), name]:
+            if filesystem.exists(f"{root}/{written}"):
+                filesystem.rm(f"{root}/{written}")
+        raise
+    return adds
 
 
 def _kept_rows(lake: Lake, schema_name: str, table: str, schema: pa.Schema, replaced: pa.Table | None = None) -> Iterator[pa.RecordBatch]:
@@ -374,3 +419,237 @@ def _cast(array: pa.Array, field: pa.Field, lineage: Lineage) -> pa.Array:
             column=field.name,
             hint="change or remove its entry in ingest.types of autoflux.yml",
         ) from None
+
+
+# ------------------------------------------------------------------------------------- groups
+
+
+@dataclass
+class Staged:
+    """One file's rows written as Parquet files of a grouped table (its own, or packed with others'), not committed yet."""
+
+    source_file: str
+    adds: list[Any]
+    schema: pa.Schema
+    written: Written
+    packed: bool = False
+
+
+@dataclass(frozen=True)
+class Pack:
+    """A data file holding the rows of several small source files of a grouped table."""
+
+    add: Any
+    schema: pa.Schema
+    sources: tuple[str, ...]
+
+
+PACK_BYTES = 64 << 20  # small files' rows are packed into data files of about this many bytes (in memory)
+
+
+class Packer:
+    """Packs the rows of a grouped table's small files into shared data files, written as they fill (thread-safe).
+
+    Thousands of tiny Parquet files would make every engine slow to read the table; packed, a
+    file's rows are removed by rewriting its pack without them (:func:`commit_group`).
+    """
+
+    def __init__(self, lake: Lake, schema_name: str, table: str, limit: int = PACK_BYTES) -> None:
+        self.lake, self.schema_name, self.table, self.limit = lake, schema_name, table, limit
+        self.packs: list[Pack] = []
+        self._lock = threading.Lock()
+        self._open: dict[tuple, tuple[pa.Schema, list[pa.RecordBatch], list[str], list[int]]] = {}
+
+    def add(self, source_file: str, schema: pa.Schema, batches: list[pa.RecordBatch]) -> None:
+        key = tuple((f.name, str(f.type)) for f in schema)
+        with self._lock:
+            pending = self._open.setdefault(key, (schema, [], [], [0]))
+            pending[1].extend(pa.record_batch(b.columns, schema=pending[0]) for b in batches)
+            pending[2].append(source_file)
+            pending[3][0] += sum(b.nbytes for b in batches)
+            full = self._open.pop(key) if pending[3][0] >= self.limit else None
+        if full is not None:
+            self._write(full[0], full[1], full[2])
+
+    def flush(self) -> None:
+        with self._lock:
+            pending, self._open = list(self._open.values()), {}
+        for schema, batches, sources, _ in pending:
+            self._write(schema, batches, sources)
+
+    def _write(self, schema: pa.Schema, batches: list[pa.RecordBatch], sources: list[str]) -> None:
+        adds = write_files(self.lake, self.schema_name, self.table, schema, iter(batches))
+        with self._lock:
+            self.packs += [Pack(add, schema, tuple(sources)) for add in adds]
+
+
+def stage_file(
+    lake: Lake,
+    schema_name: str,
+    table: str,
+    open_columns: Callable[..., Columns],
+    *,
+    base: pa.Schema | None,
+    hints: Mapping[str, pa.DataType],
+    lineage: Lineage,
+    policy: TablePolicy,
+    bad_rows: BadRowLimits | None = None,
+    staging: Path | None = None,
+    on_batch: Callable[[int, int | None], None] | None = None,
+    packer: Packer | None = None,
+) -> Staged:
+    """Write one file of a grouped table as Parquet files in its folder (or, with ``packer``, into a pack), for :func:`commit_group`.
+
+    The file is read and planned as a load appended to a table of schema ``base`` under the
+    table's schema policy: ``freeze`` refuses a file whose columns differ from ``base`` (naming
+    it), ``rescue`` keeps what does not fit ``base`` in ``_rescued_data``, ``evolve`` keeps the
+    file's new columns and wider types (:func:`commit_group` then widens the table).
+    """
+    adds: list[Any] = []
+    kept: list[pa.RecordBatch] = []
+
+    def stage(planned: Plan, schema: pa.Schema, incoming: pa.Schema, batches: Iterator[pa.RecordBatch]) -> None:
+        if packer is not None:
+            kept[:] = list(batches)
+        else:
+            adds[:] = write_files(lake, schema_name, table, schema, batches)
+
+    appended = TablePolicy("append", policy.schema)
+    this, planned, schema, widened = _load(
+        schema_name, table, open_columns, base, stage, hints=hints, lineage=lineage, on_batch=on_batch, policy=appended,
+        bad_rows=bad_rows, staging=staging,
+    )  # fmt: skip
+    written = Written(this.rows, -1, schema, {k: str(v) for k, v in widened.items()}, this.quarantined, this.rescued, planned.changes)
+    if packer is not None:
+        packer.add(lineage.source_file, schema, kept)
+    return Staged(lineage.source_file, adds, schema, written, packed=packer is not None)
+
+
+def commit_group(
+    lake: Lake,
+    schema_name: str,
+    table: str,
+    staged: list[Staged],
+    *,
+    packs: Sequence[Pack] = (),
+    drop: Collection[str],
+    owners: Mapping[str, Collection[str]] | None,
+    metadata: Callable[[dict[str, list[str]]], Mapping[str, str]],
+) -> tuple[int, pa.Schema, tuple[str, ...], dict[str, list[str]]]:
+    """Commit the ``staged`` files of a grouped table in place of their earlier rows, and remove the rows of the
+    source files in ``drop``, in one version.
+
+    ``packs`` hold the rows of the staged files that were packed. ``owners`` maps each data file of
+    the table's current version to the source files whose rows it holds (None: the table is rebuilt
+    from ``staged`` alone). A data file of no known owner is read
+    (its ``_source_file`` column) to find which it holds; one holding rows of kept and dropped
+    source files is rewritten without the dropped rows. When the files' columns differ from the
+    table's (evolve), the table's schema widens and its kept rows are rewritten in it. ``metadata``
+    gets the source file → data files of the new version and returns the commit's metadata.
+    Returns the version, the schema, the schema changes and the source file → data files map.
+    """
+    from deltalake import CommitProperties, DeltaTable
+    from deltalake.schema import Schema
+    from deltalake.transaction import RemoveAction, create_table_with_add_actions
+
+    uri = lake.table_uri(schema_name, table)
+    exists = lake.exists(schema_name, table)
+    delta = DeltaTable(uri, storage_options=lake.storage_options or None) if exists else None
+    current = pa.schema(delta.schema().to_arrow()) if delta is not None else None
+    final = current if owners is not None else None
+    for one in staged:
+        final = one.schema if final is None else _union(table, final, one.schema)
+    active: dict[str, int] = {}
+    if delta is not None and owners is not None:
+        actions = delta.get_add_actions(flatten=True)
+        active = dict(zip(actions.column("path").to_pylist(), actions.column("size_bytes").to_pylist(), strict=True))
+    drop = set(drop) | {one.source_file for one in staged}  # a file loaded again replaces its earlier rows
+    holds: dict[str, set[str]] = {path: set(owners[path]) if path in owners else _sources(lake, uri, path) for path in active}
+    removed = [path for path in active if holds[path] <= drop]
+    mixed = [path for path in active if holds[path] & drop and not holds[path] <= drop]
+    kept = [path for path in active if not holds[path] & drop]
+    rebuild = final is not None and (current is None or owners is None or not _same_columns(current, final))
+    after: dict[str, list[str]] = {}
+    adds: list[Any] = []
+
+    def place(paths: list[str], sources: Collection[str]) -> None:
+        for source in sources:
+            after.setdefault(source, []).extend(paths)
+
+    for path in kept if not rebuild else []:
+        place([path], holds[path])
+    for path in mixed + (kept if rebuild else []):
+        rewritten = _rewrite(lake, schema_name, table, uri, path, final, drop)
+        adds += rewritten
+        place([a.path for a in rewritten], holds[path] - drop)
+    filesystem, root = lake.filesystem(uri)
+    written = [(one.adds, one.schema, [one.source_file]) for one in staged if not one.packed]
+    written += [([pack.add], pack.schema, list(pack.sources)) for pack in packs]
+    for own, schema, sources in written:
+        if not _same_columns(schema, final):
+            rewritten = [a for old in own for a in _rewrite(lake, schema_name, table, uri, old.path, final, set())]
+            for old in own:
+                filesystem.rm(f"{root}/{old.path}")
+            own = rewritten
+        adds += own
+        place([a.path for a in own], sources)
+    commit = CommitProperties(custom_metadata=dict(metadata(after)))
+    fault("write")
+    if delta is None:
+        create_table_with_add_actions(uri, Schema.from_arrow(final), adds, mode="error", storage_options=lake.storage_options or None,
+                                      commit_properties=commit)  # fmt: skip
+    elif rebuild:
+        delta.create_write_transaction(adds, mode="overwrite", schema=Schema.from_arrow(final), commit_properties=commit)
+    else:
+        now = int(time.time() * 1000)
+        removes = [RemoveAction(p, True, now, active[p]) for p in removed + mixed]
+        delta.create_write_transaction([*removes, *adds], mode="append", schema=Schema.from_arrow(final), commit_properties=commit)
+    changes = _changes(current, final) if current is not None else ()
+    return lake.open(schema_name, table).version(), final, changes, after
+
+
+def _union(table: str, schema: pa.Schema, other: pa.Schema) -> pa.Schema:
+    """The columns of ``schema`` widened to hold ``other``'s too, then ``other``'s new ones (lineage last)."""
+    data = pa.schema([f for f in other if f.name not in LINEAGE_COLUMNS and f.name != RESCUED_COLUMN])
+    base = pa.schema([f for f in schema if f.name not in LINEAGE_COLUMNS])
+    merged = plan(TablePolicy("append", "evolve"), table, base, data).schema
+    if RESCUED_COLUMN in other.names and RESCUED_COLUMN not in merged.names:
+        merged = merged.append(other.field(RESCUED_COLUMN))
+    return lineage_schema(merged)
+
+
+def _same_columns(a: pa.Schema, b: pa.Schema) -> bool:
+    return [(f.name, f.type) for f in a] == [(f.name, f.type) for f in b]
+
+
+def _changes(before: pa.Schema, after: pa.Schema) -> tuple[str, ...]:
+    from autoflux.ingest.policy import type_name
+
+    old = {f.name: f.type for f in before}
+    changes = [f"+ {f.name} {type_name(f.type)}" for f in after if f.name not in old]
+    changes += [f"~ {f.name} {type_name(old[f.name])} → {type_name(f.type)}" for f in after if f.name in old and old[f.name] != f.type]
+    return tuple(changes)
+
+
+def _open_parquet(lake: Lake, uri: str, path: str) -> pq.ParquetFile:
+    filesystem, root = lake.filesystem(uri)
+    return pq.ParquetFile(filesystem.open(f"{root}/{path}", "rb"))
+
+
+def _sources(lake: Lake, uri: str, path: str) -> set[str]:
+    """The source files whose rows a data file holds (its ``_source_file`` values)."""
+    column = _open_parquet(lake, uri, path).read(columns=["_source_file"]).column(0)
+    return set(pc.unique(column).to_pylist())
+
+
+def _rewrite(lake: Lake, schema_name: str, table: str, uri: str, path: str, schema: pa.Schema, drop: set[str]) -> list[Any]:
+    """A data file written again in ``schema`` (types widened, new columns null) without the rows of the source files in ``drop``."""
+    parquet = _open_parquet(lake, uri, path)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in _reshaped(parquet.iter_batches(), schema, None):
+            if drop:
+                batch = batch.filter(pc.invert(pc.is_in(batch.column("_source_file"), pa.array(sorted(drop), pa.string()))))
+            yield batch
+
+    return write_files(lake, schema_name, table, schema, batches())

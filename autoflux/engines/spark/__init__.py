@@ -113,6 +113,26 @@ class Engine(BaseEngine):
             on_batch(written.rows, data_file.path.stat().st_size)
         return written
 
+    def raw_files(self, table: str) -> dict[str, Any] | None:
+        return super().raw_files(table) if self.delta else None
+
+    def write_group(self, table: str, loads, **options: Any):  # noqa: ANN001, ANN201 - as the base engine's
+        """A grouped table (files of one dataset) is written to the lake's Delta table as on the embedded engine
+        (AutoFlux's readers, files in parallel, one commit), then registered in Spark's catalog."""
+        from autoflux.exceptions import IngestError
+
+        if not self.delta or self.remote:
+            where = "format: parquet" if not self.delta else "Spark Connect"
+            raise IngestError(
+                f"raw.{table} is made of several files, which the Spark engine loads only with format: delta on a local or cluster master "
+                f"(not {where})",
+                hint=f"set engine.format: delta, or ingest.group: false (one table per file), or list one file in ingest.tables.{table}.files",
+            )
+        written = super().write_group(table, loads, **options)
+        if written.version is not None:
+            self.publish_raw([table])
+        return written
+
     def current_raw(self, table: str) -> DataFrame | None:
         """``raw.<table>`` as it is before a load (None when it does not exist yet)."""
         if self.delta:

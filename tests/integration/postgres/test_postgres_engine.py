@@ -377,3 +377,21 @@ def test_a_partitioned_delta_table_is_loaded_whole(pg_workspace, postgres, datab
         ("a", 5, 20),
         ("b", 5, 25),
     ]
+
+
+def test_a_folder_of_parts_is_one_raw_table_in_postgres_and_follows_its_files(pg_workspace, postgres, database, tmp_path):
+    events = tmp_path / "data" / "events"
+    events.mkdir(parents=True)
+    for i in (1, 2, 3):
+        (events / f"part-{i:05d}.csv").write_text(f"id,v\n{i},a{i}\n", encoding="utf-8")
+    ingest(pg_workspace, [tmp_path / "data"])
+    assert set(oids(postgres, database)) == {"events"}
+    assert postgres.query(database, 'select id, v, _source_file from raw."events" order by id') == [
+        (1, "a1", "events/part-00001.csv"),
+        (2, "a2", "events/part-00002.csv"),
+        (3, "a3", "events/part-00003.csv"),
+    ]
+    (events / "part-00002.csv").unlink()
+    (events / "part-00001.csv").write_text("id,v\n1,changed\n", encoding="utf-8")
+    ingest(pg_workspace, [tmp_path / "data"])
+    assert postgres.query(database, 'select id, v from raw."events" order by id') == [(1, "changed"), (3, "a3")]

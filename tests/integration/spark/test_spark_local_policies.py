@@ -349,3 +349,14 @@ def test_delta_append_evolve_adds_widens_and_rewrites_in_one_commit(delta, loads
     assert (result.outcome, result.rows, result.version) == ("loaded", 2, 1), result.message
     assert (t.types(), t.data()) == (EVOLVED_TYPES, EVOLVED_ROWS)
     assert Workspace.open(delta).lake.open("raw", "evolved").version() == 1
+
+
+def test_a_folder_of_parts_on_spark_parquet_fails_its_files_saying_what_to_set(local, tmp_path):
+    events = tmp_path / "grouped" / "events"
+    events.mkdir(parents=True)
+    for i in (1, 2):
+        (events / f"part-{i:05d}.csv").write_text(f"id\n{i}\n", encoding="utf-8")
+    report = ingest_paths(Workspace.open(local), [tmp_path / "grouped"])
+    assert [f.outcome for f in report.files] == ["failed", "failed"]
+    assert all("format: delta" in f.message and "ingest.group: false" in f.message for f in report.files)
+    assert "events" not in create_engine(Workspace.open(local)).raw_tables()
