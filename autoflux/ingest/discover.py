@@ -105,8 +105,13 @@ def check_unique_tables(files: Iterable[DataFile]) -> None:
 
 _PART_WORDS = {"part", "parts", "chunk", "shard", "segment", "batch", "partition"}
 _MONTH = r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t|tember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
-_TOKEN = rf"\d{{4}}[-_.]?(?:\d{{2}}|{_MONTH})(?:[-_.]?\d{{2}})?|(?:{_MONTH})[-_.]?\d{{4}}|\d+"
-_SERIES = re.compile(rf"(?P<prefix>.*?)[-_. ]*(?P<token>{_TOKEN})", re.IGNORECASE)
+_DATE = rf"\d{{4}}[-_.]?(?:\d{{2}}|{_MONTH})(?:[-_.]?\d{{2}})?|(?:{_MONTH})[-_.]?\d{{4}}"
+# A series' last token: a date (``sales_2019-01``, ``2019-Oct``), or a number after a separator or
+# alone (``part_3``, ``0001``) — a number glued to a word (``utf8``, ``utf16``) names a kind, not a part.
+_SERIES = (
+    re.compile(rf"(?P<prefix>.*?)[-_. ]*(?:{_DATE})", re.IGNORECASE),
+    re.compile(r"(?:(?P<prefix>.*?)[-_. ]+)?\d+"),
+)
 _SPARK_PART = re.compile(r"part-\d+(?:-.*)?", re.IGNORECASE)
 _HIVE = re.compile(r"(?P<key>[^=]+)=(?P<value>.*)")
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
@@ -147,8 +152,8 @@ def group_files(files: list[DataFile], root_name: str, *, tables: Mapping[str, I
         stem = _stem(data_file)
         if _SPARK_PART.fullmatch(stem):
             prefix = "part"
-        elif match := _SERIES.fullmatch(stem):
-            prefix = match["prefix"]
+        elif match := _SERIES[0].fullmatch(stem) or _SERIES[1].fullmatch(stem):
+            prefix = match["prefix"] or ""
         else:
             result[i] = data_file
             continue

@@ -78,6 +78,19 @@ def test_a_lone_numbered_file_and_a_series_whose_name_is_taken_stay_tables_of_th
     assert sorted(f.table for f in found) == ["sales_2019_01", "train", "train_1", "train_2"]
 
 
+def test_numbers_glued_to_a_word_name_kinds_not_parts(data_dir):
+    for name in ["seed_utf8.csv", "seed_utf16.csv", "model_v1.csv", "model_v2.csv", "log-1.csv", "log-2.csv"]:
+        write(data_dir / name, "a\n1\n")
+    found, _ = discover(data_dir, group=True)
+    assert tables_of(found) == {
+        "log": ["log-1.csv", "log-2.csv"],
+        "model_v1": ["model_v1.csv"],
+        "model_v2": ["model_v2.csv"],
+        "seed_utf16": ["seed_utf16.csv"],
+        "seed_utf8": ["seed_utf8.csv"],
+    }
+
+
 def test_group_false_keeps_one_table_per_file_and_config_globs_win(workspace, data_dir, configure):
     for name in ["events/part-00001.csv", "events/part-00002.csv", "extra/a.csv", "extra/deep/b.csv"]:
         write(data_dir / name, "a\n1\n")
