@@ -41,6 +41,7 @@ KAGGLE_MODULES = (
 )
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         path = Path(item.fspath).relative_to(REPO).as_posix()
