@@ -30,24 +30,6 @@ from click.testing import CliRunner
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "loan-default"
 
-# Tests run on parallel processes (pytest-xdist, ``--dist loadgroup``, see pyproject.toml). Each module
-# stays on one worker, so its module fixtures are made once; the modules that talk to the Kaggle
-# stand-in share one worker, since the Kaggle client's TEST environment knows the fixed port 7777 only.
-KAGGLE_MODULES = (
-    "tests/e2e/test_sources.py",
-    "tests/e2e/test_kaggle_errors.py",
-    "tests/integration/acquire/test_acquire_kaggle.py",
-    "tests/unit/acquire/test_acquire_sources.py",
-)
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        path = Path(item.fspath).relative_to(REPO).as_posix()
-        item.add_marker(pytest.mark.xdist_group("kaggle" if path in KAGGLE_MODULES else path))
-
-
 # Wide enough that rich never truncates a table cell or wraps a message in captured output.
 CLI_ENV = {"COLUMNS": "240", "NO_COLOR": "1", "TERM": "dumb"}
 
@@ -262,24 +244,31 @@ def http_server():
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def kaggle_server():
+    """A fresh Kaggle stand-in for one test. The client knows the port 7777 only, so the test processes
+    take turns: each holds a lock file while its stand-in runs."""
+    import fcntl
+    import tempfile
+
     servers.require_module("kagglesdk")
-    try:
-        server = servers.KaggleStandIn()
-    except OSError as error:
-        if error.errno != errno.EADDRINUSE:
-            raise
-        server = None
-    if server is None:
-        pytest.fail(
-            f"port {servers.KAGGLE_PORT} on 127.0.0.1 is busy: the Kaggle client's TEST environment talks to "
-            f"http://localhost:{servers.KAGGLE_PORT} only, so stop whatever listens there and run again",
-            pytrace=False,
-        )
-    server.start()
-    yield server
-    server.stop()
+    with open(Path(tempfile.gettempdir()) / f"autoflux-tests-kaggle-{servers.KAGGLE_PORT}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            server = servers.KaggleStandIn()
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                raise
+            pytest.fail(
+                f"port {servers.KAGGLE_PORT} on 127.0.0.1 is busy: the Kaggle client's TEST environment talks to "
+                f"http://localhost:{servers.KAGGLE_PORT} only, so stop whatever listens there and run again",
+                pytrace=False,
+            )
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
 
 
 @pytest.fixture

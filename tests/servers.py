@@ -1,11 +1,12 @@
-"""Real servers on loopback for the acquire and end-to-end tests (their session fixtures are in
-tests/conftest.py, one of each per session).
+"""Real servers on loopback for the acquire and end-to-end tests (their fixtures are in
+tests/conftest.py: one of each per test process, but a Kaggle stand-in per test).
 
 - ``http_server``: a file server with Range support that can fail with 500, stall, or drop the
   connection halfway, and logs every request.
 - ``kaggle_server``: a stand-in for the Kaggle API on 127.0.0.1:7777, where the official client
   talks when ``KAGGLE_API_ENVIRONMENT=TEST`` (kagglesdk/kaggle_env.py: ``KaggleEnv.TEST:
-  "http://localhost:7777"``, URLs ``{endpoint}/api/v1/{service}/{method}``, POST with JSON).
+  "http://localhost:7777"``, URLs ``{endpoint}/api/v1/{service}/{method}``, POST with JSON);
+  the test processes take turns on that fixed port.
 - ``s3_server``: moto in server mode on a free port.
 """
 
