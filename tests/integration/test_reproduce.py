@@ -59,7 +59,7 @@ def _catalog(root: Path) -> dict[str, Any]:
     engine = create_engine(workspace)
     try:
         raw = {name: (t.version, t.rows) for name in engine.raw_tables() for t in [engine.raw_table(name, count=True)]}
-            relations = sorted(engine.relations(["staging", "marts"]), key=lambda r: (r.schema, r.name))
+        relations = sorted(engine.relations(["staging", "marts"]), key=lambda r: (r.schema, r.name))
     finally:
         engine.close()
     folders = [Path(workspace.lake.uri), root / "warehouse", root / "warehouse.duckdb"]
