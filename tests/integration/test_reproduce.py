@@ -114,10 +114,7 @@ def test_the_example_reproduces_with_the_manifest_hashes(engine, reproduced):
 def test_reproduce_leaves_the_workspace_tables_as_they_were(engine, reproduced):
     built = reproduced(engine)
     after = _catalog(built["root"])  # on Spark: the workspace's own session and catalog, usable again
-    assert after["raw"] == built["before"]["raw"] and after["relations"] == built["before"]["relations"]
-    lake = str(Workspace.open(built["root"]).lake.uri)
-    assert {f: m for f, m in after["files"].items() if f.startswith(lake)} == {f: m for f, m in built["before"]["files"].items() if f.startswith(lake)}
-    assert {f: m for f, m in after["files"].items() if "warehouse" in f} == {f: m for f, m in built["before"]["files"].items() if "warehouse" in f}
+    assert after == built["before"] and after["files"]
     assert set(after["raw"]) == {"sample_submission", "test", "train"}
     assert ("marts", "ml_training_set", 1400) in {(r.schema, r.name, r.rows) for r in after["relations"]}
 

@@ -52,7 +52,13 @@ COMMIT_MARKER = "_autoflux_commit.json"
 PASSWORD_ENV = "DBT_ENV_SECRET_AUTOFLUX_METASTORE_PASSWORD"
 _SECRET_CONF = "spark.hadoop.javax.jdo.option.ConnectionPassword"
 # engine.conf keys that choose the catalog and warehouse: a scratch session (reproduce) has its own
-_CATALOG_CONF = ("spark.sql.warehouse.dir", "spark.hadoop.javax.jdo.", "spark.hadoop.hive.metastore.", "spark.hive.metastore.", "spark.hadoop.datanucleus.")
+_CATALOG_CONF = (
+    "spark.sql.warehouse.dir",
+    "spark.hadoop.javax.jdo.",
+    "spark.hadoop.hive.metastore.",
+    "spark.hive.metastore.",
+    "spark.hadoop.datanucleus.",
+)
 
 
 Settings = SparkSettings
@@ -335,7 +341,9 @@ class Engine(BaseEngine):
         folder.mkdir(parents=True, exist_ok=True)
         conf = {k: v for k, v in self.settings.conf.items() if not k.startswith(_CATALOG_CONF)}
         metastore = MetastoreSettings(path=str(folder / "metastore_db"))
-        return self.settings.model_copy(update={"warehouse": str(folder / "warehouse"), "metastore": metastore, "thrift_host": None, "conf": conf})
+        return self.settings.model_copy(
+            update={"warehouse": str(folder / "warehouse"), "metastore": metastore, "thrift_host": None, "conf": conf}
+        )
 
     def remove_scratch(self, settings: Settings) -> None:
         """Stop the scratch session (and its Derby catalog), so the workspace's starts again when next used."""
