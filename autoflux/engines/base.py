@@ -81,7 +81,7 @@ class Engine(ABC):
     (which applies the write modes, schema policies and bad-row limits of :mod:`autoflux.ingest.policy`);
     the default reads files with AutoFlux's Arrow readers and commits Delta tables with delta-rs.
     One whose raw tables are not Delta tables in the lake also overrides :meth:`raw_tables`,
-    :meth:`raw_table`, :meth:`read_raw`, :meth:`committed_load` and :meth:`unlogged_loads`.
+    :meth:`raw_table`, :meth:`read_raw`, :meth:`committed_load`, :meth:`unlogged_loads` and :meth:`copy_raw`.
     """
 
     SOURCES_READ_LAKE: ClassVar[bool] = False
