@@ -81,6 +81,18 @@ class Lake:
 
         return fsspec.core.url_to_fs(uri, **fsspec_options(uri))
 
+    def copy_folder(self, uri: str, target: Lake, target_uri: str) -> None:
+        """Copy the files under ``uri`` (in this lake) to ``target_uri`` in ``target``, streamed file by file."""
+        import shutil
+
+        fs, root = self.filesystem(uri)
+        out, out_root = target.filesystem(target_uri)
+        for path in fs.find(root):
+            destination = f"{out_root}/{path[len(root.rstrip('/')) + 1 :]}"
+            out.makedirs(destination.rsplit("/", 1)[0], exist_ok=True)
+            with fs.open(path, "rb") as reader, out.open(destination, "wb") as writer:
+                shutil.copyfileobj(reader, writer)
+
 
 def s3_endpoint() -> str | None:
     """The S3-compatible endpoint the environment names (``AWS_ENDPOINT_URL_S3``, else ``AWS_ENDPOINT_URL``)."""

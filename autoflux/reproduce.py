@@ -1,10 +1,12 @@
 """Rebuild the mart a hand-off manifest describes, in scratch space (the hand-off proves it by the frames' hashes).
 
-The raw tables are read at the versions the manifest recorded (Delta time travel) into a scratch
-lake, the engine gets scratch storage (:meth:`Engine.scratch_settings`: a DuckDB file, a
-PostgreSQL database), and the recorded models are rebuilt there with ``dbt run``. The workspace's
-own tables, lake and dbt target are never touched. What makes it impossible is an error naming
-it: a raw version vacuumed, models whose SQL changed, frames whose hash differs.
+The raw tables are read at the versions the manifest recorded (:meth:`Engine.copy_raw`: Delta
+time travel, or Spark's Parquet version folder while it is the current one) into a scratch lake,
+the engine gets scratch storage (:meth:`Engine.scratch_settings`: a DuckDB file, a PostgreSQL
+database, a Spark catalog and warehouse of its own), and the recorded models are rebuilt there
+with ``dbt run`` (a profiles.yml of the scratch engine's). The workspace's own tables, lake and
+dbt target are never touched. What makes it impossible is an error naming it: a raw version
+vacuumed or not kept, models whose SQL changed, frames whose hash differs.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from autoflux.engines import create_engine
+from autoflux.engines.base import Engine
 from autoflux.exceptions import ReproduceError
 from autoflux.lake import RAW, Lake
 from autoflux.workspace import Workspace
@@ -46,11 +49,12 @@ def rebuild_mart(workspace: Workspace, manifest: dict[str, Any], manifest_path: 
     try:
         settings = engine.scratch_settings(scratch)
         lake = Lake.at(str(scratch / "lake"), base=workspace.root)
-        copy_raw_versions(workspace.lake, lake, manifest["raw_tables"], manifest_path)
+        copy_raw_versions(engine, lake, manifest["raw_tables"], manifest_path)
         config = workspace.config.model_copy(update={"lake": lake.uri, "engine": settings})
         rebuilt = Workspace(workspace.root, config)
         scratch_engine = create_engine(rebuilt)
         try:
+            scratch_engine.recover_raw()  # an engine whose raw tables are version folders registers the copied ones
             scratch_engine.publish_raw(lake.tables(RAW))
             _invoke(rebuilt, scratch_engine, ["run", "--select", *sorted(recorded)], None, state=scratch)
             now = dbt_models(scratch / "target")
@@ -101,43 +105,21 @@ def changed_models(workspace: Workspace, recorded: dict[str, Any]) -> list[str]:
     return changed
 
 
-def copy_raw_versions(source: Lake, target: Lake, raw_tables: dict[str, Any], manifest_path: Path) -> None:
-    """Each raw table at its recorded version, copied into ``target`` as its version 0."""
-    from deltalake import write_deltalake
-
+def copy_raw_versions(engine: Engine, target: Lake, raw_tables: dict[str, Any], manifest_path: Path) -> None:
+    """Each raw table at its recorded version, copied into ``target`` (:meth:`Engine.copy_raw`); every one that cannot be, in one error."""
     problems = []
     for name, entry in sorted(raw_tables.items()):
-        version = entry.get("version")
         try:
-            table = source.open(RAW, name, version=version)
-        except Exception as error:  # noqa: BLE001 - delta-rs raises several kinds for a missing table or log entry
-            problems.append(f"raw.{name} version {version}: not in the table's log ({str(error).splitlines()[0]})")
-            continue
-        try:
-            data = table.to_pyarrow_table()
-        except Exception as error:  # noqa: BLE001 - a missing data file is an OSError, or delta-rs's own error
-            gone = _missing_files(source, table)
-            reason = (
-                f"its files were vacuumed ({gone} of {len(table.file_uris())} data files are gone)" if gone else str(error).splitlines()[0]
-            )
-            problems.append(f"raw.{name} version {version}: {reason}")
-            continue
-        write_deltalake(target.table_uri(RAW, name), data, mode="overwrite")
+            engine.copy_raw(name, entry.get("version"), target)
+        except ReproduceError as error:
+            problems.append(error)
     if problems:
+        hints = dict.fromkeys(p.hint for p in problems if p.hint)
         raise ReproduceError(
-            f"raw versions are no longer readable: {'; '.join(problems)}",
+            f"raw versions are no longer readable: {'; '.join(p.message for p in problems)}",
             path=manifest_path,
-            hint="vacuum removed them (raise --retention-hours next time); they cannot be reproduced",
+            hint="; ".join(hints) or "they cannot be reproduced",
         )
-
-
-def _missing_files(lake: Lake, table: Any) -> int:
-    """How many of the data files ``table`` (a version) refers to no longer exist."""
-    missing = 0
-    for uri in table.file_uris():
-        fs, path = lake.filesystem(uri)
-        missing += not fs.exists(path)
-    return missing
 
 
 def write_frames(out: Path, frames: dict[str, Any], manifest: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from autoflux.ingest.readers import Columns
     from autoflux.ingest.state import LogEntry
     from autoflux.ingest.writer import Lineage, Written
+    from autoflux.lake import Lake
     from autoflux.workspace import Workspace
 
 
@@ -80,7 +81,7 @@ class Engine(ABC):
     (which applies the write modes, schema policies and bad-row limits of :mod:`autoflux.ingest.policy`);
     the default reads files with AutoFlux's Arrow readers and commits Delta tables with delta-rs.
     One whose raw tables are not Delta tables in the lake also overrides :meth:`raw_tables`,
-    :meth:`raw_table`, :meth:`read_raw`, :meth:`committed_load` and :meth:`unlogged_loads`.
+    :meth:`raw_table`, :meth:`read_raw`, :meth:`committed_load`, :meth:`unlogged_loads` and :meth:`copy_raw`.
     """
 
     SOURCES_READ_LAKE: ClassVar[bool] = False
@@ -297,6 +298,31 @@ class Engine(ABC):
 
     def remove_scratch(self, settings: EngineSettings) -> None:
         """Drop what :meth:`scratch_settings` made (the folder itself is removed by the caller)."""
+
+    def copy_raw(self, table: str, version: int | None, target: Lake) -> None:
+        """``raw.<table>`` as of ``version``, copied into the scratch lake ``target`` (as its version 0) for an engine
+        of :meth:`scratch_settings`; a ReproduceError says why when that version can no longer be read."""
+        from deltalake import write_deltalake
+
+        from autoflux.exceptions import ReproduceError
+        from autoflux.lake import RAW
+
+        lake = self.workspace.lake
+        try:
+            delta = lake.open(RAW, table, version=version)
+        except Exception as error:  # noqa: BLE001 - delta-rs raises several kinds for a missing table or log entry
+            raise ReproduceError(f"raw.{table} version {version}: not in the table's log ({str(error).splitlines()[0]})") from None
+        try:
+            data = delta.to_pyarrow_table()
+        except Exception as error:  # noqa: BLE001 - a missing data file is an OSError, or delta-rs's own error
+            uris = delta.file_uris()
+            gone = sum(not fs.exists(path) for fs, path in map(lake.filesystem, uris))
+            reason = f"its files were vacuumed ({gone} of {len(uris)} data files are gone)" if gone else str(error).splitlines()[0]
+            raise ReproduceError(
+                f"raw.{table} version {version}: {reason}",
+                hint="vacuum removed them (raise --retention-hours next time); they cannot be reproduced",
+            ) from None
+        write_deltalake(target.table_uri(RAW, table), data, mode="overwrite")
 
     # SQL the checks build (:mod:`autoflux.checks`): one dialect hook per difference.
     SQL_DOUBLE: ClassVar[str] = "double"

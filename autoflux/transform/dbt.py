@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from autoflux.exceptions import TransformError
+from autoflux.files import write_text
 from autoflux.transform.build import forget_build, raw_snapshot, record_build
-from autoflux.transform.scaffold import LAKE_ENV
+from autoflux.transform.scaffold import LAKE_ENV, profiles_yml
 
 if TYPE_CHECKING:
     from autoflux.engines.base import Engine
@@ -113,12 +114,14 @@ def _invoke(
     *,
     state: Path | None = None,
 ) -> list[NodeResult]:
-    """Run dbt with ``args``; ``state``: a folder for dbt's target and logs other than the workspace's own."""
+    """Run dbt with ``args``; ``state``: a folder for dbt's target, logs and profiles.yml (``engine``'s) other than the workspace's own."""
     from dbt.cli.main import dbtRunner
 
     project = workspace.dbt_dir
     log_path = (state or workspace.state_dir) / "logs"
     log_path.mkdir(parents=True, exist_ok=True)
+    if state:
+        write_text(state / "profiles.yml", profiles_yml(workspace, engine))
     environment = {LAKE_ENV: workspace.lake.uri, **engine.dbt_env()}
     argv = [
         *args,
@@ -126,7 +129,7 @@ def _invoke(
         "--project-dir",
         str(project),
         "--profiles-dir",
-        str(project),
+        str(state or project),
         "--log-path",
         str(log_path),
         "--quiet",

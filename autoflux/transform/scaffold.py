@@ -61,7 +61,7 @@ def _write_initial_profiles(root: Path) -> None:
     workspace = Workspace.open(root)
     engine = create_engine(workspace)
     try:
-        _write_managed(workspace.dbt_dir / "profiles.yml", _profiles(workspace, engine))
+        _write_managed(workspace.dbt_dir / "profiles.yml", profiles_yml(workspace, engine))
     finally:
         engine.close()
 
@@ -74,7 +74,7 @@ def sync_project(workspace: Workspace, engine: Engine) -> list[Path]:
     schemas = {name: engine.raw_table(name).schema for name in engine.raw_tables()}
     plugins = {name: engine.source_plugin(name) for name in schemas}
     written = [
-        _write_managed(project / "profiles.yml", _profiles(workspace, engine)),
+        _write_managed(project / "profiles.yml", profiles_yml(workspace, engine)),
         _write_managed(project / "models" / "sources.yml", _sources(workspace, schemas, plugins)),
     ]
     for name, schema in schemas.items():
@@ -108,7 +108,8 @@ def _dump(data: object) -> str:
     return yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True, width=1000)
 
 
-def _profiles(workspace: Workspace, engine: Engine) -> str:
+def profiles_yml(workspace: Workspace, engine: Engine) -> str:
+    """The generated profiles.yml: one output, ``engine``'s."""
     kind = workspace.config.engine.type
     return _dump({PROFILE: {"target": kind, "outputs": {kind: engine.dbt_output()}}})
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection, Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -36,7 +37,7 @@ from autoflux.engines.spark import session as sessions
 from autoflux.engines.spark.ingest import arrow_field, quoted
 from autoflux.exceptions import TableNotFoundError
 from autoflux.ingest.writer import LOAD_ID_KEY
-from autoflux.lake import RAW
+from autoflux.lake import RAW, Lake
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -50,6 +51,14 @@ VERSION_KEY = "autoflux.version"
 COMMIT_MARKER = "_autoflux_commit.json"
 PASSWORD_ENV = "DBT_ENV_SECRET_AUTOFLUX_METASTORE_PASSWORD"
 _SECRET_CONF = "spark.hadoop.javax.jdo.option.ConnectionPassword"
+# engine.conf keys that choose the catalog and warehouse: a scratch session (reproduce) has its own
+_CATALOG_CONF = (
+    "spark.sql.warehouse.dir",
+    "spark.hadoop.javax.jdo.",
+    "spark.hadoop.hive.metastore.",
+    "spark.hive.metastore.",
+    "spark.hadoop.datanucleus.",
+)
 
 
 Settings = SparkSettings
@@ -316,6 +325,47 @@ class Engine(BaseEngine):
             if row[0] == "Location":
                 return row[1]
         return None
+
+    # ------------------------------------------------------------------------------- reproduce
+
+    def scratch_settings(self, folder: Path) -> Settings:
+        """Classic Spark with a catalog (Derby) and warehouse of its own under ``folder``, whatever the workspace's
+        metastore; the process's session restarts with them, and with the workspace's settings when next used."""
+        from autoflux.exceptions import ReproduceError
+
+        if self.remote:
+            raise ReproduceError(
+                "Spark Connect gives no catalog of its own to rebuild models in, apart from the workspace's",
+                hint="reproduce with a local master (AUTOFLUX__ENGINE__MASTER='local[*]'), or with AUTOFLUX__ENGINE__TYPE=duckdb",
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+        conf = {k: v for k, v in self.settings.conf.items() if not k.startswith(_CATALOG_CONF)}
+        metastore = MetastoreSettings(path=str(folder / "metastore_db"))
+        return self.settings.model_copy(
+            update={"warehouse": str(folder / "warehouse"), "metastore": metastore, "thrift_host": None, "conf": conf}
+        )
+
+    def remove_scratch(self, settings: Settings) -> None:
+        """Stop the scratch session (and its Derby catalog), so the workspace's starts again when next used."""
+        sessions.stop_scratch(settings, self.workspace)
+
+    def copy_raw(self, table: str, version: int | None, target: Lake) -> None:
+        """``format: parquet``: the version folder ``v<version>`` with its commit marker, copied into ``target``
+        (registered by the scratch engine's :meth:`recover_raw`); only the current version is kept."""
+        if self.delta:
+            return super().copy_raw(table, version, target)
+        from autoflux.exceptions import ReproduceError
+
+        source = f"{self.workspace.lake.table_uri(RAW, table)}/v{version}"
+        fs, path = self.workspace.lake.filesystem(source)
+        if version is None or not fs.exists(f"{path}/{COMMIT_MARKER}"):
+            current = self._committed_versions().get(table, (None,))[0]
+            raise ReproduceError(
+                f"raw.{table} version {version} is not kept (its current version is {current}): "
+                "a format: parquet table keeps only its current version",
+                hint="set engine.format: delta to keep older versions and reproduce them",
+            )
+        self.workspace.lake.copy_folder(source, target, f"{target.table_uri(RAW, table)}/v{version}")
 
     # ----------------------------------------------------------------------------------- dbt
 

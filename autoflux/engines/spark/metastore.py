@@ -66,6 +66,20 @@ def spark_conf(settings: MetastoreSettings, workspace: Workspace) -> dict[str, s
     return conf
 
 
+def shutdown_derby(settings: MetastoreSettings, workspace: Workspace) -> None:
+    """Shut the embedded Derby database of ``settings`` down in the running JVM (nothing to do when it is not booted)."""
+    from pyspark import SparkContext
+
+    jvm = SparkContext._jvm
+    if settings.type != "derby" or jvm is None:
+        return
+    path = workspace.resolve(settings.path).resolve()
+    try:
+        jvm.java.sql.DriverManager.getConnection(f"jdbc:derby:;databaseName={path};shutdown=true")
+    except Exception:  # noqa: BLE001, S110 - Derby reports a shutdown (and a database not booted) as an SQLException
+        pass
+
+
 def connection(settings: MetastoreSettings) -> tuple[str, str, str]:
     """JDBC URL, user and password of a PostgreSQL metastore."""
     if not settings.url:

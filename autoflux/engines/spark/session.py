@@ -77,7 +77,7 @@ def get_session(settings: Settings, workspace: Workspace) -> SparkSession:
 
     conf = spark_conf(settings, workspace)
     remote = is_remote(settings.master)
-    key = (settings.master, tuple(sorted(conf.items())))
+    key = _key(settings.master, conf)
     with _lock:
         if _current is not None and _current.key == key and _alive(_current):
             return _current.session
@@ -102,6 +102,22 @@ def get_session(settings: Settings, workspace: Workspace) -> SparkSession:
                 raise
         _current = _Current(key, session, remote)
         return session
+
+
+def _key(master: str, conf: dict[str, str]) -> tuple:
+    return master, tuple(sorted(conf.items()))
+
+
+def stop_scratch(settings: Settings, workspace: Workspace) -> None:
+    """Stop the process's session if ``settings`` shaped it (a scratch catalog about to be removed), and shut
+    its embedded Derby catalog down so nothing in the JVM holds its files; the next session is the workspace's."""
+    from autoflux.engines.spark import metastore
+
+    with _lock:
+        if _current is None or _current.key != _key(settings.master, spark_conf(settings, workspace)):
+            return
+        stop()
+    metastore.shutdown_derby(settings.metastore, workspace)
 
 
 def stop() -> None:

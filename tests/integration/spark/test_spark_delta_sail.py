@@ -9,6 +9,7 @@ Spark reads what the embedded engine wrote.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -96,3 +97,16 @@ def test_spark_reads_what_the_embedded_engine_wrote(sail, tmp_path, example_dir)
         assert sorted_rows(through_spark.cast(expected.schema)).equals(sorted_rows(expected))
     report = ingest(root, example_dir)
     assert [f.outcome for f in report.files] == ["unchanged"] * 3
+
+
+def test_reproduce_on_spark_connect_says_there_is_no_catalog_of_its_own_and_exits_1(spark_ws, tmp_path, cli):
+    root, _ = spark_ws
+    manifest = tmp_path / "ml_training_set.manifest.json"  # what a hand-off records, as far as reproduce reads it first
+    frames = {split: {"rows": 1, "content_hash": "0" * 64} for split in ("train", "test")}
+    record = {"relation": "marts.ml_training_set", "build": {"engine": "spark"}, "raw_tables": {"train": {"version": 0}}}
+    manifest.write_text(json.dumps({**record, "dbt_models": {}, "frames": frames}), encoding="utf-8")
+    result = cli("reproduce", str(manifest), "-w", str(root))
+    assert result.exit_code == 1
+    (line,) = result.error_lines()
+    assert "Spark Connect gives no catalog of its own to rebuild models in" in line and "AUTOFLUX__ENGINE__MASTER='local[*]'" in line
+    assert not list((root / ".autoflux").glob("reproduce/*"))
