@@ -11,8 +11,9 @@ DataFrames with the single-file writer's pieces (:mod:`.writer`):
    ``<lake>/_autoflux/staging/<table>`` and counted per file in one aggregation.
 2. A file fails alone: when a read fails naming one file (Spark names the file it failed on;
    a bad folder value, a value that does not fit its type hint, invalid JSON), that file is set
-   aside and its shape read again without it; a file over the bad-row limits is left out of the
-   new version. A failure that names no file fails every file of its shape. Bad rows within the
+   aside and its shape read again without it; a failure that names no file (Sail's parse errors)
+   splits the shape's files in halves, read apart, until it is down to the file; a file over the
+   bad-row limits is left out of the new version. Bad rows within the
    limits go to the quarantine with their file and line, as for one file.
 3. The new version is the table's rows of files neither loaded nor removed, and the staged rows
    of the files that loaded, in the union of their columns (:func:`~autoflux.ingest.writer.union_schema`):
@@ -35,7 +36,17 @@ from urllib.parse import unquote
 
 import pyarrow as pa
 
-from autoflux.engines.spark.writer import CORRUPT, RESCUED_COUNT, RawStore, _in_columns, _metadata, _misfit, aligned, arrow_schema, spark_struct
+from autoflux.engines.spark.writer import (
+    CORRUPT,
+    RESCUED_COUNT,
+    RawStore,
+    _in_columns,
+    _metadata,
+    _misfit,
+    aligned,
+    arrow_schema,
+    spark_struct,
+)
 from autoflux.exceptions import AutoFluxError, IngestError
 from autoflux.ingest import quarantine
 from autoflux.ingest.policy import BadRowLimits, TablePolicy, plan, reader_types, table_policy
@@ -90,10 +101,9 @@ def load(
     try:
         base = existing
         for number, members in enumerate(_shapes(loads, options, results)):
-            shape = _stage_shape(engine, table, members, f"{staging}/s{number}", base, policy, hints, options, limits, results)
-            if shape is not None:
-                shapes.append(shape)
-                base = base if base is not None else shape.schema
+            staged = _stage_shape(engine, table, members, f"{staging}/s{number}", base, policy, hints, options, limits, results)
+            shapes += staged
+            base = base if base is not None or not staged else staged[0].schema
         if on_batch:
             for name in (n for s in shapes for n in s.loaded):
                 on_batch(results[name].rows, None)
@@ -165,25 +175,30 @@ def _shape_key(one: GroupLoad, options: CsvOptions) -> Any:
         raise IngestError(f"not a readable Parquet file ({error})", path=path, hint="check the file is complete") from None
 
 
-def _stage_shape(engine, table, members, target, base, policy, hints, options, limits, results) -> _Shape | None:  # noqa: ANN001
-    """Read, plan and stage the files of one shape; a file whose failure names it is set aside and the rest read again."""
-    from autoflux.engines.spark.ingest import read_error
-
+def _stage_shape(engine, table, members, target, base, policy, hints, options, limits, results) -> list[_Shape]:  # noqa: ANN001
+    """Read, plan and stage the files of one shape. A file a failure names is set aside and the rest read again; a failure
+    that names no file splits the files in halves, read apart, until it is down to one file."""
     from py4j.protocol import Py4JError
     from pyspark.errors import PySparkException
+
+    from autoflux.engines.spark.ingest import read_error
 
     pending = list(members)
     while pending:
         try:
-            return _stage_once(engine, table, pending, target, base, policy, hints, options, limits, results)
+            return [_stage_once(engine, table, pending, target, base, policy, hints, options, limits, results)]
         except (AutoFluxError, PySparkException, Py4JError) as error:  # Spark's errors name the file they failed on
             culprit = _culprit(error, pending)
+            if culprit is None and len(pending) > 1:
+                half = len(pending) // 2
+                first = _stage_shape(engine, table, pending[:half], f"{target}a", base, policy, hints, options, limits, results)
+                base = base if base is not None or not first else first[0].schema
+                return first + _stage_shape(engine, table, pending[half:], f"{target}b", base, policy, hints, options, limits, results)
             if not isinstance(error, AutoFluxError):
-                error = read_error(error, culprit.data_file.path if culprit else f"{len(pending)} files of raw.{table}")
-            for one in [culprit] if culprit else pending:
-                results[one.lineage.source_file] = _named(error, one)
-            pending = [one for one in pending if one is not culprit] if culprit else []
-    return None
+                error = read_error(error, culprit.data_file.path if culprit else pending[0].data_file.path)
+            results[(culprit or pending[0]).lineage.source_file] = _named(error, culprit or pending[0])
+            pending = [one for one in pending if one is not (culprit or pending[0])]
+    return []
 
 
 def _stage_once(engine, table, pending, target, base, policy, hints, options, limits, results) -> _Shape:  # noqa: ANN001

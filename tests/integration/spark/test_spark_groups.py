@@ -48,10 +48,11 @@ def write(folder: Path, files: dict[str, str]) -> Path:
     return folder
 
 
-def embedded(tmp_path: Path, source: Path, table: str) -> pa.Table:
-    root = make_workspace(tmp_path / "duck", {"type": "duckdb"}, ingest={"group": True})
+def embedded(folder: Path, source: Path, table: str) -> pa.Table:
+    """``raw.<table>`` after an ingest of ``source`` by the embedded engine in the workspace at ``folder`` (made on first use)."""
+    root = folder if (folder / "autoflux.yml").exists() else make_workspace(folder, {"type": "duckdb"}, ingest={"group": True})
     report = ingest_paths(Workspace.open(root), [source])
-    assert all(f.outcome == "loaded" for f in report.files), [f.message for f in report.files]
+    assert all(f.outcome != "failed" for f in report.files), [f.message for f in report.files]
     return Workspace.open(root).lake.open("raw", table).to_pyarrow_table()
 
 
@@ -82,7 +83,7 @@ def test_a_folder_of_parts_is_one_table_loaded_by_file_as_on_the_embedded_engine
     ], [f.message for f in report.files]
     first = report.files[0].version
     assert {f.version for f in report.files} == {first}
-    assert_same(spark_table(spark_root, "events"), embedded(tmp_path / "e1", source, "events"))
+    assert_same(spark_table(spark_root, "events"), embedded(tmp_path / "duck", source, "events"))
     assert str(spark_table(spark_root, "events").schema.field("amount").type) == "double"
 
     again = ingest_paths(Workspace.open(spark_root), [source])
@@ -106,7 +107,7 @@ def test_a_folder_of_parts_is_one_table_loaded_by_file_as_on_the_embedded_engine
         (6, "events/part-00004.csv"),
         (7, "events/part-00004.csv"),
     ]
-    assert_same(table, embedded(tmp_path / "e2", source, "events"))
+    assert_same(table, embedded(tmp_path / "duck", source, "events"))
     assert create_engine(Workspace.open(spark_root)).raw_state("events")[1] == first + 1
 
 
@@ -121,7 +122,10 @@ def test_hive_folders_become_typed_key_columns_as_on_the_embedded_engine(spark_r
 
 
 def test_a_bad_file_fails_alone_and_the_rest_of_its_group_loads(spark_root, tmp_path):
-    files = {**{k.replace("part-", "chunk-"): v for k, v in PARTS.items()}, "chunk-00002.csv": "id,amount,day,note\n3,1,2024-01-03,c,extra\n"}
+    files = {
+        **{k.replace("part-", "chunk-"): v for k, v in PARTS.items()},
+        "chunk-00002.csv": "id,amount,day,note\n3,1,2024-01-03,c,extra\n",
+    }
     source = write(tmp_path / "src" / "orders", files).parent
     report = ingest_paths(Workspace.open(spark_root), [source])
     outcomes = {f.source_file: f.outcome for f in report.files}
