@@ -39,11 +39,13 @@ class RawTable:
 
 @dataclass(frozen=True)
 class GroupLoad:
-    """One file of a grouped table to load: its reader (as :meth:`Engine.write_raw` takes it) and lineage."""
+    """One file of a grouped table to load: its reader (as :meth:`Engine.write_raw` takes it), lineage, and the
+    types of the group's Hive keys (:func:`autoflux.ingest.partition_types`), for engines that read the files themselves."""
 
     data_file: DataFile
     open_columns: Callable[..., Columns]
     lineage: Lineage
+    partitions: Mapping[str, pa.DataType] = field(default_factory=dict)
 
 
 @dataclass

@@ -311,6 +311,7 @@ def _ingest_group(
             p.data_file,
             lambda types, f=p.data_file, **read: _open(workspace, f, types, partitions=partitions, **read),
             Lineage(load_id, p.source_file, at),
+            partitions,
         )
         for p in loading
         if p.data_file is not None

@@ -558,7 +558,7 @@ def commit_group(
     current = pa.schema(delta.schema().to_arrow()) if delta is not None else None
     final = current if owners is not None else None
     for one in staged:
-        final = one.schema if final is None else _union(table, final, one.schema)
+        final = one.schema if final is None else union_schema(table, final, one.schema)
     active: dict[str, int] = {}
     if delta is not None and owners is not None:
         actions = delta.get_add_actions(flatten=True)
@@ -604,11 +604,11 @@ def commit_group(
         now = int(time.time() * 1000)
         removes = [RemoveAction(p, True, now, active[p]) for p in removed + mixed]
         delta.create_write_transaction([*removes, *adds], mode="append", schema=Schema.from_arrow(final), commit_properties=commit)
-    changes = _changes(current, final) if current is not None else ()
+    changes = schema_changes(current, final) if current is not None else ()
     return lake.open(schema_name, table).version(), final, changes, after
 
 
-def _union(table: str, schema: pa.Schema, other: pa.Schema) -> pa.Schema:
+def union_schema(table: str, schema: pa.Schema, other: pa.Schema) -> pa.Schema:
     """The columns of ``schema`` widened to hold ``other``'s too, then ``other``'s new ones (lineage last)."""
     data = pa.schema([f for f in other if f.name not in LINEAGE_COLUMNS and f.name != RESCUED_COLUMN])
     base = pa.schema([f for f in schema if f.name not in LINEAGE_COLUMNS])
@@ -622,7 +622,7 @@ def _same_columns(a: pa.Schema, b: pa.Schema) -> bool:
     return [(f.name, f.type) for f in a] == [(f.name, f.type) for f in b]
 
 
-def _changes(before: pa.Schema, after: pa.Schema) -> tuple[str, ...]:
+def schema_changes(before: pa.Schema, after: pa.Schema) -> tuple[str, ...]:
     from autoflux.ingest.policy import type_name
 
     old = {f.name: f.type for f in before}

@@ -40,6 +40,8 @@ from autoflux.ingest.writer import LOAD_ID_KEY
 from autoflux.lake import RAW, Lake
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pyspark.sql import DataFrame, SparkSession
 
     from autoflux.ingest.discover import DataFile
@@ -123,24 +125,28 @@ class Engine(BaseEngine):
         return written
 
     def raw_files(self, table: str) -> dict[str, Any] | None:
-        return super().raw_files(table) if self.delta else None
+        if self.delta:
+            return super().raw_files(table)
+        from autoflux.ingest.state import files_manifest
+
+        properties = self._properties(table)
+        return files_manifest(self.workspace.lake, RAW, table, properties) if properties else None
 
     def write_group(self, table: str, loads, **options: Any):  # noqa: ANN001, ANN201 - as the base engine's
-        """A grouped table (files of one dataset) is written to the lake's Delta table as on the embedded engine
-        (AutoFlux's readers, files in parallel, one commit), then registered in Spark's catalog."""
-        from autoflux.exceptions import IngestError
+        """A grouped table (files of one dataset): each shape of file read by one Spark reader, one new version (:mod:`.group`).
 
-        if not self.delta or self.remote:
-            where = "format: parquet" if not self.delta else "Spark Connect"
-            raise IngestError(
-                f"raw.{table} is made of several files, which the Spark engine loads only with format: delta on a local or cluster master "
-                f"(not {where})",
-                hint=f"set engine.format: delta, or ingest.group: false (one table per file), or list one file in ingest.tables.{table}.files",
-            )
-        written = super().write_group(table, loads, **options)
-        if written.version is not None:
-            self.publish_raw([table])
-        return written
+        With ``format: delta`` on a local or cluster master, a group holding files Spark has no
+        reader for (Excel, custom readers, zstd) is written as on the embedded engine and then
+        registered in Spark's catalog.
+        """
+        from autoflux.engines.spark import group, ingest
+
+        if self.delta and not self.remote and not all(ingest.can_read(load.data_file) for load in loads):
+            written = super().write_group(table, loads, **options)
+            if written.version is not None:
+                self.publish_raw([table])
+            return written
+        return group.load(self, table, loads, **options)
 
     def current_raw(self, table: str) -> DataFrame | None:
         """``raw.<table>`` as it is before a load (None when it does not exist yet)."""
@@ -149,8 +155,10 @@ class Engine(BaseEngine):
             return self.spark.read.format("delta").load(lake.table_uri(RAW, table)) if lake.exists(RAW, table) else None
         return self.spark.table(f"{RAW}.{quoted(table)}") if self._properties(table) else None
 
-    def commit_raw(self, content: DataFrame, table: str, metadata: Mapping[str, str], *, mode: str, data_file: DataFile) -> int:
-        """Write ``content`` as the table's next version (``mode``: Delta's ``overwrite`` or ``append``); returns the version."""
+    def commit_raw(self, content: DataFrame, table: str, metadata: Mapping[str, str], *, mode: str, where: Path | str) -> int:
+        """Write ``content`` as the table's next version (``mode``: Delta's ``overwrite`` or ``append``); returns the version.
+
+        ``where`` names the file(s) in an error."""
         from autoflux.engines.spark import ingest
 
         if not self.delta:
@@ -160,7 +168,7 @@ class Engine(BaseEngine):
                 self.swap_raw(table, folder, version, metadata)
             except Exception as error:
                 self.remove(folder)
-                raise ingest.read_error(error, data_file.path) from None
+                raise ingest.read_error(error, where) from None
             return version
         name = f"{RAW}.{quoted(table)}"
         self._create_raw_database()
@@ -173,7 +181,7 @@ class Engine(BaseEngine):
         except Exception as error:
             if not self.workspace.lake.exists(RAW, table):
                 self.remove(location)
-            raise ingest.read_error(error, data_file.path) from None
+            raise ingest.read_error(error, where) from None
         return self.workspace.lake.open(RAW, table).version()
 
     def next_version(self, table: str) -> tuple[int, str]:

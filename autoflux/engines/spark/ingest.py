@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import reduce
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import pyarrow as pa
 
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
 
 SPARK_FORMATS = {"csv", "json", "parquet"}
 SPARK_COMPRESSIONS = {None, "gzip", "bz2"}
+FILE = "_autoflux_file"
 
 
 def can_read(data_file: DataFile) -> bool:
@@ -86,15 +89,122 @@ def read_file(
     path = data_file.path
     if not path.is_file():
         raise IngestError("the file is missing or not a regular file", path=path, hint="check the path")
-    if data_file.format == "csv":
-        frame, names, as_text = _read_csv(spark, path, options, hints, table_types or {}, text, corrupt)
-    elif data_file.format == "json":
-        frame, names, as_text = _read_json(spark, path), None, True
-    else:
-        frame, names, as_text = _read_parquet(spark, path), None, False
+    frame, names, as_text = _read(spark, data_file.format, [path], options, hints, table_types or {}, text, corrupt)
     kept = [corrupt] if corrupt and data_file.format == "csv" else []
-    data_names = names or [c for c in frame.columns if c not in kept]
-    return conform(frame, data_names, hints, lineage, text=as_text, keep=kept)
+    return conform(frame, names, hints, lineage, text=as_text, keep=kept)
+
+
+def read_group(
+    spark: SparkSession,
+    data_files: Sequence[DataFile],
+    *,
+    options: CsvOptions,
+    hints: Mapping[str, pa.DataType],
+    lineage: Lineage,
+    partitions: Mapping[str, pa.DataType],
+    table_types: Mapping[str, pa.DataType] | None = None,
+    text: bool = False,
+    corrupt: str | None = None,
+) -> DataFrame:
+    """Files of one grouped table and one shape (format; for CSV the dialect and header) read by ONE reader.
+
+    As :func:`read_file`, and: ``_source_file`` is each row's file (its path relative to the
+    source, ``data_file.relative``), and the files' Hive keys follow their columns, typed by
+    ``partitions`` as the embedded engine types them. Classic Spark tells a row's file by
+    ``_metadata.file_path``; Spark Connect on Sail has no such column, so there each file gets a
+    reader of its own and the readers are one union.
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    formats = {f.format for f in data_files}
+    if len(formats) != 1:
+        raise ValueError(f"files of one shape share a format, not {sorted(formats)}")
+    paths = [f.path for f in data_files]
+    frame, names, as_text = _read(spark, formats.pop(), paths, options, hints, table_types or {}, text, corrupt, by_file=True)
+    keys = list(dict.fromkeys(k for f in data_files for k, _ in f.partition))
+    source = "_autoflux_source"
+    fields = [StructField(FILE, StringType()), StructField(source, StringType())]
+    fields += [StructField(f"_autoflux_p{i}", spark_type(partitions.get(k, pa.string()))) for i, k in enumerate(keys)]
+    by_path = {str(f.path): f for f in data_files}
+    rows = []
+    for key in _file_keys(spark, frame, paths):
+        data_file = by_path[str(key_path(spark, key))]
+        values = dict(data_file.partition)
+        rows.append((key, data_file.relative, *(partition_value(data_file, k, values.get(k), partitions) for k in keys)))
+    files = spark.createDataFrame(rows, StructType(fields))
+    kept = [c for c in frame.columns if c == corrupt]
+    joined = frame.join(F.broadcast(files), on=FILE, how="inner")
+    data = [quoted(c) for c in frame.columns[: len(names)]]
+    ordered = joined.select(*data, *[f.name for f in fields[2:]], source, *kept)
+    return conform(ordered, [*names, *keys], hints, lineage, text=as_text, keep=kept, source_column=F.col(source))
+
+
+def key_path(spark: SparkSession, key: str) -> Path:
+    """The local path of a file a row came from, by its :data:`FILE` key (a URI on classic Spark, the path on Sail)."""
+    return Path(key) if _is_remote(spark) else Path(unquote(key))
+
+
+def _file_keys(spark: SparkSession, frame: DataFrame, paths: list[Path]) -> list[str]:
+    """The :data:`FILE` keys of ``frame``'s files (classic Spark: its file index; Sail: the paths)."""
+    if _is_remote(spark):
+        return [str(p) for p in paths]
+    return [_uri_key(uri) for uri in frame.inputFiles()]
+
+
+def _uri_key(uri: str) -> str:
+    import re
+
+    return re.sub(r"^file:/*", "/", uri)
+
+
+def partition_value(data_file: DataFile, key: str, value: str | None, partitions: Mapping[str, pa.DataType]) -> Any:
+    """A Hive folder value as its key's type (``partitions``); an IngestError naming the file when it does not fit."""
+    if value is None:
+        return None
+    kind = partitions.get(key, pa.string())
+    try:
+        return pa.array([value], pa.string()).cast(kind)[0].as_py()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise IngestError(
+            f"the folder value {key}={value} does not fit type {kind}",
+            path=data_file.path,
+            column=key,
+            hint=f"change ingest.types.{data_file.table}.{key} in autoflux.yml",
+        ) from None
+
+
+def _read(
+    spark: SparkSession,
+    data_format: str,
+    paths: list[Path],
+    options: CsvOptions,
+    hints: Mapping[str, pa.DataType],
+    table_types: Mapping[str, pa.DataType],
+    text: bool,
+    corrupt: str | None,
+    *,
+    by_file: bool = False,
+) -> tuple[DataFrame, list[str], bool]:
+    """The files' columns (and ``corrupt``, and with ``by_file`` each row's :data:`FILE` key), their source names, and
+    whether they were read as text."""
+    if data_format == "csv":
+        return _read_csv(spark, paths, options, hints, table_types, text, corrupt, by_file)
+    frame = _read_json(spark, paths, by_file) if data_format == "json" else _read_parquet(spark, paths, by_file)
+    return frame, [c for c in frame.columns if c != FILE], data_format == "json"
+
+
+def _scan(spark: SparkSession, read: Callable[[list[str]], DataFrame], paths: list[Path], by_file: bool) -> DataFrame:
+    """``read`` over ``paths``; with ``by_file``, each row's :data:`FILE` key last."""
+    from pyspark.sql import functions as F
+
+    if not by_file:
+        return read([str(p) for p in paths])
+    if _is_remote(spark):  # Sail has neither input_file_name() nor _metadata: a reader per file, one union
+        frames = [read([str(p)]).withColumn(FILE, F.lit(str(p))) for p in paths]
+        return reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
+    frame = read([str(p) for p in paths])
+    return frame.withColumn(FILE, F.regexp_replace(F.col("_metadata.file_path"), "^file:/*", "/"))
 
 
 def conform(
@@ -105,10 +215,12 @@ def conform(
     *,
     text: bool = False,
     keep: list[str] | tuple[str, ...] = (),
+    source_column: Any = None,
 ) -> DataFrame:
     """Rename, retype and annotate ``frame``'s columns by the ingest rules; append the lineage columns.
 
-    The columns named in ``keep`` (after the file's) come last, as they are.
+    The columns named in ``keep`` (after the file's) come last, as they are. ``source_column`` is
+    the ``_source_file`` column (default: ``lineage.source_file`` on every row).
     """
     from pyspark.sql import functions as F
     from pyspark.sql.types import ByteType, IntegerType, LongType, ShortType
@@ -130,7 +242,7 @@ def conform(
         columns.append(column.alias(clean, metadata=metadata))
     lineage_values = [
         F.lit(lineage.load_id).alias(LINEAGE_COLUMNS[0]),
-        F.lit(lineage.source_file).alias(LINEAGE_COLUMNS[1]),
+        (F.lit(lineage.source_file) if source_column is None else source_column).alias(LINEAGE_COLUMNS[1]),
         F.lit(lineage.ingested_at).cast("timestamp").alias(LINEAGE_COLUMNS[2]),
     ]
     return frame.select(*columns, *lineage_values, *[F.col(quoted(name)) for name in keep])
@@ -280,14 +392,17 @@ def _settle_types(
     positional: list[str],
     candidates: list[list[pa.DataType]],
     hinted: dict[int, pa.DataType],
-    path: Path,
+    path: Path | str,
     clean: list[str],
 ) -> list[pa.DataType]:
-    """Each column's type: the first of its ``candidates`` every value fits (one pass over the file).
+    """Each column's type: the first of its ``candidates`` every value fits (one pass over the files).
 
-    A hinted column (``hinted``: position → type) must fit its hint: a value that does not fails the load.
+    A hinted column (``hinted``: position → type) must fit its hint: a value that does not fails the load,
+    naming its file (by :data:`FILE` when ``texts`` has it, else ``path``).
     """
     from pyspark.sql import functions as F
+
+    by_file = FILE in texts.columns
 
     measures = []
     for index, name in enumerate(positional):
@@ -295,7 +410,8 @@ def _settle_types(
         if index in hinted:
             if not pa.types.is_string(hinted[index]):
                 misfit = column.isNotNull() & column.try_cast(spark_type(hinted[index])).isNull()
-                measures.append(F.first(F.when(misfit, column), ignorenulls=True).alias(f"h{index}"))
+                found = F.struct(column.alias("v"), F.col(FILE).alias("f")) if by_file else column
+                measures.append(F.first(F.when(misfit, found), ignorenulls=True).alias(f"h{index}"))
             continue
         for rank, kind in enumerate(candidates[index][:-1]):
             measures.append(F.count(F.when(column.isNotNull() & ~_fits(column, kind), 1)).alias(f"m{index}_{rank}"))
@@ -309,6 +425,8 @@ def _settle_types(
     for index, kinds in enumerate(candidates):
         if index in hinted:
             if (value := found.get(f"h{index}")) is not None:
+                if by_file:
+                    path, value = key_path(texts.sparkSession, value["f"]), value["v"]
                 raise IngestError(
                     f"value {value!r} is not a {hinted[index]} as the type hint says",
                     path=path,
@@ -323,18 +441,24 @@ def _settle_types(
 
 def _read_csv(
     spark: SparkSession,
-    path: Path,
+    paths: list[Path],
     options: CsvOptions,
     hints: Mapping[str, pa.DataType],
     table_types: Mapping[str, pa.DataType],
     text: bool,
     corrupt: str | None,
+    by_file: bool = False,
 ):
-    """The file's columns, typed as the embedded engine types them (see the module docstring)."""
+    """The files' columns, typed as the embedded engine types them (see the module docstring).
+
+    Several ``paths`` share the first one's dialect and header; the first block of the first one
+    gives the types each column may have, checked against every value of every file.
+    """
     from pyspark.sql import functions as F
     from pyspark.sql.types import StringType, StructField, StructType
 
-    dialect = sniff_csv(path, options, scan=True)
+    path = paths[0] if len(paths) == 1 else f"{len(paths)} files of one group"
+    dialect = sniff_csv(paths[0], options, scan=True)
     names = list(dialect.names)
     clean = unique_column_names(names)
     positional = [f"c{i}" for i in range(len(names))]
@@ -343,14 +467,14 @@ def _read_csv(
     if corrupt:
         fields.append(StructField(corrupt, StringType()))
         spark_options |= {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": corrupt}
-    raw = spark.read.options(**spark_options).schema(StructType(fields)).csv(str(path))
-    kept = [F.col(corrupt)] if corrupt else []
+    raw = _scan(spark, lambda ps: spark.read.options(**spark_options).schema(StructType(fields)).csv(ps), paths, by_file)
+    kept = [F.col(c) for c in (corrupt, FILE if by_file else None) if c]
     texts = raw.select(*_texts(positional, dialect, spark_options, options.null_values), *kept)
     hinted = {i: h for i, (c, n) in enumerate(zip(clean, names, strict=True)) if (h := hints.get(c) or hints.get(n)) is not None}
     if text:
         candidates = [[pa.string()] for _ in names]
     else:
-        candidates = [_chain(t) for t in first_block_types(path, options)]
+        candidates = [_chain(t) for t in first_block_types(paths[0], options)]
     parsed = texts.where(F.col(corrupt).isNull()) if corrupt else texts
     types = _settle_types(parsed, positional, candidates, hinted, path, clean)
     for index, name in enumerate(clean):
@@ -405,21 +529,25 @@ def rescue_batches(
         )
 
 
-def _read_json(spark: SparkSession, path: Path) -> DataFrame:
-    head = read_head(path, 1 << 16).lstrip()
+def _read_json(spark: SparkSession, paths: list[Path], by_file: bool = False) -> DataFrame:
+    path = paths[0] if len(paths) == 1 else f"{len(paths)} files of one group"
+    head = read_head(paths[0], 1 << 16).lstrip()
     if not head:
-        raise IngestError("the file is empty", path=path, hint="remove it or replace it with data")
+        raise IngestError("the file is empty", path=paths[0], hint="remove it or replace it with data")
     array = head[:1] == b"["
-    frame = spark.read.options(multiLine=str(array).lower(), mode="FAILFAST").json(str(path))
+    frame = _scan(spark, lambda ps: spark.read.options(multiLine=str(array).lower(), mode="FAILFAST").json(ps), paths, by_file)
     try:
-        columns = frame.columns
+        columns = [c for c in frame.columns if c != FILE]
     except Exception as error:
         raise read_error(error, path) from None
     if "_corrupt_record" in columns:
+        if by_file:
+            row = frame.where(frame["_corrupt_record"].isNotNull()).select(FILE).first()
+            path = key_path(spark, row[0]) if row else path
         raise IngestError("invalid JSON", path=path, hint="one JSON object per line, or one array of objects, is expected")
     first = _first_keys(head, array)
     ordered = [c for c in first if c in columns] + [c for c in columns if c not in first]
-    return frame.select(*[quoted(c) for c in ordered])
+    return frame.select(*[quoted(c) for c in ordered], *([FILE] if by_file else []))
 
 
 def _first_keys(head: bytes, array: bool) -> list[str]:
@@ -436,8 +564,9 @@ def _first_keys(head: bytes, array: bool) -> list[str]:
     return list(record) if isinstance(record, dict) else []
 
 
-def _read_parquet(spark: SparkSession, path: Path) -> DataFrame:
-    frame = spark.read.parquet(str(path))
+def _read_parquet(spark: SparkSession, paths: list[Path], by_file: bool = False) -> DataFrame:
+    path = paths[0] if len(paths) == 1 else f"{len(paths)} files of one group"
+    frame = _scan(spark, lambda ps: spark.read.parquet(*ps), paths, by_file)
     try:
         frame.schema  # noqa: B018 - reads the footer now, so a bad file fails here
     except Exception as error:

@@ -66,6 +66,8 @@ from autoflux.ingest.schema import LINEAGE_COLUMNS, lineage_schema
 from autoflux.lake import RAW, SYSTEM
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
@@ -89,7 +91,7 @@ class RawStore(Protocol):
     def current_raw(self, table: str) -> DataFrame | None: ...
     def next_version(self, table: str) -> tuple[int, str]: ...
     def swap_raw(self, table: str, folder: str, version: int, metadata: Mapping[str, str]) -> None: ...
-    def commit_raw(self, content: DataFrame, table: str, metadata: Mapping[str, str], *, mode: str, data_file: DataFile) -> int: ...
+    def commit_raw(self, content: DataFrame, table: str, metadata: Mapping[str, str], *, mode: str, where: Path | str) -> int: ...
     def remove(self, uri: str) -> None: ...
 
 
@@ -148,7 +150,7 @@ def load(
             engine.swap_raw(table, target, version, commit_metadata)
         else:
             content, mode = _content(engine, old, staged.rows, staged, policy, key if policy.mode == "merge" else [])
-            version = engine.commit_raw(content, table, commit_metadata, mode=mode, data_file=data_file)
+            version = engine.commit_raw(content, table, commit_metadata, mode=mode, where=data_file.path)
     except BaseException:
         if direct:
             engine.remove(target)

@@ -351,12 +351,14 @@ def test_delta_append_evolve_adds_widens_and_rewrites_in_one_commit(delta, loads
     assert Workspace.open(delta).lake.open("raw", "evolved").version() == 1
 
 
-def test_a_folder_of_parts_on_spark_parquet_fails_its_files_saying_what_to_set(local, tmp_path):
+def test_a_folder_of_parts_on_spark_parquet_is_one_table_in_one_version_folder(local, tmp_path):
     events = tmp_path / "grouped" / "events"
     events.mkdir(parents=True)
     for i in (1, 2):
         (events / f"part-{i:05d}.csv").write_text(f"id\n{i}\n", encoding="utf-8")
     report = ingest_paths(Workspace.open(local), [tmp_path / "grouped"])
-    assert [f.outcome for f in report.files] == ["failed", "failed"]
-    assert all("format: delta" in f.message and "ingest.group: false" in f.message for f in report.files)
-    assert "events" not in create_engine(Workspace.open(local)).raw_tables()
+    assert [f.outcome for f in report.files] == ["loaded", "loaded"], [f.message for f in report.files]
+    engine = create_engine(Workspace.open(local))
+    table = engine.raw_table("events", count=True)
+    assert (table.rows, table.format, table.uri.rsplit("/", 1)[-1]) == (2, "parquet", f"v{report.files[0].version}")
+    assert sorted(engine.raw_files("events")["files"]) == ["events/part-00001.csv", "events/part-00002.csv"]
