@@ -29,15 +29,17 @@ def init(path: str | Path) -> Path:
     return init_workspace(Path(path))
 
 
-def run(workspace: str | Path = ".", sources: Sequence[str | Path] = (), *, refresh: bool = False, force: bool = False) -> RunSummary:
-    """Ingest, transform and prepare the hand-off in one go.
+def run(
+    workspace: str | Path = ".", sources: Sequence[str | Path] = (), *, refresh: bool = False, force: bool = False, report: bool = True
+) -> RunSummary:
+    """Ingest, transform and prepare the hand-off in one go, then write the HTML report (unless ``report=False``).
 
     Unchanged files are not reloaded, and dbt does not run when neither the raw tables nor the dbt
     project changed since its last successful build; ``force=True`` reloads and rebuilds.
     """
     from autoflux.pipeline import Pipeline
 
-    return Pipeline.open(workspace).run([str(s) for s in sources], refresh=refresh, force=force)
+    return Pipeline.open(workspace).run([str(s) for s in sources], refresh=refresh, force=force, report=report)
 
 
 def load_training_data(

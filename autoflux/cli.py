@@ -134,10 +134,11 @@ def transform(workspace: str, select: str | None, no_test: bool, wait: float, co
 
 @cli.command()
 @source_options
+@click.option("--no-report", is_flag=True, help="Do not write the HTML report (.autoflux/report/index.html).")
 @command
-def run(sources: tuple[str, ...], workspace: str, refresh: bool, force: bool, wait: float, console: Console) -> int:
+def run(sources: tuple[str, ...], workspace: str, refresh: bool, force: bool, no_report: bool, wait: float, console: Console) -> int:
     """Ingest SOURCES, run dbt and prepare the training hand-off, with a summary."""
-    summary = _pipeline(workspace, console, wait).run(_absolute(sources), refresh=refresh, force=force)
+    summary = _pipeline(workspace, console, wait).run(_absolute(sources), refresh=refresh, force=force, report=not no_report)
     _print_summary(console, summary)
     console.data(summary.as_dict())
     return 1 if summary.ingest and summary.ingest.failed else 0

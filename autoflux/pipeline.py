@@ -205,19 +205,19 @@ class Pipeline:
         ml = self.workspace.config.ml
         return self.engine.relation_exists(ml.schema_, ml.table)
 
-    def run(self, sources: Sequence[str] = (), *, refresh: bool = False, force: bool = False) -> RunSummary:
-        """Ingest, transform and prepare the hand-off; stops at the first stage that fails."""
+    def run(self, sources: Sequence[str] = (), *, refresh: bool = False, force: bool = False, report: bool = True) -> RunSummary:
+        """Ingest, transform and prepare the hand-off; stops at the first stage that fails. Then, with
+        ``report``, the HTML report (of a failed run too)."""
         with self._writing("run"):
-            return self._run(sources, refresh=refresh, force=force)
+            return self._run(sources, refresh=refresh, force=force, report=report)
 
-    def _run(self, sources: Sequence[str], *, refresh: bool, force: bool) -> RunSummary:
+    def _run(self, sources: Sequence[str], *, refresh: bool, force: bool, report: bool) -> RunSummary:
         summary = RunSummary()
         try:
             self._run_stages(summary, sources, refresh=refresh, force=force)
-        except Exception:
-            self._run_report(summary)
-            raise
-        self._run_report(summary)
+        finally:
+            if report:
+                self._run_report(summary)
         return summary
 
     def _run_report(self, summary: RunSummary) -> None:

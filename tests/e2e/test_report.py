@@ -106,6 +106,14 @@ def test_no_run_yet_says_what_is_missing(tmp_path, cli):
     assert "Traceback" not in result.output + html
 
 
+def test_run_with_no_report_writes_none(tmp_path, cli, example_dir):
+    assert cli("init", "ws", cwd=tmp_path).exit_code == 0
+    result = cli("run", str(example_dir), "--no-report", cwd=tmp_path / "ws")
+    assert result.exit_code == 0, result.output
+    assert "Report:" not in result.output
+    assert not (tmp_path / "ws" / ".autoflux" / "report" / "index.html").exists()
+
+
 def test_failed_dbt_build_is_reported(tmp_path, cli, example_dir):
     assert cli("init", "ws", cwd=tmp_path).exit_code == 0
     ws = tmp_path / "ws"

@@ -315,20 +315,32 @@ def _is_remote(spark: SparkSession) -> bool:
 
 
 def _texts(positional: list[str], dialect: CsvDialect, options: Mapping[str, str], null_values: tuple[str, ...]) -> list:
-    """Each column's text as the embedded engine keeps it: null where it is one of ``null_values``, else as written."""
+    """Each column's text as the embedded engine keeps it: null where it is one of ``null_values``, else as written.
+
+    Built as SQL text, one expression a column: a wide file's columns would otherwise cost dozens of
+    calls into the JVM each.
+    """
     from pyspark.sql import functions as F
 
+    nulls = ", ".join(_sql_string(v) for v in null_values)
     columns = []
     for index, name in enumerate(positional):
-        column = F.col(name)
+        column = name
         if index == len(positional) - 1 and _strips_cr(dialect, options):
-            column = F.regexp_replace(column, "\r$", "")
+            column = f"regexp_replace({column}, {_sql_string(chr(13) + '$')}, '')"
         if "" not in null_values:  # Spark reads an empty field as null: it is text here
-            column = F.coalesce(column, F.lit(""))
+            column = f"coalesce({column}, '')"
         if null_values:
-            column = F.when(column.isin(list(null_values)), F.lit(None).cast("string")).otherwise(column)
-        columns.append(column.alias(name))
+            column = f"case when {column} in ({nulls}) then cast(null as string) else {column} end"
+        columns.append(F.expr(f"{column} as {name}"))
     return columns
+
+
+def _sql_string(text: str) -> str:
+    """``text`` as a Spark SQL string literal (Spark SQL unescapes backslash sequences in literals)."""
+    for char, escaped in (("\\", "\\\\"), ("'", "\\'"), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
+        text = text.replace(char, escaped)
+    return f"'{text}'"
 
 
 # What the embedded engine (Arrow's inference, then the values-as-written rules) reads as each type.
@@ -338,6 +350,7 @@ _DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _TIMESTAMP = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}(:[0-9]{2}(:[0-9]{2}([.][0-9]{1,9})?)?)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?$"
 _LEADING_ZERO_OR_PLUS = r"^(\+|-?0[0-9])"
 _NOT_A_FRACTION_AS_WRITTEN = r"^(\+|-?0[0-9]|-?[0-9]{16,}$)"
+_SPACES_AROUND = r"^\s+|\s+$"
 _TRUE = ("1", "True", "TRUE", "true")
 _FALSE = ("0", "False", "FALSE", "false")
 
@@ -357,34 +370,32 @@ def _chain(first: pa.DataType) -> list[pa.DataType]:
     return [pa.string()]
 
 
-def _fits(column: Any, kind: pa.DataType) -> Any:
-    """Whether the (non-null) text ``column`` reads as ``kind`` and back as written, as on the embedded engine."""
-    from pyspark.sql import functions as F
-
+def _fits(column: str, kind: pa.DataType) -> str:
+    """SQL: whether the (non-null) text ``column`` reads as ``kind`` and back as written, as on the embedded engine."""
     if pa.types.is_integer(kind) or pa.types.is_floating(kind):
-        column = F.regexp_replace(column, r"^\s+|\s+$", "")  # spaces around a number are not part of it, as Arrow reads it
+        # spaces around a number are not part of it, as Arrow reads it
+        column = f"regexp_replace({column}, {_sql_string(_SPACES_AROUND)}, '')"
     if pa.types.is_integer(kind):
-        return column.rlike(_INTEGER) & ~column.rlike(_LEADING_ZERO_OR_PLUS) & column.try_cast("bigint").isNotNull()
+        return f"({column} rlike {_sql_string(_INTEGER)} and not {column} rlike {_sql_string(_LEADING_ZERO_OR_PLUS)} and try_cast({column} as bigint) is not null)"
     if pa.types.is_floating(kind):
-        return column.rlike(_FRACTION) & ~column.rlike(_NOT_A_FRACTION_AS_WRITTEN) & column.try_cast("double").isNotNull()
+        return f"({column} rlike {_sql_string(_FRACTION)} and not {column} rlike {_sql_string(_NOT_A_FRACTION_AS_WRITTEN)} and try_cast({column} as double) is not null)"
     if pa.types.is_date(kind):
-        return column.rlike(_DATE) & column.try_cast("date").isNotNull()
+        return f"({column} rlike {_sql_string(_DATE)} and try_cast({column} as date) is not null)"
     if pa.types.is_timestamp(kind):
-        return column.rlike(_TIMESTAMP) & column.try_cast("timestamp").isNotNull()
+        return f"({column} rlike {_sql_string(_TIMESTAMP)} and try_cast({column} as timestamp) is not null)"
     if pa.types.is_boolean(kind):
-        return column.isin([*_TRUE, *_FALSE])
-    return F.lit(True)
+        return f"{column} in ({', '.join(_sql_string(v) for v in (*_TRUE, *_FALSE))})"
+    return "true"
 
 
-def _typed(column: Any, kind: pa.DataType) -> Any:
-    """The text ``column`` (whose values fit ``kind``) as ``kind``."""
-    from pyspark.sql import functions as F
-
+def _typed(column: str, kind: pa.DataType) -> str:
+    """SQL: the text ``column`` (whose values fit ``kind``) as ``kind``."""
     if pa.types.is_string(kind):
         return column
     if pa.types.is_boolean(kind):
-        return F.when(column.isin(list(_TRUE)), F.lit(True)).when(column.isin(list(_FALSE)), F.lit(False))
-    return F.trim(column).cast(spark_type(kind))
+        true, false = (", ".join(_sql_string(v) for v in values) for values in (_TRUE, _FALSE))
+        return f"case when {column} in ({true}) then true when {column} in ({false}) then false end"
+    return f"cast(trim({column}) as {spark_type(kind).simpleString()})"
 
 
 def _settle_types(
@@ -404,17 +415,16 @@ def _settle_types(
 
     by_file = FILE in texts.columns
 
-    measures = []
-    for index, name in enumerate(positional):
-        column = F.col(name)
+    measures = []  # SQL text, one call into the JVM each (see _texts)
+    for index, column in enumerate(positional):
         if index in hinted:
             if not pa.types.is_string(hinted[index]):
-                misfit = column.isNotNull() & column.try_cast(spark_type(hinted[index])).isNull()
-                found = F.struct(column.alias("v"), F.col(FILE).alias("f")) if by_file else column
-                measures.append(F.first(F.when(misfit, found), ignorenulls=True).alias(f"h{index}"))
+                misfit = f"{column} is not null and try_cast({column} as {spark_type(hinted[index]).simpleString()}) is null"
+                found = f"named_struct('v', {column}, 'f', {FILE})" if by_file else column
+                measures.append(F.expr(f"first(case when {misfit} then {found} end, true) as h{index}"))
             continue
         for rank, kind in enumerate(candidates[index][:-1]):
-            measures.append(F.count(F.when(column.isNotNull() & ~_fits(column, kind), 1)).alias(f"m{index}_{rank}"))
+            measures.append(F.expr(f"count(case when {column} is not null and not {_fits(column, kind)} then 1 end) as m{index}_{rank}"))
     if not measures:
         return [hinted.get(i) or c[0] for i, c in enumerate(candidates)]
     try:
@@ -480,7 +490,7 @@ def _read_csv(
     for index, name in enumerate(clean):
         if index not in hinted and name in table_types and (wider := widen(table_types[name], types[index])) is not None:
             types[index] = wider
-    columns = [_typed(F.col(p), t).alias(p) for p, t in zip(positional, types, strict=True)]
+    columns = [F.expr(f"{_typed(p, t)} as {p}") for p, t in zip(positional, types, strict=True)]
     return texts.select(*columns, *kept), names, True
 
 
