@@ -30,7 +30,7 @@ import pyarrow as pa
 from autoflux.exceptions import AutoFluxError, IngestError
 from autoflux.faults import fault
 from autoflux.ingest import quarantine
-from autoflux.ingest.discover import DataFile, Skipped, check_unique_tables, discover
+from autoflux.ingest.discover import DataFile, Skipped, check_unique_tables, discover, partition_value
 from autoflux.ingest.policy import table_policy
 from autoflux.ingest.readers import (
     Columns,
@@ -430,15 +430,7 @@ def _with_partition(data_file: DataFile, columns: Columns, types: Mapping[str, p
         return columns
     values = []
     for key, value in data_file.partition:
-        try:
-            values.append(pa.array([value], pa.string()).cast(types[key])[0])
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            raise IngestError(
-                f"the folder value {key}={value} does not fit type {types[key]}",
-                path=data_file.path,
-                column=key,
-                hint=f"change ingest.types.{data_file.table}.{key} in autoflux.yml",
-            ) from None
+        values.append(partition_value(data_file, key, value, types[key]))
     batches = columns.batches
 
     def with_values() -> Iterator[pa.RecordBatch]:

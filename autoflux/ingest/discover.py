@@ -17,11 +17,15 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from autoflux.exceptions import IngestError, SourceNotFoundError, TableNameClashError
 from autoflux.ingest.readers import COMPRESSIONS, FORMATS, split_suffixes
 from autoflux.ingest.schema import identifier
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -195,6 +199,21 @@ def _partition(relative: str) -> tuple[tuple[str, str | None], ...]:
             value = unquote(match["value"])
             pairs.append((unquote(match["key"]), None if value in (HIVE_NULL, "") else value))
     return tuple(pairs)
+
+
+def partition_value(data_file: DataFile, key: str, value: str | None, kind: pa.DataType) -> pa.Scalar:
+    """The Hive folder value ``key=value`` of ``data_file`` as type ``kind``; an IngestError naming the file when it does not fit."""
+    import pyarrow as pa
+
+    try:
+        return pa.array([value], pa.string()).cast(kind)[0]
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise IngestError(
+            f"the folder value {key}={value} does not fit type {kind}",
+            path=data_file.path,
+            column=key,
+            hint=f"change ingest.types.{data_file.table}.{key} in autoflux.yml",
+        ) from None
 
 
 def _glob_regex(pattern: str) -> re.Pattern[str]:

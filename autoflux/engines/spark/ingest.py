@@ -32,6 +32,7 @@ from urllib.parse import unquote
 import pyarrow as pa
 
 from autoflux.exceptions import IngestError
+from autoflux.ingest.discover import partition_value
 from autoflux.ingest.policy import RESCUED_COLUMN, rescue, rescued_json, widen
 from autoflux.ingest.readers import (
     BadRow,
@@ -131,7 +132,7 @@ def read_group(
     for key in _file_keys(spark, frame, paths):
         data_file = by_path[str(key_path(spark, key))]
         values = dict(data_file.partition)
-        rows.append((key, data_file.relative, *(partition_value(data_file, k, values.get(k), partitions) for k in keys)))
+        rows.append((key, data_file.relative, *(_partition_value(data_file, k, values.get(k), partitions) for k in keys)))
     files = spark.createDataFrame(rows, StructType(fields))
     kept = [c for c in frame.columns if c == corrupt]
     joined = frame.join(F.broadcast(files), on=FILE, how="inner")
@@ -158,20 +159,9 @@ def _uri_key(uri: str) -> str:
     return re.sub(r"^file:/*", "/", uri)
 
 
-def partition_value(data_file: DataFile, key: str, value: str | None, partitions: Mapping[str, pa.DataType]) -> Any:
-    """A Hive folder value as its key's type (``partitions``); an IngestError naming the file when it does not fit."""
-    if value is None:
-        return None
-    kind = partitions.get(key, pa.string())
-    try:
-        return pa.array([value], pa.string()).cast(kind)[0].as_py()
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        raise IngestError(
-            f"the folder value {key}={value} does not fit type {kind}",
-            path=data_file.path,
-            column=key,
-            hint=f"change ingest.types.{data_file.table}.{key} in autoflux.yml",
-        ) from None
+def _partition_value(data_file: DataFile, key: str, value: str | None, partitions: Mapping[str, pa.DataType]) -> Any:
+    """A Hive folder value as its key's type (``partitions``, text by default), as a Python value."""
+    return None if value is None else partition_value(data_file, key, value, partitions.get(key, pa.string())).as_py()
 
 
 def _read(
