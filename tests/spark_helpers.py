@@ -27,6 +27,13 @@ def local_engine(**settings: Any) -> dict[str, Any]:
     return {"type": "spark", "master": "local[2]", "format": "parquet", "conf": conf, **settings}
 
 
+def local_or_sail_engine(kind: str, request) -> dict[str, Any]:
+    """The ``engine`` section for ``kind``: ``local`` (:func:`local_engine`) or ``sail`` (Spark Connect, Delta)."""
+    if kind == "local":
+        return local_engine()
+    return {"type": "spark", "master": request.getfixturevalue("sail"), "format": "delta"}
+
+
 def make_workspace(folder: Path, engine: Mapping[str, Any], **sections: Any) -> Path:
     import autoflux
 

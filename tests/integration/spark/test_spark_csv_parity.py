@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from spark_helpers import local_engine, make_workspace
+from spark_helpers import local_or_sail_engine, make_workspace
 
 from autoflux.engines import create_engine
 from autoflux.ingest.schema import LINEAGE_COLUMNS, lake_type
@@ -66,10 +66,7 @@ def embedded(data, tmp_path_factory) -> dict[str, pa.Table]:
 
 @pytest.fixture(scope="module", params=["local", "sail"])
 def spark_root(request, tmp_path_factory, java) -> Path:
-    if request.param == "local":
-        engine = local_engine()
-    else:
-        engine = {"type": "spark", "master": request.getfixturevalue("sail"), "format": "delta"}
+    engine = local_or_sail_engine(request.param, request)
     return make_workspace(tmp_path_factory.mktemp(request.param) / "ws", engine, ingest={"csv": {"block_size": BLOCK_SIZE}})
 
 
