@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -111,9 +112,7 @@ def _print_plan(console: Console, planned: list[dict[str, Any]]) -> None:
         ["table", "file", "action", "why"],
         [[f"raw.{p['table']}", p["file"], p["action"], p["reason"]] for p in planned],
     )
-    counts: dict[str, int] = {}
-    for p in planned:
-        counts[p["action"]] = counts.get(p["action"], 0) + 1
+    counts = Counter(p["action"] for p in planned)
     tables = len({p["table"] for p in planned})
     console.info(f"{len(planned)} files → {tables} tables: " + ", ".join(f"{n} {action}" for action, n in counts.items()))
     console.data(planned)
@@ -318,9 +317,7 @@ def _print_ingest(console: Console, report: IngestReport) -> None:
             f = files[0]
             rows.append([f"raw.{table}", f.outcome, f.rows, f.version, f"{f.seconds:.2f}"])
             continue
-        outcomes: dict[str, int] = {}
-        for f in files:
-            outcomes[f.outcome] = outcomes.get(f.outcome, 0) + 1
+        outcomes = Counter(f.outcome for f in files)
         outcome = f"{len(files)} files: " + ", ".join(f"{n} {o}" for o, n in outcomes.items())
         loaded = [f.rows for f in files if f.rows is not None]
         seconds = max(f.seconds for f in files)

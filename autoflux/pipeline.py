@@ -215,9 +215,12 @@ class Pipeline:
         summary = RunSummary()
         try:
             self._run_stages(summary, sources, refresh=refresh, force=force)
-        finally:
+        except Exception:
             if report:
                 self._run_report(summary)
+            raise
+        if report:
+            self._run_report(summary)
         return summary
 
     def _run_report(self, summary: RunSummary) -> None:

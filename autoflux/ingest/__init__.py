@@ -128,11 +128,8 @@ def ingest_paths(
     report = IngestReport(new_load_id())
     found, report.skipped = find_files(workspace, roots)
     report.recovered = _finish_interrupted(workspace, engine)
-    groups: dict[str, list[DataFile]] = {}
-    for data_file in found:
-        if data_file.grouped:
-            groups.setdefault(data_file.table, []).append(data_file)
-            continue
+    singles, groups = _split_groups(found)
+    for data_file in singles:
         if on_file:
             on_file(data_file)
         progress = (lambda rows, done, f=data_file: on_progress(f, rows, done)) if on_progress else None
@@ -144,7 +141,7 @@ def ingest_paths(
         report.files += _ingest_group(workspace, engine, table, files, report.load_id, force=force, on_batch=progress)
     _publish_quarantine(workspace, engine)
     fault("log")
-    grouped = {table for table, files in groups.items()}
+    grouped = set(groups)
     append_log(
         workspace.lake,
         report.recovered
@@ -189,6 +186,18 @@ def find_files(workspace: Workspace, roots: Sequence[Path]) -> tuple[list[DataFi
     return found, skipped
 
 
+def _split_groups(found: list[DataFile]) -> tuple[list[DataFile], dict[str, list[DataFile]]]:
+    """The files of tables of their own, and the files of each grouped table."""
+    singles: list[DataFile] = []
+    groups: dict[str, list[DataFile]] = {}
+    for data_file in found:
+        if data_file.grouped:
+            groups.setdefault(data_file.table, []).append(data_file)
+        else:
+            singles.append(data_file)
+    return singles, groups
+
+
 @dataclass(frozen=True)
 class Planned:
     """What an ingest would do with one file: ``load`` (new or changed), ``unchanged``, ``remove`` or ``keep`` (a grouped table's file that is gone)."""
@@ -200,6 +209,7 @@ class Planned:
     fingerprint: str | None = None
     stat: tuple[int, int] | None = None
     data_file: DataFile | None = None
+    shape: str | None = None  # digest of the settings that shape the file's table (:func:`_shape`)
 
 
 def plan_ingest(workspace: Workspace, roots: Sequence[Path], *, engine: Engine | None = None, force: bool = False) -> list[Planned]:
@@ -210,11 +220,8 @@ def plan_ingest(workspace: Workspace, roots: Sequence[Path], *, engine: Engine |
         engine = create_engine(workspace)
     found, _ = find_files(workspace, roots)
     planned: list[Planned] = []
-    groups: dict[str, list[DataFile]] = {}
-    for data_file in found:
-        if data_file.grouped:
-            groups.setdefault(data_file.table, []).append(data_file)
-            continue
+    singles, groups = _split_groups(found)
+    for data_file in singles:
         try:
             print_ = fingerprint(data_file.path, _shape(workspace, data_file))
         except (OSError, AutoFluxError) as error:
@@ -240,27 +247,28 @@ def _plan_group(
     planned = []
     for data_file in files:
         entry = known.get(data_file.relative)
-        shape = _shape_digest(workspace, data_file)
+        shape_fields = _shape(workspace, data_file)
+        shape = hashlib.sha256(json.dumps(shape_fields, sort_keys=True, default=str).encode()).hexdigest()[:16]
         try:
             stat = data_file.path.stat()
         except OSError as error:
-            planned.append(Planned(table, data_file.relative, "load", f"unreadable: {error.strerror}", data_file=data_file))
+            planned.append(Planned(table, data_file.relative, "load", f"unreadable: {error.strerror}", data_file=data_file, shape=shape))
             continue
         now = (stat.st_size, stat.st_mtime_ns)
         same_shape = entry is not None and entry.get("shape") == shape
         if not force and same_shape and (entry["size"], entry["mtime_ns"]) == now:
-            planned.append(Planned(table, data_file.relative, "unchanged", "unchanged", entry["fingerprint"], now, data_file))
+            planned.append(Planned(table, data_file.relative, "unchanged", "unchanged", entry["fingerprint"], now, data_file, shape))
             continue
         try:
-            print_ = fingerprint(data_file.path, _shape(workspace, data_file))
+            print_ = fingerprint(data_file.path, shape_fields)
         except OSError as error:
-            planned.append(Planned(table, data_file.relative, "load", f"unreadable: {error.strerror}", data_file=data_file))
+            planned.append(Planned(table, data_file.relative, "load", f"unreadable: {error.strerror}", data_file=data_file, shape=shape))
             continue
         if not force and same_shape and entry["fingerprint"] == print_:
-            planned.append(Planned(table, data_file.relative, "unchanged", "unchanged (touched)", print_, now, data_file))
+            planned.append(Planned(table, data_file.relative, "unchanged", "unchanged (touched)", print_, now, data_file, shape))
         else:
             reason = "new" if entry is None else "changed"
-            planned.append(Planned(table, data_file.relative, "load", reason, print_, now, data_file))
+            planned.append(Planned(table, data_file.relative, "load", reason, print_, now, data_file, shape))
     present = {f.relative for f in files}
     keep = own is not None and own.on_missing == "keep"
     for gone in sorted(set(known) - present):
@@ -332,7 +340,7 @@ def _ingest_group(
                     entries[p.source_file]["size"], entries[p.source_file]["mtime_ns"] = p.stat
             else:
                 continue
-            entries[p.source_file]["shape"] = _shape_digest(workspace, p.data_file) if p.data_file else known[p.source_file].get("shape")
+            entries[p.source_file]["shape"] = p.shape if p.data_file else known[p.source_file].get("shape")
             entries[p.source_file]["data"] = data_files.get(p.source_file, [])
         loaded = [p.source_file for p in loading if p.source_file in data_files]
         manifest = {
@@ -531,10 +539,6 @@ def _shape(workspace: Workspace, data_file: DataFile) -> dict[str, Any]:
         "csv": settings.csv.model_dump(),
         "hints": {k: str(v) for k, v in _hints(workspace, data_file).items()},
     }
-
-
-def _shape_digest(workspace: Workspace, data_file: DataFile) -> str:
-    return hashlib.sha256(json.dumps(_shape(workspace, data_file), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _hints(workspace: Workspace, data_file: DataFile) -> dict[str, pa.DataType]:

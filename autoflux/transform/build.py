@@ -94,32 +94,34 @@ def changed_tables(built: dict[str, Any], now: dict[str, Any]) -> list[str]:
 
 def dbt_models(target: Path) -> dict[str, Any]:
     """Each model of dbt's ``manifest.json`` in ``target``: file, checksum, compiled-SQL hash (when compiled)."""
-    path = target / "manifest.json"
-    if not path.exists():
-        return {}
-    nodes = json.loads(path.read_text(encoding="utf-8")).get("nodes", {})
     return {
         node["name"]: {
             "path": node["original_file_path"],
             "checksum": node["checksum"]["checksum"],
             "compiled_sha256": hashlib.sha256(node["compiled_code"].encode()).hexdigest() if node.get("compiled_code") else None,
         }
-        for node in nodes.values()
-        if node.get("resource_type") == "model"
+        for node in _model_nodes(target)
     }
 
 
 def dbt_views(target: Path) -> set[str]:
-    """``schema.name`` of each model dbt builds as a view, from the ``manifest.json`` in ``target``."""
+    """``schema.name`` of each model dbt builds as a view, from the ``manifest.json`` in ``target`` (none when it is unreadable)."""
     try:
-        nodes = json.loads((target / "manifest.json").read_text(encoding="utf-8")).get("nodes", {})
+        nodes = _model_nodes(target)
     except (OSError, ValueError):
         return set()
     return {
-        f"{node['schema']}.{node.get('alias') or node['name']}"
-        for node in nodes.values()
-        if node.get("resource_type") == "model" and node.get("config", {}).get("materialized") == "view"
+        f"{node['schema']}.{node.get('alias') or node['name']}" for node in nodes if node.get("config", {}).get("materialized") == "view"
     }
+
+
+def _model_nodes(target: Path) -> list[dict[str, Any]]:
+    """The model nodes of dbt's ``manifest.json`` in ``target`` (none when there is no manifest)."""
+    try:
+        text = (target / "manifest.json").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    return [node for node in json.loads(text).get("nodes", {}).values() if node.get("resource_type") == "model"]
 
 
 def package_versions(engine: Engine) -> dict[str, str | None]:
