@@ -447,6 +447,14 @@ class Pack:
 PACK_BYTES = 64 << 20  # small files' rows are packed into data files of about this many bytes (in memory)
 
 
+@dataclass
+class _OpenPack:
+    schema: pa.Schema
+    batches: list[pa.RecordBatch]
+    sources: list[str]
+    bytes: int = 0
+
+
 class Packer:
     """Packs the rows of a grouped table's small files into shared data files, written as they fill (thread-safe).
 
@@ -458,29 +466,29 @@ class Packer:
         self.lake, self.schema_name, self.table, self.limit = lake, schema_name, table, limit
         self.packs: list[Pack] = []
         self._lock = threading.Lock()
-        self._open: dict[tuple, tuple[pa.Schema, list[pa.RecordBatch], list[str], list[int]]] = {}
+        self._open: dict[tuple, _OpenPack] = {}
 
     def add(self, source_file: str, schema: pa.Schema, batches: list[pa.RecordBatch]) -> None:
         key = tuple((f.name, str(f.type)) for f in schema)
         with self._lock:
-            pending = self._open.setdefault(key, (schema, [], [], [0]))
-            pending[1].extend(pa.record_batch(b.columns, schema=pending[0]) for b in batches)
-            pending[2].append(source_file)
-            pending[3][0] += sum(b.nbytes for b in batches)
-            full = self._open.pop(key) if pending[3][0] >= self.limit else None
+            pending = self._open.setdefault(key, _OpenPack(schema, [], []))
+            pending.batches.extend(pa.record_batch(b.columns, schema=pending.schema) for b in batches)
+            pending.sources.append(source_file)
+            pending.bytes += sum(b.nbytes for b in batches)
+            full = self._open.pop(key) if pending.bytes >= self.limit else None
         if full is not None:
-            self._write(full[0], full[1], full[2])
+            self._write(full)
 
     def flush(self) -> None:
         with self._lock:
             pending, self._open = list(self._open.values()), {}
-        for schema, batches, sources, _ in pending:
-            self._write(schema, batches, sources)
+        for pack in pending:
+            self._write(pack)
 
-    def _write(self, schema: pa.Schema, batches: list[pa.RecordBatch], sources: list[str]) -> None:
-        adds = write_files(self.lake, self.schema_name, self.table, schema, iter(batches))
+    def _write(self, pack: _OpenPack) -> None:
+        adds = write_files(self.lake, self.schema_name, self.table, pack.schema, iter(pack.batches))
         with self._lock:
-            self.packs += [Pack(add, schema, tuple(sources)) for add in adds]
+            self.packs += [Pack(add, pack.schema, tuple(pack.sources)) for add in adds]
 
 
 def stage_file(
