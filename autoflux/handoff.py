@@ -205,9 +205,10 @@ def ml_roles(workspace: Workspace, engine: Engine | None = None) -> tuple[str | 
     own = engine is None
     engine = engine or create_engine(workspace)
     try:
-        present = set(engine.raw_tables())
+        store = engine.raw_store()
+        present = set(store.tables())
         columns = {
-            name: [c for c in engine.raw_table(name).schema.names if c not in LINEAGE_COLUMNS]
+            name: [c for c in store.table(name).schema.names if c not in LINEAGE_COLUMNS]
             for name in (ml.train_table, ml.test_table, "sample_submission")
             if name in present
         }

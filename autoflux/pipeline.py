@@ -143,8 +143,10 @@ class Pipeline:
                     counts[data_file.table] = counts.get(data_file.table, 0) + rows
                     progress.update(tasks[data_file.table], completed=done, detail=f"{counts[data_file.table]:,} rows")
 
-            report = ingest_paths(self.workspace, roots, engine=self.engine, force=force, on_file=on_file, on_progress=on_progress)
-        self._publish_raw(self.engine.raw_tables())
+            report = ingest_paths(
+                self.workspace, roots, store=self.engine.raw_store(), force=force, on_file=on_file, on_progress=on_progress
+            )
+        self._publish_raw(self.engine.raw_store().tables())
         sync_project(self.workspace, self.engine)
         return report
 
@@ -155,7 +157,7 @@ class Pipeline:
         roots = self.acquire(self._sources(sources), refresh=refresh)
         return [
             {"table": p.table, "file": p.source_file, "action": p.action, "reason": p.reason}
-            for p in plan_ingest(self.workspace, roots, engine=self.engine, force=force)
+            for p in plan_ingest(self.workspace, roots, store=self.engine.raw_store(), force=force)
         ]
 
     def _sources(self, sources: Sequence[str]) -> list[str]:
@@ -185,7 +187,7 @@ class Pipeline:
             return self._transform(select=select, test=test, if_changed=if_changed)
 
     def _transform(self, *, select: str | None, test: bool | None, if_changed: bool = False) -> TransformReport:
-        raw_tables = self.engine.raw_tables()
+        raw_tables = self.engine.raw_store().tables()
         if not raw_tables:
             raise AutoFluxError("there are no raw tables yet", hint="run `autoflux ingest SOURCE` first")
         self._publish_raw(raw_tables)
@@ -348,8 +350,9 @@ class Pipeline:
     def tables(self) -> list[dict[str, Any]]:
         """Raw Delta tables (rows, version) and the engine's staging and mart tables (rows)."""
         rows = []
-        for name in self.engine.raw_tables():
-            table = self.engine.raw_table(name, count=True)
+        store = self.engine.raw_store()
+        for name in store.tables():
+            table = store.table(name, count=True)
             rows.append({"schema": RAW, "table": name, "rows": table.rows, "version": table.version, "format": table.format})
         for relation in self.engine.relations(["staging", "marts", self.workspace.config.ml.schema_]):
             rows.append(
@@ -384,7 +387,7 @@ class Pipeline:
 
         schema, _, name = table.rpartition(".")
         schema = schema or self.workspace.config.ml.schema_
-        data = self.engine.read_raw(name) if schema == RAW else self.engine.read_arrow(schema, name)
+        data = self.engine.raw_store().read(name) if schema == RAW else self.engine.read_arrow(schema, name)
         suffix = path.suffix.lower()
         if suffix not in (".parquet", ".csv"):
             raise AutoFluxError(f"cannot export to {path.name}", hint="use a .parquet or .csv file name")

@@ -71,7 +71,8 @@ def sync_project(workspace: Workspace, engine: Engine) -> list[Path]:
     project = workspace.dbt_dir
     if not (project / "dbt_project.yml").exists():
         raise WorkspaceError(f"no dbt project in {project}", hint="check dbt.project_dir in autoflux.yml, or run `autoflux init`")
-    schemas = {name: engine.raw_table(name).schema for name in engine.raw_tables()}
+    store = engine.raw_store()
+    schemas = {name: store.table(name).schema for name in store.tables()}
     plugins = {name: engine.source_plugin(name) for name in schemas}
     written = [
         _write_managed(project / "profiles.yml", profiles_yml(workspace, engine)),

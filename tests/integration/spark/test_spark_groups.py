@@ -61,7 +61,7 @@ def comparable(table: pa.Table) -> pa.Table:
 
 def spark_table(root: Path, table: str) -> pa.Table:
     engine = create_engine(Workspace.open(root))
-    return engine.read_raw(table)
+    return engine.raw_store().read(table)
 
 
 def assert_same(got: pa.Table, expected: pa.Table) -> None:
@@ -105,7 +105,7 @@ def test_a_folder_of_parts_is_one_table_loaded_by_file_as_on_the_embedded_engine
         (7, "events/part-00004.csv"),
     ]
     assert_same(table, embedded(tmp_path / "duck", source, "events"))
-    assert create_engine(Workspace.open(spark_root)).raw_state("events")[1] == first + 1
+    assert create_engine(Workspace.open(spark_root)).raw_store().state("events")[1] == first + 1
 
 
 def test_hive_folders_become_typed_key_columns_as_on_the_embedded_engine(spark_root, tmp_path):
