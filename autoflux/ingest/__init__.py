@@ -109,22 +109,18 @@ def ingest_paths(
     workspace: Workspace,
     roots: Sequence[Path],
     *,
-    store: RawStore | None = None,
+    store: RawStore,
     force: bool = False,
     on_file: Callable[[DataFile], None] | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> IngestReport:
     """Ingest the data files under local ``roots`` into ``raw`` tables of the workspace's lake.
 
-    ``store`` (default: the workspace's engine's) writes the tables and knows what each last loaded.
+    ``store`` (the raw store of the workspace's engine) writes the tables and knows what each last loaded.
     Raises :class:`TableNameClashError` (before anything is written) when two files would become
     the same table; every other per-file problem is reported in the result.
     """
     started = time.perf_counter()
-    if store is None:
-        from autoflux.engines import create_engine
-
-        store = create_engine(workspace).raw_store()
     report = IngestReport(new_load_id())
     found, report.skipped = find_files(workspace, roots)
     report.recovered = _finish_interrupted(workspace, store)
@@ -212,12 +208,8 @@ class Planned:
     shape: str | None = None  # digest of the settings that shape the file's table (:func:`_shape`)
 
 
-def plan_ingest(workspace: Workspace, roots: Sequence[Path], *, store: RawStore | None = None, force: bool = False) -> list[Planned]:
+def plan_ingest(workspace: Workspace, roots: Sequence[Path], *, store: RawStore, force: bool = False) -> list[Planned]:
     """The file → table mapping of an ingest of ``roots``, and what it would load, without writing anything."""
-    if store is None:
-        from autoflux.engines import create_engine
-
-        store = create_engine(workspace).raw_store()
     found, _ = find_files(workspace, roots)
     planned: list[Planned] = []
     singles, groups = _split_groups(found)

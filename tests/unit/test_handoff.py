@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from ingesting import run_ingest
 
 from autoflux.content_hash import content_hash
 from autoflux.exceptions import ConfigError, TableNotFoundError
 from autoflux.handoff import StaleDataWarning, load_training_data, ml_roles
-from autoflux.ingest import ingest_paths
 from autoflux.pipeline import Pipeline
 from autoflux.workspace import Workspace
 
@@ -26,7 +26,7 @@ def write_raw(workspace: Path, tmp_path: Path, files: dict[str, str]) -> None:
     data.mkdir(exist_ok=True)
     for name, text in files.items():
         (data / name).write_text(text)
-    report = ingest_paths(Workspace.open(workspace), [data])
+    report = run_ingest(Workspace.open(workspace), [data])
     assert not report.failed
 
 
@@ -156,7 +156,7 @@ def test_manifest_records_what_the_mart_was_built_from_and_what_changed_since(wo
     pipeline.transform(test=False)
     built = json.loads((workspace / ".autoflux" / "build.json").read_text())
     (tmp_path / "data" / "train.csv").write_text("PassengerId,Age,Survived\n1,31,1\n2,41,0\n")
-    second = ingest_paths(Workspace.open(workspace), [tmp_path / "data"])  # ingest, no transform
+    second = run_ingest(Workspace.open(workspace), [tmp_path / "data"])  # ingest, no transform
     with pytest.warns(StaleDataWarning, match="changed since marts.ml_training_set was built: train"):
         data = load_training_data(workspace, format="arrow")
     assert data.train["age"].to_pylist() == [30, 40]  # the frames hold what the build read ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jinja2
 import yaml
+from ingesting import run_ingest
 
 from autoflux.engines import create_engine
 from autoflux.ingest import ingest_paths
@@ -24,7 +25,7 @@ def test_lake_and_database_paths_with_quotes_and_backslashes_survive_the_jinja(w
     data.mkdir()
     (data / "train.csv").write_text("a\n1\n")
     ws = Workspace.open(workspace)
-    assert not ingest_paths(ws, [data]).failed
+    assert not run_ingest(ws, [data]).failed
     sync_project(ws, create_engine(ws))
 
     sources = yaml.safe_load((ws.dbt_dir / "models" / "sources.yml").read_text())
