@@ -22,14 +22,16 @@ from typing import Any
 import pyarrow as pa
 
 from autoflux.engines import create_engine
+from autoflux.engines.base import Engine
 from autoflux.exceptions import ReproduceError
 from autoflux.ingest.store import RawStore
 from autoflux.lake import RAW, Lake
 from autoflux.workspace import Workspace
 
 
-def rebuild_mart(workspace: Workspace, manifest: dict[str, Any], manifest_path: Path) -> tuple[pa.Table, list[str]]:
-    """The mart ``manifest`` (read by :func:`read_manifest`) records, rebuilt in scratch space, and
+def rebuild_mart(workspace: Workspace, engine: Engine, manifest: dict[str, Any], manifest_path: Path) -> tuple[pa.Table, list[str]]:
+    """The mart ``manifest`` (read by :func:`read_manifest`) records, rebuilt in scratch space of the workspace's ``engine``
+    (its raw tables copied, a second engine of :meth:`Engine.scratch_settings` to rebuild in), and
     the recorded models whose compiled SQL now differs (the likely cause when its hash does not match)."""
     from autoflux.transform.build import dbt_models
     from autoflux.transform.dbt import _invoke
@@ -43,7 +45,6 @@ def rebuild_mart(workspace: Workspace, manifest: dict[str, Any], manifest_path: 
             path=manifest_path,
             hint="restore those files (e.g. from git) to reproduce, or rebuild and hand off anew",
         )
-    engine = create_engine(workspace)
     scratch = workspace.state_dir / "reproduce" / uuid.uuid4().hex[:12]
     settings = None
     try:
@@ -67,7 +68,6 @@ def rebuild_mart(workspace: Workspace, manifest: dict[str, Any], manifest_path: 
     finally:
         if settings is not None:
             engine.remove_scratch(settings)
-        engine.close()
         shutil.rmtree(scratch, ignore_errors=True)
         with contextlib.suppress(OSError):
             scratch.parent.rmdir()

@@ -10,9 +10,11 @@ import pyarrow as pa
 import pytest
 from ingesting import run_ingest
 
+from autoflux import load_training_data
 from autoflux.content_hash import content_hash
+from autoflux.engines import create_engine
 from autoflux.exceptions import ConfigError, TableNotFoundError
-from autoflux.handoff import StaleDataWarning, load_training_data, ml_roles
+from autoflux.handoff import StaleDataWarning, ml_roles
 from autoflux.pipeline import Pipeline
 from autoflux.workspace import Workspace
 
@@ -64,7 +66,8 @@ def competition(workspace, tmp_path):
 
 
 def test_roles_are_inferred_from_the_raw_tables(competition):
-    assert ml_roles(Workspace.open(competition)) == ("survived", "passenger_id")
+    ws = Workspace.open(competition)
+    assert ml_roles(ws, create_engine(ws).raw_store()) == ("survived", "passenger_id")
 
 
 def test_sample_submission_names_target_and_id(workspace, tmp_path):
@@ -77,7 +80,8 @@ def test_sample_submission_names_target_and_id(workspace, tmp_path):
             "sample_submission.csv": "key,label\n3,0\n",
         },
     )
-    assert ml_roles(Workspace.open(workspace)) == ("label", "key")
+    ws = Workspace.open(workspace)
+    assert ml_roles(ws, create_engine(ws).raw_store()) == ("label", "key")
 
 
 def test_split_target_and_id(competition):
