@@ -31,7 +31,6 @@ from autoflux.exceptions import AutoFluxError, IngestError
 from autoflux.faults import fault
 from autoflux.ingest import quarantine
 from autoflux.ingest.discover import DataFile, Skipped, check_unique_tables, discover, partition_value
-from autoflux.ingest.policy import table_policy
 from autoflux.ingest.readers import (
     Columns,
     CsvOptions,
@@ -46,10 +45,10 @@ from autoflux.ingest.readers import (
     read_parquet,
     split_suffixes,
 )
+from autoflux.ingest.rules import Lineage
 from autoflux.ingest.schema import hint_type, identifier
 from autoflux.ingest.state import MANIFEST_KEY, LoadMetadata, LogEntry, append_log, fingerprint
 from autoflux.ingest.store import GroupLoad, RawStore
-from autoflux.ingest.writer import Lineage
 from autoflux.lake import RAW
 
 if TYPE_CHECKING:
@@ -352,7 +351,9 @@ def _ingest_group(
             for path in entry.get("data", []):
                 owners.setdefault(path, set()).add(source)
     try:
-        outcome = store.write_group(table, loads, drop=gone, owners=owners, hints=hints, metadata=metadata, on_batch=on_batch)
+        outcome = store.write_group(
+            table, loads, rules=store.rules(table), drop=gone, owners=owners, hints=hints, metadata=metadata, on_batch=on_batch
+        )
     except AutoFluxError as error:
         return [FileResult(table, p.source_file, "failed", message=str(error), fingerprint=p.fingerprint) for p in loading] + unchanged
     fault("commit")
@@ -477,7 +478,6 @@ def _ingest_file(
     on_batch: Callable[[int, int | None], None] | None,
 ) -> FileResult:
     started = time.perf_counter()
-    settings = workspace.config.ingest
     size = data_file.path.stat().st_size if data_file.path.exists() else 0
     base = {"table": data_file.table, "source_file": str(data_file.path), "bytes": size}
     print_ = None
@@ -492,13 +492,14 @@ def _ingest_file(
         committed, version = store.state(data_file.table)
         if not force and committed == print_:
             return FileResult(outcome="unchanged", version=version, fingerprint=print_, seconds=time.perf_counter() - started, **base)
-        policy = table_policy(settings, data_file.table)
+        rules = store.rules(data_file.table)
         written = store.write(
             data_file,
             lambda types, **read: _open(workspace, data_file, types, **read),
             hints=hints,
             lineage=Lineage(load_id, data_file.relative, datetime.now(UTC)),
-            commit_metadata=LoadMetadata(load_id, print_, data_file.relative, policy.mode).to_dict(),
+            rules=rules,
+            commit_metadata=LoadMetadata(load_id, print_, data_file.relative, rules.policy.mode).to_dict(),
             on_batch=on_batch,
         )
     except AutoFluxError as error:

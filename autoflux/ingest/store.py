@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from autoflux.exceptions import AutoFluxError, ReproduceError
-from autoflux.ingest import quarantine
-from autoflux.ingest.policy import BadRowLimits, table_policy
+from autoflux.ingest.rules import WriteRules, write_rules
 from autoflux.ingest.state import committed_fingerprint, committed_load, files_manifest, last_load, unlogged_loads
 from autoflux.ingest.writer import PACK_BYTES, Packer, commit_group, stage_file, write_table
 from autoflux.lake import RAW, Lake
@@ -28,8 +27,9 @@ if TYPE_CHECKING:
     from autoflux.config import IngestSettings
     from autoflux.ingest.discover import DataFile
     from autoflux.ingest.readers import Columns
+    from autoflux.ingest.rules import Lineage
     from autoflux.ingest.state import LogEntry
-    from autoflux.ingest.writer import Lineage, Written
+    from autoflux.ingest.writer import Written
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,10 @@ class RawStore:
             return None, None
         return committed_fingerprint(self.lake, RAW, table), self.lake.open(RAW, table).version()
 
+    def rules(self, table: str) -> WriteRules:
+        """How loads may change ``raw.<table>`` (:func:`autoflux.ingest.rules.write_rules` of the store's settings)."""
+        return write_rules(self.settings, table, self.state_dir)
+
     def write(
         self,
         data_file: DataFile,
@@ -91,14 +95,11 @@ class RawStore:
         *,
         hints: Mapping[str, pa.DataType],
         lineage: Lineage,
+        rules: WriteRules,
         commit_metadata: Mapping[str, str],
         on_batch: Callable[[int, int | None], None] | None = None,
     ) -> Written:
-        """Load the file's rows into ``raw.<data_file.table>`` in one commit.
-
-        The table's write mode and schema policy, and the bad rows a file may have, come from
-        ``ingest`` config through :mod:`autoflux.ingest.policy` (a subclass applies the same).
-        """
+        """Load the file's rows into ``raw.<data_file.table>`` in one commit, as ``rules`` (:meth:`rules`) say."""
         return write_table(
             self.lake,
             RAW,
@@ -108,17 +109,15 @@ class RawStore:
             lineage=lineage,
             commit_metadata=commit_metadata,
             on_batch=on_batch,
-            policy=table_policy(self.settings, data_file.table),
-            bad_rows=BadRowLimits(self.settings.bad_rows.max_count, self.settings.bad_rows.max_fraction),
-            staging=quarantine.staging_dir(self.state_dir),
+            rules=rules,
         )
 
     def files(self, table: str) -> dict[str, Any] | None:
         """The files manifest of grouped table ``raw.<table>``'s last load (see :func:`autoflux.ingest.state.files_manifest`)."""
         return files_manifest(self.lake, RAW, table) if self.lake.exists(RAW, table) else None
 
-    def write_group(self, table: str, loads: Sequence[GroupLoad], *, drop: Collection[str], owners: Mapping[str, Collection[str]] | None,
-                    hints: Mapping[str, pa.DataType],
+    def write_group(self, table: str, loads: Sequence[GroupLoad], *, rules: WriteRules, drop: Collection[str],
+                    owners: Mapping[str, Collection[str]] | None, hints: Mapping[str, pa.DataType],
                     metadata: Callable[[dict[str, list[str]], Mapping[str, Any]], Mapping[str, str]],
                     on_batch: Callable[[int, int | None], None] | None = None) -> GroupWritten:  # fmt: skip
         """Load the files of grouped table ``raw.<table>`` in ``loads`` and remove the rows of those in ``drop``, in one commit.
@@ -130,9 +129,6 @@ class RawStore:
         and nothing is to be removed.
         """
         lake = self.lake
-        policy = table_policy(self.settings, table)
-        limits = BadRowLimits(self.settings.bad_rows.max_count, self.settings.bad_rows.max_fraction)
-        staging_dir = quarantine.staging_dir(self.state_dir)
         base = None
         if owners is not None and lake.exists(RAW, table):
             base = pa.schema(lake.open(RAW, table).schema().to_arrow())
@@ -143,8 +139,8 @@ class RawStore:
             small = load.data_file.path.stat().st_size < PACK_BYTES // 8
             try:
                 results[load.lineage.source_file] = stage_file(
-                    lake, RAW, table, load.open_columns, base=base, hints=hints, lineage=load.lineage, policy=policy,
-                    bad_rows=limits, staging=staging_dir, on_batch=on_batch, packer=packer if small else None,
+                    lake, RAW, table, load.open_columns, base=base, hints=hints, lineage=load.lineage, rules=rules,
+                    on_batch=on_batch, packer=packer if small else None,
                 )  # fmt: skip
             except AutoFluxError as error:
                 if error.path is None:

@@ -48,15 +48,16 @@ from autoflux.engines.spark.writer import (
     spark_struct,
 )
 from autoflux.exceptions import AutoFluxError, IngestError
-from autoflux.ingest import quarantine
-from autoflux.ingest.policy import BadRowLimits, TablePolicy, plan, reader_types, table_policy
+from autoflux.ingest.policy import plan, reader_types
 from autoflux.ingest.readers import CsvOptions, read_head, sniff_csv, split_suffixes
+from autoflux.ingest.rules import set_aside
 from autoflux.ingest.schema import LINEAGE_COLUMNS, lineage_schema
 from autoflux.lake import SYSTEM
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
+    from autoflux.ingest.rules import WriteRules
     from autoflux.ingest.store import GroupLoad, GroupWritten
 
 SOURCE = LINEAGE_COLUMNS[1]
@@ -76,6 +77,7 @@ def load(
     table: str,
     loads: Sequence[GroupLoad],
     *,
+    rules: WriteRules,
     drop: Collection[str],
     owners: Mapping[str, Collection[str]] | None,
     hints: Mapping[str, pa.DataType],
@@ -88,11 +90,9 @@ def load(
     from autoflux.ingest.store import GroupWritten
     from autoflux.ingest.writer import schema_changes, union_schema
 
-    settings = store.settings
-    csv = settings.csv
+    csv = store.settings.csv
     options = CsvOptions(csv.delimiter, csv.encoding, csv.block_size, tuple(csv.null_values))
-    limits = BadRowLimits(settings.bad_rows.max_count, settings.bad_rows.max_fraction)
-    policy = TablePolicy("append", table_policy(settings, table).schema)
+    rules = rules.appended()
     old = store.current(table) if owners is not None else None  # without a files manifest the table is rebuilt
     existing = arrow_schema(old.schema) if old is not None else None
     results: dict[str, Any] = {}
@@ -101,7 +101,7 @@ def load(
     try:
         base = existing
         for number, members in enumerate(_shapes(loads, options, results)):
-            staged = _stage_shape(store, table, members, f"{staging}/s{number}", base, policy, hints, options, limits, results)
+            staged = _stage_shape(store, table, members, f"{staging}/s{number}", base, rules, hints, options, results)
             shapes += staged
             base = base if base is not None or not staged else staged[0].schema
         if on_batch:
@@ -175,7 +175,7 @@ def _shape_key(one: GroupLoad, options: CsvOptions) -> Any:
         raise IngestError(f"not a readable Parquet file ({error})", path=path, hint="check the file is complete") from None
 
 
-def _stage_shape(store, table, members, target, base, policy, hints, options, limits, results) -> list[_Shape]:  # noqa: ANN001
+def _stage_shape(store, table, members, target, base, rules, hints, options, results) -> list[_Shape]:  # noqa: ANN001
     """Read, plan and stage the files of one shape. A file a failure names is set aside and the rest read again; a failure
     that names no file splits the files in halves, read apart, until it is down to one file."""
     from py4j.protocol import Py4JError
@@ -186,14 +186,14 @@ def _stage_shape(store, table, members, target, base, policy, hints, options, li
     pending = list(members)
     while pending:
         try:
-            return [_stage_once(store, table, pending, target, base, policy, hints, options, limits, results)]
+            return [_stage_once(store, table, pending, target, base, rules, hints, options, results)]
         except (AutoFluxError, PySparkException, Py4JError) as error:  # Spark's errors name the file they failed on
             culprit = _culprit(error, pending)
             if culprit is None and len(pending) > 1:
                 half = len(pending) // 2
-                first = _stage_shape(store, table, pending[:half], f"{target}a", base, policy, hints, options, limits, results)
+                first = _stage_shape(store, table, pending[:half], f"{target}a", base, rules, hints, options, results)
                 base = base if base is not None or not first else first[0].schema
-                return first + _stage_shape(store, table, pending[half:], f"{target}b", base, policy, hints, options, limits, results)
+                return first + _stage_shape(store, table, pending[half:], f"{target}b", base, rules, hints, options, results)
             if not isinstance(error, AutoFluxError):
                 error = read_error(error, culprit.data_file.path if culprit else pending[0].data_file.path)
             results[(culprit or pending[0]).lineage.source_file] = _named(error, culprit or pending[0])
@@ -201,13 +201,14 @@ def _stage_shape(store, table, members, target, base, policy, hints, options, li
     return []
 
 
-def _stage_once(store, table, pending, target, base, policy, hints, options, limits, results) -> _Shape:  # noqa: ANN001
+def _stage_once(store, table, pending, target, base, rules, hints, options, results) -> _Shape:  # noqa: ANN001
     from pyspark.sql import functions as F
 
     from autoflux.engines.spark import ingest
     from autoflux.ingest.writer import Written
 
     spark = store.spark
+    policy = rules.policy
     text = policy.schema == "rescue" and base is not None
     csv = pending[0].data_file.format == "csv"
     corrupt = CORRUPT if csv and not store.remote else None
@@ -244,9 +245,7 @@ def _stage_once(store, table, pending, target, base, policy, hints, options, lim
                 bad = ingest.bad_rows(spark, one.data_file.path, options, CORRUPT)
                 if len(bad) < found["corrupt"]:  # not a ragged row: a value that does not fit its type hint
                     raise _misfit(rows.where(F.col(SOURCE) == name), bad, one.data_file)
-                if not limits.allows(len(bad), read):
-                    raise bad.error(limits if limits.max_count or limits.max_fraction else None)
-                quarantine.stage(quarantine.staging_dir(store.state_dir), lineage.load_id, table, name, bad.located())
+                set_aside(rules, bad, read, table, lineage)
         except AutoFluxError as error:
             results[name] = _named(error, one)
             continue

@@ -40,7 +40,7 @@ Differences from the embedded engine:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -48,20 +48,16 @@ import pyarrow as pa
 
 from autoflux.engines.spark.ingest import quoted
 from autoflux.exceptions import IngestError
-from autoflux.ingest import quarantine
 from autoflux.ingest.policy import (
     RESCUED_COLUMN,
-    BadRowLimits,
     Plan,
     TablePolicy,
-    empty_key_error,
     key_columns,
     plan,
     reader_types,
-    repeated_key_error,
-    table_policy,
 )
 from autoflux.ingest.readers import BadRows, CsvOptions
+from autoflux.ingest.rules import WriteRules, check_key, set_aside
 from autoflux.ingest.schema import LINEAGE_COLUMNS, lineage_schema
 from autoflux.lake import RAW, SYSTEM
 
@@ -74,7 +70,8 @@ if TYPE_CHECKING:
     from autoflux.config import IngestSettings
     from autoflux.ingest.discover import DataFile
     from autoflux.ingest.readers import Columns
-    from autoflux.ingest.writer import Lineage, Written
+    from autoflux.ingest.rules import Lineage
+    from autoflux.ingest.writer import Written
     from autoflux.lake import Lake
 
 
@@ -124,15 +121,14 @@ def load(
     *,
     hints: Mapping[str, pa.DataType],
     lineage: Lineage,
+    rules: WriteRules,
     commit_metadata: Mapping[str, str],
 ) -> Written:
-    """Load the file into ``raw.<table>`` as one new version, as its policy says (see the module docstring)."""
+    """Load the file into ``raw.<table>`` as one new version, as ``rules`` say (see the module docstring)."""
     from autoflux.ingest.writer import Written
 
-    settings = store.settings
     table = data_file.table
-    policy = table_policy(settings, table)
-    limits = BadRowLimits(settings.bad_rows.max_count, settings.bad_rows.max_fraction)
+    policy = rules.policy
     old = store.current(table)
     direct = not store.delta and policy.mode != "merge"
     if direct:
@@ -140,15 +136,12 @@ def load(
     else:
         target = f"{store.lake.table_uri(SYSTEM, 'staging')}/{table}"  # one per table: a killed load's is overwritten
     try:
-        staged = _stage(store, data_file, open_columns, policy, old, target, direct, hints=hints, lineage=lineage, limits=limits)
+        staged = _stage(store, data_file, open_columns, rules, old, target, direct, hints=hints, lineage=lineage)
         if policy.mode == "merge":
             key = key_columns(policy, table, staged.incoming)
             _check_key(staged.rows, key, table, lineage.source_file)
         if staged.bad is not None:
-            bad = staged.bad
-            if not limits.allows(len(bad), staged.loaded + len(bad)):
-                raise bad.error(limits if limits.max_count or limits.max_fraction else None)
-            quarantine.stage(quarantine.staging_dir(store.state_dir), lineage.load_id, table, lineage.source_file, bad.located())
+            set_aside(rules, staged.bad, staged.loaded + len(staged.bad), table, lineage)
         if direct:
             store.swap(table, target, version, commit_metadata)
         else:
@@ -176,14 +169,13 @@ def _stage(
     store: Store,
     data_file: DataFile,
     open_columns: Callable[..., Columns],
-    policy: TablePolicy,
+    rules: WriteRules,
     old: DataFrame | None,
     target: str,
     direct: bool,
     *,
     hints: Mapping[str, pa.DataType],
     lineage: Lineage,
-    limits: BadRowLimits,
 ) -> _Staged:
     """Read the file, plan the table's columns and write the file's rows in them to ``target``, counted.
 
@@ -196,6 +188,7 @@ def _stage(
     from autoflux.engines.spark import ingest
 
     spark = store.spark
+    policy = rules.policy
     existing = arrow_schema(old.schema) if old is not None else None
     text = policy.schema == "rescue" and existing is not None
     table_types = {} if text else reader_types(policy, existing)
@@ -216,7 +209,7 @@ def _stage(
             corrupt=CORRUPT if permissive else None,
         )
     else:
-        frame, quarantined = _arrow_rows(store, data_file, open_columns, hints, lineage, table_types, text, limits)
+        frame, quarantined = _arrow_rows(store, data_file, open_columns, hints, lineage, table_types, text, rules)
     kept = [CORRUPT] if permissive else []
     incoming = arrow_schema(frame.schema, exclude=(*LINEAGE_COLUMNS, *kept))
     planned = plan(policy, data_file.table, existing, incoming)
@@ -288,7 +281,7 @@ def _in_columns(frame: DataFrame, schema: pa.Schema, struct: StructType, incomin
     return aligned(frame.mapInArrow(body, output), struct, keep=[RESCUED_COUNT, *kept])
 
 
-def _arrow_rows(store, data_file, open_columns, hints, lineage, table_types, text, limits) -> tuple[DataFrame, int]:
+def _arrow_rows(store, data_file, open_columns, hints, lineage, table_types, text, rules) -> tuple[DataFrame, int]:
     """A file Spark has no reader for, read whole by AutoFlux's readers and writer rules; its bad rows staged for the quarantine."""
     import tempfile
 
@@ -307,8 +300,7 @@ def _arrow_rows(store, data_file, open_columns, hints, lineage, table_types, tex
             hints=hints,
             lineage=lineage,
             commit_metadata={},
-            bad_rows=limits,
-            staging=quarantine.staging_dir(store.state_dir),
+            rules=replace(rules, policy=TablePolicy()),
         )
         data = Lake(folder).open(RAW, data_file.table).to_pyarrow_table()
     return store.spark.createDataFrame(data), written.quarantined
@@ -319,14 +311,13 @@ def _check_key(rows: DataFrame, key: list[str], table: str, source_file: str) ->
     from pyspark.sql import functions as F
 
     empty = rows.agg(*[F.count(F.when(F.col(quoted(k)).isNull(), 1)).alias(f"k{i}") for i, k in enumerate(key)]).first()
-    for i, column in enumerate(key):
-        if empty[f"k{i}"]:
-            raise empty_key_error(table, column, empty[f"k{i}"], source_file)
-    counted = rows.groupBy(*[F.col(quoted(k)).alias(f"k{i}") for i, k in enumerate(key)]).agg(F.count(F.lit(1)).alias("rows"))
-    repeated = counted.where(F.col("rows") > 1).limit(1).collect()
-    if repeated:
-        first = repeated[0]
-        raise repeated_key_error(table, {k: first[f"k{i}"] for i, k in enumerate(key)}, first["rows"], source_file)
+
+    def repeated() -> tuple[dict[str, Any], int] | None:
+        counted = rows.groupBy(*[F.col(quoted(k)).alias(f"k{i}") for i, k in enumerate(key)]).agg(F.count(F.lit(1)).alias("rows"))
+        found = counted.where(F.col("rows") > 1).limit(1).collect()
+        return ({k: found[0][f"k{i}"] for i, k in enumerate(key)}, found[0]["rows"]) if found else None
+
+    check_key(table, source_file, {k: empty[f"k{i}"] for i, k in enumerate(key)}, repeated)
 
 
 def _misfit(rows: DataFrame, bad: BadRows, data_file: DataFile) -> IngestError:
