@@ -45,7 +45,7 @@ from autoflux.ingest.readers import (
     read_parquet,
     split_suffixes,
 )
-from autoflux.ingest.rules import Lineage
+from autoflux.ingest.rules import Lineage, TableLoad
 from autoflux.ingest.schema import hint_type, identifier
 from autoflux.ingest.state import MANIFEST_KEY, LoadMetadata, LogEntry, append_log, fingerprint
 from autoflux.ingest.store import GroupLoad, RawStore
@@ -351,9 +351,8 @@ def _ingest_group(
             for path in entry.get("data", []):
                 owners.setdefault(path, set()).add(source)
     try:
-        outcome = store.write_group(
-            table, loads, rules=store.rules(table), drop=gone, owners=owners, hints=hints, metadata=metadata, on_batch=on_batch
-        )
+        load = TableLoad(table, Lineage(load_id, f"the files of raw.{table}", at), hints, store.rules(table), on_batch=on_batch)
+        outcome = store.write_group(load, loads, drop=gone, owners=owners, metadata=metadata)
     except AutoFluxError as error:
         return [FileResult(table, p.source_file, "failed", message=str(error), fingerprint=p.fingerprint) for p in loading] + unchanged
     fault("commit")
@@ -493,15 +492,10 @@ def _ingest_file(
         if not force and committed == print_:
             return FileResult(outcome="unchanged", version=version, fingerprint=print_, seconds=time.perf_counter() - started, **base)
         rules = store.rules(data_file.table)
-        written = store.write(
-            data_file,
-            lambda types, **read: _open(workspace, data_file, types, **read),
-            hints=hints,
-            lineage=Lineage(load_id, data_file.relative, datetime.now(UTC)),
-            rules=rules,
-            commit_metadata=LoadMetadata(load_id, print_, data_file.relative, rules.policy.mode).to_dict(),
-            on_batch=on_batch,
-        )
+        metadata = LoadMetadata(load_id, print_, data_file.relative, rules.policy.mode).to_dict()
+        lineage = Lineage(load_id, data_file.relative, datetime.now(UTC))
+        load = TableLoad(data_file.table, lineage, hints, rules, metadata, on_batch)
+        written = store.write(data_file, lambda types, **read: _open(workspace, data_file, types, **read), load)
     except AutoFluxError as error:
         if error.path is None:
             error.path = str(data_file.path)

@@ -9,7 +9,7 @@ for a merge key.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +19,8 @@ from autoflux.ingest import quarantine
 from autoflux.ingest.policy import BadRowLimits, TablePolicy, table_policy
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from autoflux.config import IngestSettings
     from autoflux.ingest.readers import BadRows
 
@@ -50,6 +52,19 @@ class Lineage:
     load_id: str
     source_file: str
     ingested_at: datetime
+
+
+@dataclass(frozen=True)
+class TableLoad:
+    """One load into ``table``: where its rows come from, the type hints, the write rules, the commit's
+    metadata, and ``on_batch(rows, bytes_read)`` after each batch read."""
+
+    table: str
+    lineage: Lineage
+    hints: Mapping[str, pa.DataType]
+    rules: WriteRules
+    commit_metadata: Mapping[str, str] = field(default_factory=dict)
+    on_batch: Callable[[int, int | None], None] | None = None
 
 
 def set_aside(rules: WriteRules, bad: BadRows, read: int, table: str, lineage: Lineage) -> None:

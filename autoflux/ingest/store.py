@@ -11,14 +11,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from autoflux.exceptions import AutoFluxError, ReproduceError
-from autoflux.ingest.rules import WriteRules, write_rules
+from autoflux.ingest.rules import TableLoad, WriteRules, write_rules
 from autoflux.ingest.state import committed_fingerprint, committed_load, files_manifest, last_load, unlogged_loads
 from autoflux.ingest.writer import PACK_BYTES, Packer, commit_group, stage_file, write_table
 from autoflux.lake import RAW, Lake
@@ -88,39 +88,20 @@ class RawStore:
         """How loads may change ``raw.<table>`` (:func:`autoflux.ingest.rules.write_rules` of the store's settings)."""
         return write_rules(self.settings, table, self.state_dir)
 
-    def write(
-        self,
-        data_file: DataFile,
-        open_columns: Callable[..., Columns],
-        *,
-        hints: Mapping[str, pa.DataType],
-        lineage: Lineage,
-        rules: WriteRules,
-        commit_metadata: Mapping[str, str],
-        on_batch: Callable[[int, int | None], None] | None = None,
-    ) -> Written:
-        """Load the file's rows into ``raw.<data_file.table>`` in one commit, as ``rules`` (:meth:`rules`) say."""
-        return write_table(
-            self.lake,
-            RAW,
-            data_file.table,
-            open_columns,
-            hints=hints,
-            lineage=lineage,
-            commit_metadata=commit_metadata,
-            on_batch=on_batch,
-            rules=rules,
-        )
+    def write(self, data_file: DataFile, open_columns: Callable[..., Columns], load: TableLoad) -> Written:
+        """Load the file's rows into ``raw.<load.table>`` in one commit, as ``load.rules`` (:meth:`rules`) say."""
+        return write_table(self.lake, RAW, open_columns, load)
 
     def files(self, table: str) -> dict[str, Any] | None:
         """The files manifest of grouped table ``raw.<table>``'s last load (see :func:`autoflux.ingest.state.files_manifest`)."""
         return files_manifest(self.lake, RAW, table) if self.lake.exists(RAW, table) else None
 
-    def write_group(self, table: str, loads: Sequence[GroupLoad], *, rules: WriteRules, drop: Collection[str],
-                    owners: Mapping[str, Collection[str]] | None, hints: Mapping[str, pa.DataType],
-                    metadata: Callable[[dict[str, list[str]], Mapping[str, Any]], Mapping[str, str]],
-                    on_batch: Callable[[int, int | None], None] | None = None) -> GroupWritten:  # fmt: skip
-        """Load the files of grouped table ``raw.<table>`` in ``loads`` and remove the rows of those in ``drop``, in one commit.
+    def write_group(self, load: TableLoad, loads: Sequence[GroupLoad], *, drop: Collection[str],
+                    owners: Mapping[str, Collection[str]] | None,
+                    metadata: Callable[[dict[str, list[str]], Mapping[str, Any]], Mapping[str, str]]) -> GroupWritten:  # fmt: skip
+        """Load the files of grouped table ``raw.<load.table>`` in ``loads`` and remove the rows of those in ``drop``, in one commit.
+
+        ``load`` holds the table's hints, rules and progress callback (its lineage is each file's own).
 
         Each file is read on its own (files in parallel); one that fails is reported in the result
         and the others still load. ``owners`` is that of :func:`autoflux.ingest.writer.commit_group`;
@@ -128,24 +109,23 @@ class RawStore:
         :class:`Written` or error, and returns the commit's metadata. Nothing is committed when every file failed
         and nothing is to be removed.
         """
-        lake = self.lake
+        lake, table = self.lake, load.table
         base = None
         if owners is not None and lake.exists(RAW, table):
             base = pa.schema(lake.open(RAW, table).schema().to_arrow())
         results: dict[str, Any] = {}
         packer = Packer(lake, RAW, table)
 
-        def stage(load: GroupLoad, base: Any) -> None:
-            small = load.data_file.path.stat().st_size < PACK_BYTES // 8
+        def stage(one: GroupLoad, base: Any) -> None:
+            small = one.data_file.path.stat().st_size < PACK_BYTES // 8
             try:
-                results[load.lineage.source_file] = stage_file(
-                    lake, RAW, table, load.open_columns, base=base, hints=hints, lineage=load.lineage, rules=rules,
-                    on_batch=on_batch, packer=packer if small else None,
-                )  # fmt: skip
+                results[one.lineage.source_file] = stage_file(
+                    lake, RAW, one.open_columns, replace(load, lineage=one.lineage), base=base, packer=packer if small else None
+                )
             except AutoFluxError as error:
                 if error.path is None:
-                    error.path = load.lineage.source_file
-                results[load.lineage.source_file] = error
+                    error.path = one.lineage.source_file
+                results[one.lineage.source_file] = error
 
         pending = list(loads)
         while base is None and pending:  # the first file that loads settles the types the others are read with
@@ -153,9 +133,9 @@ class RawStore:
             first = next((r for r in results.values() if not isinstance(r, AutoFluxError)), None)
             base = first.schema if first is not None else None
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            list(pool.map(lambda load: stage(load, base), pending))
+            list(pool.map(lambda one: stage(one, base), pending))
         packer.flush()
-        staged = [results[load.lineage.source_file] for load in loads if not isinstance(results[load.lineage.source_file], AutoFluxError)]
+        staged = [results[one.lineage.source_file] for one in loads if not isinstance(results[one.lineage.source_file], AutoFluxError)]
         files = {name: getattr(result, "written", result) for name, result in results.items()}
         if not staged and (owners is None or not drop):
             return GroupWritten(None, files, {})

@@ -66,11 +66,11 @@ class Engine(BaseEngine):
     @property
     def spark(self) -> SparkSession:
         """The SparkSession (started on first use, shared by every engine of this process)."""
-        return sessions.get_session(self.settings, self.workspace)
+        return self._store.spark
 
     @property
     def remote(self) -> bool:
-        return sessions.is_remote(self.settings.master)
+        return self._store.remote
 
     def raw_store(self) -> SparkRawStore:
         """The raw tables Spark's readers write (:mod:`.store`)."""

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import reduce
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -57,7 +57,7 @@ from autoflux.lake import SYSTEM
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-    from autoflux.ingest.rules import WriteRules
+    from autoflux.ingest.rules import TableLoad
     from autoflux.ingest.store import GroupLoad, GroupWritten
 
 SOURCE = LINEAGE_COLUMNS[1]
@@ -74,17 +74,14 @@ class _Shape:
 
 def load(
     store: Store,
-    table: str,
+    table_load: TableLoad,
     loads: Sequence[GroupLoad],
     *,
-    rules: WriteRules,
     drop: Collection[str],
     owners: Mapping[str, Collection[str]] | None,
-    hints: Mapping[str, pa.DataType],
     metadata: Callable[[dict[str, list[str]], Mapping[str, Any]], Mapping[str, str]],
-    on_batch: Callable[[int, int | None], None] | None = None,
 ) -> GroupWritten:
-    """Write grouped table ``raw.<table>`` as :meth:`RawStore.write_group` says, reading with Spark (see the module docstring)."""
+    """Write grouped table ``raw.<table_load.table>`` as :meth:`RawStore.write_group` says, reading with Spark (see the module docstring)."""
     from pyspark.sql import functions as F
 
     from autoflux.ingest.store import GroupWritten
@@ -92,7 +89,8 @@ def load(
 
     csv = store.settings.csv
     options = CsvOptions(csv.delimiter, csv.encoding, csv.block_size, tuple(csv.null_values))
-    rules = rules.appended()
+    table, on_batch = table_load.table, table_load.on_batch
+    table_load = replace(table_load, rules=table_load.rules.appended())
     old = store.current(table) if owners is not None else None  # without a files manifest the table is rebuilt
     existing = arrow_schema(old.schema) if old is not None else None
     results: dict[str, Any] = {}
@@ -101,7 +99,7 @@ def load(
     try:
         base = existing
         for number, members in enumerate(_shapes(loads, options, results)):
-            staged = _stage_shape(store, table, members, f"{staging}/s{number}", base, rules, hints, options, results)
+            staged = _stage_shape(store, table_load, members, f"{staging}/s{number}", base, options, results)
             shapes += staged
             base = base if base is not None or not staged else staged[0].schema
         if on_batch:
@@ -175,7 +173,7 @@ def _shape_key(one: GroupLoad, options: CsvOptions) -> Any:
         raise IngestError(f"not a readable Parquet file ({error})", path=path, hint="check the file is complete") from None
 
 
-def _stage_shape(store, table, members, target, base, rules, hints, options, results) -> list[_Shape]:  # noqa: ANN001
+def _stage_shape(store, table_load, members, target, base, options, results) -> list[_Shape]:  # noqa: ANN001
     """Read, plan and stage the files of one shape. A file a failure names is set aside and the rest read again; a failure
     that names no file splits the files in halves, read apart, until it is down to one file."""
     from py4j.protocol import Py4JError
@@ -186,14 +184,14 @@ def _stage_shape(store, table, members, target, base, rules, hints, options, res
     pending = list(members)
     while pending:
         try:
-            return [_stage_once(store, table, pending, target, base, rules, hints, options, results)]
+            return [_stage_once(store, table_load, pending, target, base, options, results)]
         except (AutoFluxError, PySparkException, Py4JError) as error:  # Spark's errors name the file they failed on
             culprit = _culprit(error, pending)
             if culprit is None and len(pending) > 1:
                 half = len(pending) // 2
-                first = _stage_shape(store, table, pending[:half], f"{target}a", base, rules, hints, options, results)
+                first = _stage_shape(store, table_load, pending[:half], f"{target}a", base, options, results)
                 base = base if base is not None or not first else first[0].schema
-                return first + _stage_shape(store, table, pending[half:], f"{target}b", base, rules, hints, options, results)
+                return first + _stage_shape(store, table_load, pending[half:], f"{target}b", base, options, results)
             if not isinstance(error, AutoFluxError):
                 error = read_error(error, culprit.data_file.path if culprit else pending[0].data_file.path)
             results[(culprit or pending[0]).lineage.source_file] = _named(error, culprit or pending[0])
@@ -201,14 +199,14 @@ def _stage_shape(store, table, members, target, base, rules, hints, options, res
     return []
 
 
-def _stage_once(store, table, pending, target, base, rules, hints, options, results) -> _Shape:  # noqa: ANN001
+def _stage_once(store, table_load, pending, target, base, options, results) -> _Shape:  # noqa: ANN001
     from pyspark.sql import functions as F
 
     from autoflux.engines.spark import ingest
     from autoflux.ingest.writer import Written
 
     spark = store.spark
-    policy = rules.policy
+    table, rules, policy = table_load.table, table_load.rules, table_load.rules.policy
     text = policy.schema == "rescue" and base is not None
     csv = pending[0].data_file.format == "csv"
     corrupt = CORRUPT if csv and not store.remote else None
@@ -216,7 +214,7 @@ def _stage_once(store, table, pending, target, base, rules, hints, options, resu
         spark,
         [one.data_file for one in pending],
         options=options,
-        hints=hints,
+        hints=table_load.hints,
         lineage=pending[0].lineage,
         partitions=pending[0].partitions,
         table_types={} if text else reader_types(policy, base),

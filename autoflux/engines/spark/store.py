@@ -13,7 +13,7 @@ store does (:mod:`.writer`, :mod:`.group`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -22,7 +22,7 @@ from autoflux.engines.spark import session as sessions
 from autoflux.engines.spark.ingest import arrow_field, quoted
 from autoflux.exceptions import ReproduceError, TableNotFoundError
 from autoflux.ingest.state import files_manifest, logged_loads, quarantined_loads, recovered_entry
-from autoflux.ingest.store import GroupWritten, RawStore, RawTable
+from autoflux.ingest.store import GroupLoad, GroupWritten, RawStore, RawTable
 from autoflux.ingest.writer import LOAD_ID_KEY
 from autoflux.lake import RAW, Lake
 
@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from autoflux.engine_settings import SparkSettings
+    from autoflux.ingest.discover import DataFile
+    from autoflux.ingest.readers import Columns
+    from autoflux.ingest.rules import TableLoad
     from autoflux.ingest.state import LogEntry
     from autoflux.ingest.writer import Written
     from autoflux.workspace import Workspace
@@ -69,7 +72,7 @@ class SparkRawStore(RawStore):
         version = properties.get(VERSION_KEY)
         return properties.get("autoflux.fingerprint"), int(version) if version is not None else None
 
-    def write(self, data_file, open_columns, **options: Any) -> Written:  # noqa: ANN001 - as the base store's
+    def write(self, data_file: DataFile, open_columns: Callable[..., Columns], load: TableLoad) -> Written:
         """Read the file with Spark's readers (or AutoFlux's, for formats Spark lacks) into ``raw.<table>``.
 
         The table's write mode, schema policy and bad-row limits apply as on the embedded store
@@ -78,13 +81,12 @@ class SparkRawStore(RawStore):
         from autoflux.engines.spark import ingest, writer
 
         if not ingest.can_read(data_file) and self.delta and not self.remote:
-            written = super().write(data_file, open_columns, **options)
-            self.publish([data_file.table])
+            written = super().write(data_file, open_columns, load)
+            self.publish([load.table])
             return written
-        on_batch = options.pop("on_batch", None)
-        written = writer.load(self, data_file, open_columns, **options)
-        if on_batch:
-            on_batch(written.rows, data_file.path.stat().st_size)
+        written = writer.load(self, data_file, open_columns, load)
+        if load.on_batch:
+            load.on_batch(written.rows, data_file.path.stat().st_size)
         return written
 
     def files(self, table: str) -> dict[str, Any] | None:
@@ -93,7 +95,7 @@ class SparkRawStore(RawStore):
         properties = self.properties(table)
         return files_manifest(self.lake, RAW, table, properties) if properties else None
 
-    def write_group(self, table: str, loads, **options: Any) -> GroupWritten:  # noqa: ANN001 - as the base store's
+    def write_group(self, load: TableLoad, loads: Sequence[GroupLoad], **options: Any) -> GroupWritten:
         """A grouped table (files of one dataset): each shape of file read by one Spark reader, one new version (:mod:`.group`).
 
         With ``format: delta`` on a local or cluster master, a group holding files Spark has no
@@ -102,12 +104,12 @@ class SparkRawStore(RawStore):
         """
         from autoflux.engines.spark import group, ingest
 
-        if self.delta and not self.remote and not all(ingest.can_read(load.data_file) for load in loads):
-            written = super().write_group(table, loads, **options)
+        if self.delta and not self.remote and not all(ingest.can_read(one.data_file) for one in loads):
+            written = super().write_group(load, loads, **options)
             if written.version is not None:
-                self.publish([table])
+                self.publish([load.table])
             return written
-        return group.load(self, table, loads, **options)
+        return group.load(self, load, loads, **options)
 
     def current(self, table: str) -> DataFrame | None:
         """``raw.<table>`` as it is before a load (None when it does not exist yet)."""

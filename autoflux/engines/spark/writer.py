@@ -57,7 +57,7 @@ from autoflux.ingest.policy import (
     reader_types,
 )
 from autoflux.ingest.readers import BadRows, CsvOptions
-from autoflux.ingest.rules import WriteRules, check_key, set_aside
+from autoflux.ingest.rules import check_key, set_aside
 from autoflux.ingest.schema import LINEAGE_COLUMNS, lineage_schema
 from autoflux.lake import RAW, SYSTEM
 
@@ -70,7 +70,7 @@ if TYPE_CHECKING:
     from autoflux.config import IngestSettings
     from autoflux.ingest.discover import DataFile
     from autoflux.ingest.readers import Columns
-    from autoflux.ingest.rules import Lineage
+    from autoflux.ingest.rules import TableLoad
     from autoflux.ingest.writer import Written
     from autoflux.lake import Lake
 
@@ -114,21 +114,11 @@ class _Staged:
     quarantined: int
 
 
-def load(
-    store: Store,
-    data_file: DataFile,
-    open_columns: Callable[..., Columns],
-    *,
-    hints: Mapping[str, pa.DataType],
-    lineage: Lineage,
-    rules: WriteRules,
-    commit_metadata: Mapping[str, str],
-) -> Written:
-    """Load the file into ``raw.<table>`` as one new version, as ``rules`` say (see the module docstring)."""
+def load(store: Store, data_file: DataFile, open_columns: Callable[..., Columns], load: TableLoad) -> Written:
+    """Load the file into ``raw.<load.table>`` as one new version, as ``load.rules`` say (see the module docstring)."""
     from autoflux.ingest.writer import Written
 
-    table = data_file.table
-    policy = rules.policy
+    table, lineage, policy = load.table, load.lineage, load.rules.policy
     old = store.current(table)
     direct = not store.delta and policy.mode != "merge"
     if direct:
@@ -136,17 +126,17 @@ def load(
     else:
         target = f"{store.lake.table_uri(SYSTEM, 'staging')}/{table}"  # one per table: a killed load's is overwritten
     try:
-        staged = _stage(store, data_file, open_columns, rules, old, target, direct, hints=hints, lineage=lineage)
+        staged = _stage(store, data_file, open_columns, load, old, target, direct)
         if policy.mode == "merge":
             key = key_columns(policy, table, staged.incoming)
             _check_key(staged.rows, key, table, lineage.source_file)
         if staged.bad is not None:
-            set_aside(rules, staged.bad, staged.loaded + len(staged.bad), table, lineage)
+            set_aside(load.rules, staged.bad, staged.loaded + len(staged.bad), table, lineage)
         if direct:
-            store.swap(table, target, version, commit_metadata)
+            store.swap(table, target, version, load.commit_metadata)
         else:
             content, mode = _content(store, old, staged.rows, staged, policy, key if policy.mode == "merge" else [])
-            version = store.commit(content, table, commit_metadata, mode=mode, where=data_file.path)
+            version = store.commit(content, table, load.commit_metadata, mode=mode, where=data_file.path)
     except BaseException:
         if direct:
             store.remove(target)
@@ -169,13 +159,10 @@ def _stage(
     store: Store,
     data_file: DataFile,
     open_columns: Callable[..., Columns],
-    rules: WriteRules,
+    load: TableLoad,
     old: DataFrame | None,
     target: str,
     direct: bool,
-    *,
-    hints: Mapping[str, pa.DataType],
-    lineage: Lineage,
 ) -> _Staged:
     """Read the file, plan the table's columns and write the file's rows in them to ``target``, counted.
 
@@ -188,7 +175,7 @@ def _stage(
     from autoflux.engines.spark import ingest
 
     spark = store.spark
-    policy = rules.policy
+    policy = load.rules.policy
     existing = arrow_schema(old.schema) if old is not None else None
     text = policy.schema == "rescue" and existing is not None
     table_types = {} if text else reader_types(policy, existing)
@@ -202,14 +189,14 @@ def _stage(
             spark,
             data_file,
             options=options,
-            hints=hints,
-            lineage=lineage,
+            hints=load.hints,
+            lineage=load.lineage,
             table_types=table_types,
             text=text,
             corrupt=CORRUPT if permissive else None,
         )
     else:
-        frame, quarantined = _arrow_rows(store, data_file, open_columns, hints, lineage, table_types, text, rules)
+        frame, quarantined = _arrow_rows(store, data_file, open_columns, load, table_types, text)
     kept = [CORRUPT] if permissive else []
     incoming = arrow_schema(frame.schema, exclude=(*LINEAGE_COLUMNS, *kept))
     planned = plan(policy, data_file.table, existing, incoming)
@@ -281,7 +268,7 @@ def _in_columns(frame: DataFrame, schema: pa.Schema, struct: StructType, incomin
     return aligned(frame.mapInArrow(body, output), struct, keep=[RESCUED_COUNT, *kept])
 
 
-def _arrow_rows(store, data_file, open_columns, hints, lineage, table_types, text, rules) -> tuple[DataFrame, int]:
+def _arrow_rows(store, data_file, open_columns, load, table_types, text) -> tuple[DataFrame, int]:  # noqa: ANN001
     """A file Spark has no reader for, read whole by AutoFlux's readers and writer rules; its bad rows staged for the quarantine."""
     import tempfile
 
@@ -292,16 +279,8 @@ def _arrow_rows(store, data_file, open_columns, hints, lineage, table_types, tex
         return open_columns({**table_types, **types}, **({"text": True} if text else {}), **read)
 
     with tempfile.TemporaryDirectory(prefix="autoflux-") as folder:
-        written = write_table(
-            Lake(folder),
-            RAW,
-            data_file.table,
-            opened,
-            hints=hints,
-            lineage=lineage,
-            commit_metadata={},
-            rules=replace(rules, policy=TablePolicy()),
-        )
+        read_only = replace(load, rules=replace(load.rules, policy=TablePolicy()), commit_metadata={}, on_batch=None)
+        written = write_table(Lake(folder), RAW, opened, read_only)
         data = Lake(folder).open(RAW, data_file.table).to_pyarrow_table()
     return store.spark.createDataFrame(data), written.quarantined
 
