@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 
 def init(path: str | Path) -> Path:
     """Create a workspace (``autoflux.yml`` and a dbt project) at ``path``."""
-    from autoflux.transform.scaffold import init_workspace
+    from autoflux.pipeline import Pipeline
 
-    return init_workspace(Path(path))
+    return Pipeline.init(path)
 
 
 def run(
@@ -39,17 +39,19 @@ def run(
     """
     from autoflux.pipeline import Pipeline
 
-    return Pipeline.open(workspace).run([str(s) for s in sources], refresh=refresh, force=force, report=report)
+    with Pipeline.open(workspace) as pipeline:
+        return pipeline.run([str(s) for s in sources], refresh=refresh, force=force, report=report)
 
 
 def load_training_data(
     workspace: str | Path = ".", *, format: str | None = None, table: str | None = None, manifest: str | Path | None = None
 ):
     """Train/test frames of the training mart (or rebuilt as ``manifest`` records them); see
-    :func:`autoflux.handoff.load_training_data`."""
-    from autoflux.handoff import load_training_data as load
+    :func:`autoflux.handoff.training_data`."""
+    from autoflux.pipeline import Pipeline
 
-    return load(workspace, format=format, table=table, manifest=manifest)  # type: ignore[arg-type]
+    with Pipeline.open(workspace) as pipeline:
+        return pipeline.training_data(format=format, table=table, manifest=manifest)  # type: ignore[arg-type]
 
 
 def __getattr__(name: str):

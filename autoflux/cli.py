@@ -75,9 +75,7 @@ def cli() -> None:
 @command
 def init(path: str, console: Console) -> None:
     """Create a workspace: autoflux.yml and a dbt project."""
-    from autoflux.transform.scaffold import init_workspace
-
-    root = init_workspace(Path(path))
+    root = Pipeline.init(path)
     console.info(f"Created workspace {root}\n  next: cd {path} && autoflux run <folder or URL of data files>")
     console.data({"workspace": str(root)})
 
@@ -88,11 +86,11 @@ def init(path: str, console: Console) -> None:
 @command
 def ingest(sources: tuple[str, ...], workspace: str, refresh: bool, force: bool, wait: float, dry_run: bool, console: Console) -> int:
     """Ingest SOURCES (folders, files, URLs; default: sources in autoflux.yml) into raw Delta tables."""
-    pipeline = _pipeline(workspace, console, wait)
-    if dry_run:
-        _print_plan(console, pipeline.plan(_absolute(sources), refresh=refresh, force=force))
-        return 0
-    report = pipeline.ingest(_absolute(sources), refresh=refresh, force=force)
+    with _pipeline(workspace, console, wait) as pipeline:
+        if dry_run:
+            _print_plan(console, pipeline.plan(_absolute(sources), refresh=refresh, force=force))
+            return 0
+        report = pipeline.ingest(_absolute(sources), refresh=refresh, force=force)
     _print_ingest(console, report)
     console.data(ingest_dict(report))
     return 1 if report.failed else 0
@@ -103,7 +101,8 @@ def ingest(sources: tuple[str, ...], workspace: str, refresh: bool, force: bool,
 @command
 def plan(sources: tuple[str, ...], workspace: str, refresh: bool, force: bool, wait: float, console: Console) -> None:
     """Print which file of SOURCES goes to which raw table and what an ingest would load (as ingest --dry-run)."""
-    _print_plan(console, _pipeline(workspace, console, wait).plan(_absolute(sources), refresh=refresh, force=force))
+    with _pipeline(workspace, console, wait) as pipeline:
+        _print_plan(console, pipeline.plan(_absolute(sources), refresh=refresh, force=force))
 
 
 def _print_plan(console: Console, planned: list[dict[str, Any]]) -> None:
@@ -126,7 +125,8 @@ def _print_plan(console: Console, planned: list[dict[str, Any]]) -> None:
 @command
 def transform(workspace: str, select: str | None, no_test: bool, wait: float, console: Console) -> None:
     """Run the dbt project (run, then test) on the workspace's engine."""
-    report = _pipeline(workspace, console, wait).transform(select=select, test=False if no_test else None)
+    with _pipeline(workspace, console, wait) as pipeline:
+        report = pipeline.transform(select=select, test=False if no_test else None)
     _print_transform(console, report)
     console.data(transform_dict(report))
 
@@ -137,7 +137,8 @@ def transform(workspace: str, select: str | None, no_test: bool, wait: float, co
 @command
 def run(sources: tuple[str, ...], workspace: str, refresh: bool, force: bool, no_report: bool, wait: float, console: Console) -> int:
     """Ingest SOURCES, run dbt and prepare the training hand-off, with a summary."""
-    summary = _pipeline(workspace, console, wait).run(_absolute(sources), refresh=refresh, force=force, report=not no_report)
+    with _pipeline(workspace, console, wait) as pipeline:
+        summary = pipeline.run(_absolute(sources), refresh=refresh, force=force, report=not no_report)
     _print_summary(console, summary)
     console.data(summary.as_dict())
     return 1 if summary.ingest and summary.ingest.failed else 0
@@ -149,10 +150,11 @@ def run(sources: tuple[str, ...], workspace: str, refresh: bool, force: bool, no
 @command
 def tables(workspace: str, history_of: str | None, console: Console) -> None:
     """List raw, staging and mart tables with row counts and Delta versions (or one table's history)."""
-    pipeline = _pipeline(workspace, console)
+    with _pipeline(workspace, console) as pipeline:
+        versions = pipeline.history(history_of) if history_of else []
+        rows = [] if history_of else pipeline.tables()
     if history_of:
-        versions = pipeline.history(history_of)
-        rows = [
+        shown = [
             [
                 v["version"],
                 v["operation"],
@@ -167,10 +169,9 @@ def tables(workspace: str, history_of: str | None, console: Console) -> None:
             for v in versions
         ]
         columns = ["version", "operation", "mode", "load", "file", "rows added", "rows updated", "schema", "files"]
-        console.table(f"History of raw.{history_of}", columns, rows)
+        console.table(f"History of raw.{history_of}", columns, shown)
         console.data(versions)
         return
-    rows = pipeline.tables()
     console.table("Tables", ["schema", "table", "rows", "version", "format"], [list(r.values()) for r in rows])
     console.data(rows)
 
@@ -182,7 +183,8 @@ def tables(workspace: str, history_of: str | None, console: Console) -> None:
 @command
 def optimize(tables: tuple[str, ...], workspace: str, wait: float, console: Console) -> None:
     """Compact small files of raw TABLES (default: every lake table) into larger ones."""
-    results = _pipeline(workspace, console, wait).optimize(list(tables) or None)
+    with _pipeline(workspace, console, wait) as pipeline:
+        results = pipeline.optimize(list(tables) or None)
     console.table("Optimize", ["table", "files_added", "files_removed"], [list(r.values()) for r in results])
     console.data(results)
 
@@ -196,7 +198,8 @@ def optimize(tables: tuple[str, ...], workspace: str, wait: float, console: Cons
 @command
 def vacuum(tables: tuple[str, ...], workspace: str, retention_hours: int, dry_run: bool, wait: float, console: Console) -> None:
     """Delete files of raw TABLES (default: every lake table) that no version within the retention uses."""
-    results = _pipeline(workspace, console, wait).vacuum(list(tables) or None, retention_hours=retention_hours, dry_run=dry_run)
+    with _pipeline(workspace, console, wait) as pipeline:
+        results = pipeline.vacuum(list(tables) or None, retention_hours=retention_hours, dry_run=dry_run)
     console.table("Vacuum", ["table", "files", "dry_run"], [list(r.values()) for r in results])
     console.data(results)
 
@@ -208,7 +211,8 @@ def vacuum(tables: tuple[str, ...], workspace: str, retention_hours: int, dry_ru
 @command
 def export(table: str, path: str, workspace: str, console: Console) -> None:
     """Write TABLE (schema.table; default schema: the ml schema) to PATH (.parquet or .csv)."""
-    result = _pipeline(workspace, console).export(table, Path(path).resolve())
+    with _pipeline(workspace, console) as pipeline:
+        result = pipeline.export(table, Path(path).resolve())
     console.info(f"Wrote {result['rows']:,} rows of {result['table']} to {result['path']} (manifest beside it)")
     console.data(result)
 
@@ -219,7 +223,8 @@ def export(table: str, path: str, workspace: str, console: Console) -> None:
 @command
 def check(workspace: str, table: str | None, console: Console) -> int:
     """Train/test checks of the training mart, run by the engine: schema, drift, leakage."""
-    result = _pipeline(workspace, console).check(table)
+    with _pipeline(workspace, console) as pipeline:
+        result = pipeline.check(table)
     rows = [
         [
             name,
@@ -250,7 +255,8 @@ def check(workspace: str, table: str | None, console: Console) -> int:
 @command
 def reproduce(manifest: str, workspace: str, out: str | None, console: Console) -> None:
     """Rebuild the frames MANIFEST records (raw versions, models) in scratch space; their hashes must match."""
-    result = _pipeline(workspace, console).reproduce(Path(manifest).resolve(), out=Path(out).resolve() if out else None)
+    with _pipeline(workspace, console) as pipeline:
+        result = pipeline.reproduce(Path(manifest).resolve(), out=Path(out).resolve() if out else None)
     console.info(
         f"Reproduced {result['relation']}: {result['train_rows']:,} train rows, {result['test_rows']:,} test rows, "
         "content hashes as recorded" + (f"; written to {result['out']}" if result["out"] else "")
@@ -265,7 +271,8 @@ def reproduce(manifest: str, workspace: str, out: str | None, console: Console) 
 @command
 def report(workspace: str, out: str | None, open_browser: bool, console: Console) -> None:
     """Write the run report: one self-contained HTML file (run, lineage, profiles, history, checks)."""
-    result = _pipeline(workspace, console).report(Path(out).resolve() if out else None)
+    with _pipeline(workspace, console) as pipeline:
+        result = pipeline.report(Path(out).resolve() if out else None)
     console.info(f"Report: {result.path} ({result.bytes / 1e6:.1f} MB, {result.seconds:.1f}s)")
     if result.missing:
         console.warn(f"the report lacks {', '.join(result.missing)} (it says why)")

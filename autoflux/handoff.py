@@ -13,11 +13,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from autoflux.content_hash import content_hash
-from autoflux.engines import create_engine
 from autoflux.engines.base import Engine
 from autoflux.exceptions import ConfigError, MissingDependencyError, ReproduceError
 from autoflux.files import write_text
 from autoflux.ingest.schema import LINEAGE_COLUMNS
+from autoflux.ingest.store import RawStore
 from autoflux.transform.build import changed_tables, raw_snapshot, read_build
 from autoflux.workspace import Workspace
 
@@ -42,8 +42,9 @@ class TrainingData:
     manifest_path: Path
 
 
-def load_training_data(
-    workspace: str | Path | Workspace = ".",
+def training_data(
+    ws: Workspace,
+    engine: Engine,
     *,
     format: Format | None = None,
     table: str | None = None,
@@ -62,45 +63,42 @@ def load_training_data(
     With ``manifest`` (a manifest's path), the frames are rebuilt as that manifest recorded them,
     in scratch space, and must hash the same (:func:`reproduce`).
     """
-    ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace, require_config=True)
     if manifest is not None:
-        return reproduce(ws, Path(manifest), format=format)
+        return reproduce(ws, engine, Path(manifest), format=format)
     ml = ws.config.ml
     name = table or ml.table
     chosen = format or ml.format
-    engine = create_engine(ws)
-    try:
-        if chosen in engine.FRAME_FORMATS:
-            return _native_training_data(ws, engine, name, chosen)
-        if chosen not in ARROW_FORMATS:
-            raise ConfigError(
-                f"format {chosen!r} needs an engine that makes such frames; this workspace's engine is {ws.config.engine.type}",
-                hint=f"use one of {', '.join(ARROW_FORMATS)} (ml.format), or an engine whose frames are {chosen}",
-            )
-        data = engine.read_arrow(ml.schema_, name)
-        target, id_column = ml_roles(ws, engine)
-        _check_columns(ws, name, data.column_names)
-        train, test, target, id_column, features = split_frames(ws, data, target, id_column)
-        manifest_data = build_manifest(ws, engine, f"{ml.schema_}.{name}", {"train": train, "test": test})
-        manifest_data |= {"target": target, "id": id_column, "features": features}
-        manifest_data["checks"] = _checks(ws, engine, name, target, id_column, features)
-    finally:
-        engine.close()
+    if chosen in engine.FRAME_FORMATS:
+        return _native_training_data(ws, engine, name, chosen)
+    if chosen not in ARROW_FORMATS:
+        raise ConfigError(
+            f"format {chosen!r} needs an engine that makes such frames; this workspace's engine is {ws.config.engine.type}",
+            hint=f"use one of {', '.join(ARROW_FORMATS)} (ml.format), or an engine whose frames are {chosen}",
+        )
+    data = engine.read_arrow(ml.schema_, name)
+    target, id_column = ml_roles(ws, engine.raw_store())
+    _check_columns(ws, name, data.column_names)
+    train, test, target, id_column, features = split_frames(ws, data, target, id_column)
+    manifest_data = build_manifest(ws, engine, f"{ml.schema_}.{name}", {"train": train, "test": test})
+    manifest_data |= {"target": target, "id": id_column, "features": features}
+    manifest_data["checks"] = _checks(ws, engine, name, target, id_column, features)
     path = write_manifest(manifest_data, ws.state_dir / "handoff" / f"{name}.manifest.json")
     _refuse_on_failed_checks(ws, manifest_data["checks"], path)
     return TrainingData(convert(train, chosen), convert(test, chosen), target, id_column, features, manifest_data, path)
 
 
-def reproduce(workspace: Workspace, manifest_path: Path, *, format: str | None = None, out: Path | None = None) -> TrainingData:
-    """The frames ``manifest_path`` describes, rebuilt in scratch space (:mod:`autoflux.reproduce`) and
-    proved by their content hash; with ``out``, also written there (train/test Parquet + manifest)."""
+def reproduce(
+    workspace: Workspace, engine: Engine, manifest_path: Path, *, format: str | None = None, out: Path | None = None
+) -> TrainingData:
+    """The frames ``manifest_path`` describes, rebuilt in scratch space beside the workspace's ``engine``
+    (:mod:`autoflux.reproduce`) and proved by their content hash; with ``out``, also written there (train/test Parquet + manifest)."""
     from autoflux.reproduce import read_manifest, rebuild_mart, write_frames
 
     manifest = read_manifest(manifest_path)
     chosen = format or workspace.config.ml.format
     if chosen not in ARROW_FORMATS:
         raise ReproduceError(f"reproduced frames are pandas, polars or arrow, not {chosen}", hint="pass format='arrow' (or pandas, polars)")
-    data, differ = rebuild_mart(workspace, manifest, manifest_path)
+    data, differ = rebuild_mart(workspace, engine, manifest, manifest_path)
     train, test, *_ = split_frames(workspace, data, manifest.get("target"), manifest.get("id"))
     frames = {"train": train, "test": test}
     mismatched = [k for k, f in frames.items() if content_hash(f) != manifest["frames"][k]["content_hash"]]
@@ -166,7 +164,7 @@ def _native_training_data(ws: Workspace, engine: Engine, name: str, chosen: str)
     train, test = engine.training_frames(ml.schema_, name, split_column=ml.split_column, format=chosen)
     columns = [*train.columns, ml.split_column]
     _check_columns(ws, name, columns)
-    target, id_column = ml_roles(ws, engine)
+    target, id_column = ml_roles(ws, engine.raw_store())
     target = target if target in columns else None
     id_column = id_column if id_column in columns else None
     if target in test.columns:
@@ -195,25 +193,19 @@ def _check_columns(ws: Workspace, name: str, columns: list[str]) -> None:
             )
 
 
-def ml_roles(workspace: Workspace, engine: Engine | None = None) -> tuple[str | None, str | None]:
-    """The target and id columns: from config, else inferred from the raw train/test tables.
+def ml_roles(workspace: Workspace, store: RawStore) -> tuple[str | None, str | None]:
+    """The target and id columns: from config, else inferred from the raw train/test tables of ``store``.
 
     Target: the one column train has and test lacks, else sample_submission's second column.
     Id: sample_submission's first column, else train's first column when it looks like an id.
     """
     ml = workspace.config.ml
-    own = engine is None
-    engine = engine or create_engine(workspace)
-    try:
-        present = set(engine.raw_tables())
-        columns = {
-            name: [c for c in engine.raw_table(name).schema.names if c not in LINEAGE_COLUMNS]
-            for name in (ml.train_table, ml.test_table, "sample_submission")
-            if name in present
-        }
-    finally:
-        if own:
-            engine.close()
+    present = set(store.tables())
+    columns = {
+        name: [c for c in store.table(name).schema.names if c not in LINEAGE_COLUMNS]
+        for name in (ml.train_table, ml.test_table, "sample_submission")
+        if name in present
+    }
     train, test, submission = (columns.get(n, []) for n in (ml.train_table, ml.test_table, "sample_submission"))
     target = ml.target
     if target is None:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autoflux.console import Console
 from autoflux.engines import create_engine
@@ -19,8 +19,11 @@ from autoflux.lake import RAW
 from autoflux.lock import workspace_lock
 from autoflux.transform.build import dbt_views
 from autoflux.transform.dbt import NodeResult, TransformReport, built_as_now, run_dbt
-from autoflux.transform.scaffold import sync_project
+from autoflux.transform.scaffold import init_workspace, sync_project, write_profiles
 from autoflux.workspace import Workspace
+
+if TYPE_CHECKING:
+    from autoflux.handoff import Format, TrainingData
 
 
 @dataclass
@@ -65,6 +68,20 @@ class Pipeline:
         """The pipeline of the workspace at ``workspace`` (which must hold autoflux.yml)."""
         return cls(Workspace.open(workspace, require_config=True), wait=wait)
 
+    @classmethod
+    def init(cls, path: str | Path) -> Path:
+        """Create a workspace at ``path``: ``autoflux.yml`` and a dbt project with a profile for its engine. Returns its root."""
+        root = init_workspace(Path(path))
+        with cls.open(root) as pipeline:
+            write_profiles(pipeline.workspace, pipeline.engine)
+        return root
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @contextlib.contextmanager
     def _writing(self, command: str) -> Iterator[None]:
         """Hold the workspace lock (re-entrant within this pipeline)."""
@@ -85,6 +102,7 @@ class Pipeline:
         return self._engine
 
     def close(self) -> None:
+        """Release the engine's connections."""
         if self._engine is not None:
             self._engine.close()
 
@@ -143,8 +161,10 @@ class Pipeline:
                     counts[data_file.table] = counts.get(data_file.table, 0) + rows
                     progress.update(tasks[data_file.table], completed=done, detail=f"{counts[data_file.table]:,} rows")
 
-            report = ingest_paths(self.workspace, roots, engine=self.engine, force=force, on_file=on_file, on_progress=on_progress)
-        self._publish_raw(self.engine.raw_tables())
+            report = ingest_paths(
+                self.workspace, roots, store=self.engine.raw_store(), force=force, on_file=on_file, on_progress=on_progress
+            )
+        self._publish_raw(self.engine.raw_store().tables())
         sync_project(self.workspace, self.engine)
         return report
 
@@ -155,7 +175,7 @@ class Pipeline:
         roots = self.acquire(self._sources(sources), refresh=refresh)
         return [
             {"table": p.table, "file": p.source_file, "action": p.action, "reason": p.reason}
-            for p in plan_ingest(self.workspace, roots, engine=self.engine, force=force)
+            for p in plan_ingest(self.workspace, roots, store=self.engine.raw_store(), force=force)
         ]
 
     def _sources(self, sources: Sequence[str]) -> list[str]:
@@ -185,7 +205,7 @@ class Pipeline:
             return self._transform(select=select, test=test, if_changed=if_changed)
 
     def _transform(self, *, select: str | None, test: bool | None, if_changed: bool = False) -> TransformReport:
-        raw_tables = self.engine.raw_tables()
+        raw_tables = self.engine.raw_store().tables()
         if not raw_tables:
             raise AutoFluxError("there are no raw tables yet", hint="run `autoflux ingest SOURCE` first")
         self._publish_raw(raw_tables)
@@ -243,8 +263,6 @@ class Pipeline:
         return write_report(self.workspace, self.engine, out)
 
     def _run_stages(self, summary: RunSummary, sources: Sequence[str], *, refresh: bool, force: bool) -> None:
-        from autoflux.handoff import load_training_data
-
         started = time.perf_counter()
         self.acquired = []
         summary.ingest = self.ingest(sources, refresh=refresh, force=force)
@@ -261,7 +279,7 @@ class Pipeline:
         if reused is not None:
             summary.handoff = reused
         elif self._ml_table_exists():
-            data = load_training_data(self.workspace, format="arrow")
+            data = self.training_data(format="arrow")
             summary.handoff = {
                 "table": f"{ml.schema_}.{ml.table}",
                 "train_rows": data.train.num_rows,
@@ -314,6 +332,13 @@ class Pipeline:
             "flags": (manifest.get("checks") or {}).get("flags", []),
         }
 
+    def training_data(self, *, format: Format | None = None, table: str | None = None, manifest: str | Path | None = None) -> TrainingData:
+        """Train/test frames of the training mart (or rebuilt as ``manifest`` records them); see
+        :func:`autoflux.handoff.training_data`."""
+        from autoflux.handoff import training_data
+
+        return training_data(self.workspace, self.engine, format=format, table=table, manifest=manifest)
+
     def check(self, table: str | None = None) -> dict[str, Any]:
         """Train/test checks (schema, drift, leakage) of the training mart, run by the engine."""
         from autoflux.checks import run_checks
@@ -322,7 +347,7 @@ class Pipeline:
         ml = self.workspace.config.ml
         name = table or ml.table
         columns = self.engine.query(f"select * from {self.engine.quote(ml.schema_)}.{self.engine.quote(name)} where 1 = 0").column_names
-        target, id_column = ml_roles(self.workspace, self.engine)
+        target, id_column = ml_roles(self.workspace, self.engine.raw_store())
         target = target if target in columns else None
         id_column = id_column if id_column in columns else None
         features = [c for c in columns if c not in (target, id_column, ml.split_column)]
@@ -334,7 +359,7 @@ class Pipeline:
         from autoflux.handoff import reproduce
 
         self.close()
-        data = reproduce(self.workspace, manifest, format="arrow", out=out)
+        data = reproduce(self.workspace, self.engine, manifest, format="arrow", out=out)
         frames = data.manifest["frames"]
         return {
             "manifest": str(manifest),
@@ -348,8 +373,9 @@ class Pipeline:
     def tables(self) -> list[dict[str, Any]]:
         """Raw Delta tables (rows, version) and the engine's staging and mart tables (rows)."""
         rows = []
-        for name in self.engine.raw_tables():
-            table = self.engine.raw_table(name, count=True)
+        store = self.engine.raw_store()
+        for name in store.tables():
+            table = store.table(name, count=True)
             rows.append({"schema": RAW, "table": name, "rows": table.rows, "version": table.version, "format": table.format})
         for relation in self.engine.relations(["staging", "marts", self.workspace.config.ml.schema_]):
             rows.append(
@@ -384,7 +410,7 @@ class Pipeline:
 
         schema, _, name = table.rpartition(".")
         schema = schema or self.workspace.config.ml.schema_
-        data = self.engine.read_raw(name) if schema == RAW else self.engine.read_arrow(schema, name)
+        data = self.engine.raw_store().read(name) if schema == RAW else self.engine.read_arrow(schema, name)
         suffix = path.suffix.lower()
         if suffix not in (".parquet", ".csv"):
             raise AutoFluxError(f"cannot export to {path.name}", hint="use a .parquet or .csv file name")

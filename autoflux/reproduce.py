@@ -1,6 +1,6 @@
 """Rebuild the mart a hand-off manifest describes, in scratch space (the hand-off proves it by the frames' hashes).
 
-The raw tables are read at the versions the manifest recorded (:meth:`Engine.copy_raw`: Delta
+The raw tables are read at the versions the manifest recorded (:meth:`RawStore.copy_to`: Delta
 time travel, or Spark's Parquet version folder while it is the current one) into a scratch lake,
 the engine gets scratch storage (:meth:`Engine.scratch_settings`: a DuckDB file, a PostgreSQL
 database, a Spark catalog and warehouse of its own), and the recorded models are rebuilt there
@@ -24,12 +24,14 @@ import pyarrow as pa
 from autoflux.engines import create_engine
 from autoflux.engines.base import Engine
 from autoflux.exceptions import ReproduceError
+from autoflux.ingest.store import RawStore
 from autoflux.lake import RAW, Lake
 from autoflux.workspace import Workspace
 
 
-def rebuild_mart(workspace: Workspace, manifest: dict[str, Any], manifest_path: Path) -> tuple[pa.Table, list[str]]:
-    """The mart ``manifest`` (read by :func:`read_manifest`) records, rebuilt in scratch space, and
+def rebuild_mart(workspace: Workspace, engine: Engine, manifest: dict[str, Any], manifest_path: Path) -> tuple[pa.Table, list[str]]:
+    """The mart ``manifest`` (read by :func:`read_manifest`) records, rebuilt in scratch space of the workspace's ``engine``
+    (its raw tables copied, a second engine of :meth:`Engine.scratch_settings` to rebuild in), and
     the recorded models whose compiled SQL now differs (the likely cause when its hash does not match)."""
     from autoflux.transform.build import dbt_models
     from autoflux.transform.dbt import _invoke
@@ -43,18 +45,17 @@ def rebuild_mart(workspace: Workspace, manifest: dict[str, Any], manifest_path: 
             path=manifest_path,
             hint="restore those files (e.g. from git) to reproduce, or rebuild and hand off anew",
         )
-    engine = create_engine(workspace)
     scratch = workspace.state_dir / "reproduce" / uuid.uuid4().hex[:12]
     settings = None
     try:
         settings = engine.scratch_settings(scratch)
         lake = Lake.at(str(scratch / "lake"), base=workspace.root)
-        copy_raw_versions(engine, lake, manifest["raw_tables"], manifest_path)
+        copy_raw_versions(engine.raw_store(), lake, manifest["raw_tables"], manifest_path)
         config = workspace.config.model_copy(update={"lake": lake.uri, "engine": settings})
         rebuilt = Workspace(workspace.root, config)
         scratch_engine = create_engine(rebuilt)
         try:
-            scratch_engine.recover_raw()  # an engine whose raw tables are version folders registers the copied ones
+            scratch_engine.raw_store().recover()  # an engine whose raw tables are version folders registers the copied ones
             scratch_engine.publish_raw(lake.tables(RAW))
             _invoke(rebuilt, scratch_engine, ["run", "--select", *sorted(recorded)], None, state=scratch)
             now = dbt_models(scratch / "target")
@@ -67,7 +68,6 @@ def rebuild_mart(workspace: Workspace, manifest: dict[str, Any], manifest_path: 
     finally:
         if settings is not None:
             engine.remove_scratch(settings)
-        engine.close()
         shutil.rmtree(scratch, ignore_errors=True)
         with contextlib.suppress(OSError):
             scratch.parent.rmdir()
@@ -105,12 +105,12 @@ def changed_models(workspace: Workspace, recorded: dict[str, Any]) -> list[str]:
     return changed
 
 
-def copy_raw_versions(engine: Engine, target: Lake, raw_tables: dict[str, Any], manifest_path: Path) -> None:
-    """Each raw table at its recorded version, copied into ``target`` (:meth:`Engine.copy_raw`); every one that cannot be, in one error."""
+def copy_raw_versions(store: RawStore, target: Lake, raw_tables: dict[str, Any], manifest_path: Path) -> None:
+    """Each raw table at its recorded version, copied into ``target`` (:meth:`RawStore.copy_to`); every one that cannot be, in one error."""
     problems = []
     for name, entry in sorted(raw_tables.items()):
         try:
-            engine.copy_raw(name, entry.get("version"), target)
+            store.copy_to(name, entry.get("version"), target)
         except ReproduceError as error:
             problems.append(error)
     if problems:

@@ -65,11 +65,11 @@ def main() -> None:
         spark.sql("create database if not exists seed").collect()
 
         warm_up = HERE.parent / "examples" / "loan-default" / "train.csv"
-        ingest_paths(workspace, [warm_up], engine=engine, force=True)
+        ingest_paths(workspace, [warm_up], store=engine.raw_store(), force=True)
         spark.createDataFrame(pd.read_csv(warm_up)).write.mode("overwrite").saveAsTable("seed.warm_up")
 
         started = time.perf_counter()
-        report = ingest_paths(workspace, files, engine=engine, force=True)
+        report = ingest_paths(workspace, files, store=engine.raw_store(), force=True)
         autoflux_s = time.perf_counter() - started
         failed = [f.message for f in report.files if f.outcome != "loaded"]
         if failed:

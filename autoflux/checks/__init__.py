@@ -213,12 +213,13 @@ def _schema_checks(workspace, engine, report: CheckReport, kinds, target, train,
         if train["rows"] and test["rows"] and bool(in_train) != bool(in_test):
             split = "train" if in_train else "test"
             report.flag("schema", "one_split", f"{name} has values in {split} only", column=name)
-    present = set(engine.raw_tables())
+    store = engine.raw_store()
+    present = set(store.tables())
     if ml.train_table in present and ml.test_table in present:
         from autoflux.ingest.schema import LINEAGE_COLUMNS
 
-        left = {f.name: f.type for f in engine.raw_table(ml.train_table).schema if f.name not in LINEAGE_COLUMNS}
-        right = {f.name: f.type for f in engine.raw_table(ml.test_table).schema if f.name not in LINEAGE_COLUMNS}
+        left = {f.name: f.type for f in store.table(ml.train_table).schema if f.name not in LINEAGE_COLUMNS}
+        right = {f.name: f.type for f in store.table(ml.test_table).schema if f.name not in LINEAGE_COLUMNS}
         for name in sorted(set(left) ^ set(right)):
             if name != target:
                 split = "train" if name in left else "test"

@@ -31,7 +31,6 @@ from autoflux.exceptions import AutoFluxError, IngestError
 from autoflux.faults import fault
 from autoflux.ingest import quarantine
 from autoflux.ingest.discover import DataFile, Skipped, check_unique_tables, discover, partition_value
-from autoflux.ingest.policy import table_policy
 from autoflux.ingest.readers import (
     Columns,
     CsvOptions,
@@ -46,13 +45,13 @@ from autoflux.ingest.readers import (
     read_parquet,
     split_suffixes,
 )
+from autoflux.ingest.rules import Lineage, TableLoad
 from autoflux.ingest.schema import hint_type, identifier
 from autoflux.ingest.state import MANIFEST_KEY, LoadMetadata, LogEntry, append_log, fingerprint
-from autoflux.ingest.writer import Lineage
+from autoflux.ingest.store import GroupLoad, RawStore
 from autoflux.lake import RAW
 
 if TYPE_CHECKING:
-    from autoflux.engines.base import Engine
     from autoflux.workspace import Workspace
 
 Outcome = Literal["loaded", "unchanged", "failed", "removed"]
@@ -109,37 +108,33 @@ def ingest_paths(
     workspace: Workspace,
     roots: Sequence[Path],
     *,
-    engine: Engine | None = None,
+    store: RawStore,
     force: bool = False,
     on_file: Callable[[DataFile], None] | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> IngestReport:
     """Ingest the data files under local ``roots`` into ``raw`` tables of the workspace's lake.
 
-    ``engine`` (default: the workspace's) writes the tables and knows what each last loaded.
+    ``store`` (the raw store of the workspace's engine) writes the tables and knows what each last loaded.
     Raises :class:`TableNameClashError` (before anything is written) when two files would become
     the same table; every other per-file problem is reported in the result.
     """
     started = time.perf_counter()
-    if engine is None:
-        from autoflux.engines import create_engine
-
-        engine = create_engine(workspace)
     report = IngestReport(new_load_id())
     found, report.skipped = find_files(workspace, roots)
-    report.recovered = _finish_interrupted(workspace, engine)
+    report.recovered = _finish_interrupted(workspace, store)
     singles, groups = _split_groups(found)
     for data_file in singles:
         if on_file:
             on_file(data_file)
         progress = (lambda rows, done, f=data_file: on_progress(f, rows, done)) if on_progress else None
-        report.files.append(_ingest_file(workspace, engine, data_file, report.load_id, force=force, on_batch=progress))
+        report.files.append(_ingest_file(workspace, store, data_file, report.load_id, force=force, on_batch=progress))
     for table, files in groups.items():
         if on_file:
             on_file(files[0])
         progress = (lambda rows, done, f=files[0]: on_progress(f, rows, None)) if on_progress else None
-        report.files += _ingest_group(workspace, engine, table, files, report.load_id, force=force, on_batch=progress)
-    _publish_quarantine(workspace, engine)
+        report.files += _ingest_group(workspace, store, table, files, report.load_id, force=force, on_batch=progress)
+    _publish_quarantine(workspace, store)
     fault("log")
     grouped = set(groups)
     append_log(
@@ -212,12 +207,8 @@ class Planned:
     shape: str | None = None  # digest of the settings that shape the file's table (:func:`_shape`)
 
 
-def plan_ingest(workspace: Workspace, roots: Sequence[Path], *, engine: Engine | None = None, force: bool = False) -> list[Planned]:
+def plan_ingest(workspace: Workspace, roots: Sequence[Path], *, store: RawStore, force: bool = False) -> list[Planned]:
     """The file → table mapping of an ingest of ``roots``, and what it would load, without writing anything."""
-    if engine is None:
-        from autoflux.engines import create_engine
-
-        engine = create_engine(workspace)
     found, _ = find_files(workspace, roots)
     planned: list[Planned] = []
     singles, groups = _split_groups(found)
@@ -227,21 +218,21 @@ def plan_ingest(workspace: Workspace, roots: Sequence[Path], *, engine: Engine |
         except (OSError, AutoFluxError) as error:
             planned.append(Planned(data_file.table, data_file.relative, "load", f"unreadable: {error}", data_file=data_file))
             continue
-        committed, _ = engine.raw_state(data_file.table)
+        committed, _ = store.state(data_file.table)
         action, reason = (
             ("unchanged", "unchanged") if committed == print_ and not force else ("load", "new" if committed is None else "changed")
         )
         planned.append(Planned(data_file.table, data_file.relative, action, reason, print_, data_file=data_file))
     for table, files in groups.items():
-        planned += _plan_group(workspace, engine, table, files, force=force)[0]
+        planned += _plan_group(workspace, store, table, files, force=force)[0]
     return planned
 
 
 def _plan_group(
-    workspace: Workspace, engine: Engine, table: str, files: list[DataFile], *, force: bool
+    workspace: Workspace, store: RawStore, table: str, files: list[DataFile], *, force: bool
 ) -> tuple[list[Planned], dict[str, Any] | None]:
     """Each file of a grouped table against the files manifest of its last load: size and mtime first, the hash only when they changed."""
-    previous = engine.raw_files(table)
+    previous = store.files(table)
     known: dict[str, dict[str, Any]] = (previous or {}).get("files", {})
     own = workspace.config.ingest.tables.get(table)
     planned = []
@@ -281,7 +272,7 @@ def _plan_group(
 
 def _ingest_group(
     workspace: Workspace,
-    engine: Engine,
+    store: RawStore,
     table: str,
     files: list[DataFile],
     load_id: str,
@@ -291,12 +282,11 @@ def _ingest_group(
 ) -> list[FileResult]:
     """Bring grouped table ``raw.<table>`` in line with its ``files``, in one commit: new files' rows added,
     changed files' rows replaced, gone files' rows removed (or kept); unchanged files are not read."""
-    from autoflux.engines.base import GroupLoad
-    from autoflux.ingest.state import LoadMetadata, write_files_manifest
+    from autoflux.ingest.state import write_files_manifest
 
     started = time.perf_counter()
     try:
-        planned, previous = _plan_group(workspace, engine, table, files, force=force)
+        planned, previous = _plan_group(workspace, store, table, files, force=force)
         hints = _hints(workspace, files[0])
         partitions = partition_types(files, hints)
     except AutoFluxError as error:
@@ -311,7 +301,7 @@ def _ingest_group(
         if p.action in ("unchanged", "keep")
     ]
     if not loading and not gone:
-        version = engine.raw_state(table)[1]
+        version = store.state(table)[1]
         return [replace(r, version=version, seconds=time.perf_counter() - started) for r in unchanged]
     at = datetime.now(UTC)
     loads = [
@@ -361,7 +351,8 @@ def _ingest_group(
             for path in entry.get("data", []):
                 owners.setdefault(path, set()).add(source)
     try:
-        outcome = engine.write_group(table, loads, drop=gone, owners=owners, hints=hints, metadata=metadata, on_batch=on_batch)
+        load = TableLoad(table, Lineage(load_id, f"the files of raw.{table}", at), hints, store.rules(table), on_batch=on_batch)
+        outcome = store.write_group(load, loads, drop=gone, owners=owners, metadata=metadata)
     except AutoFluxError as error:
         return [FileResult(table, p.source_file, "failed", message=str(error), fingerprint=p.fingerprint) for p in loading] + unchanged
     fault("commit")
@@ -465,20 +456,20 @@ def _notes(written: Any) -> tuple[str, ...]:
     return notes
 
 
-def _finish_interrupted(workspace: Workspace, engine: Engine) -> list[LogEntry]:
+def _finish_interrupted(workspace: Workspace, store: RawStore) -> list[LogEntry]:
     """What an interrupted run left: its staged bad rows published or dropped, log entries for its loads."""
-    engine.recover_raw()
-    _publish_quarantine(workspace, engine)
-    return engine.unlogged_loads()
+    store.recover()
+    _publish_quarantine(workspace, store)
+    return store.unlogged_loads()
 
 
-def _publish_quarantine(workspace: Workspace, engine: Engine) -> None:
-    quarantine.publish(workspace.lake, quarantine.staging_dir(workspace.state_dir), engine.committed_load)
+def _publish_quarantine(workspace: Workspace, store: RawStore) -> None:
+    quarantine.publish(workspace.lake, quarantine.staging_dir(workspace.state_dir), store.committed_load)
 
 
 def _ingest_file(
     workspace: Workspace,
-    engine: Engine,
+    store: RawStore,
     data_file: DataFile,
     load_id: str,
     *,
@@ -486,7 +477,6 @@ def _ingest_file(
     on_batch: Callable[[int, int | None], None] | None,
 ) -> FileResult:
     started = time.perf_counter()
-    settings = workspace.config.ingest
     size = data_file.path.stat().st_size if data_file.path.exists() else 0
     base = {"table": data_file.table, "source_file": str(data_file.path), "bytes": size}
     print_ = None
@@ -498,18 +488,14 @@ def _ingest_file(
             raise IngestError(
                 f"cannot read the file: {error.strerror}", path=data_file.path, hint="check it exists and is readable"
             ) from None
-        committed, version = engine.raw_state(data_file.table)
+        committed, version = store.state(data_file.table)
         if not force and committed == print_:
             return FileResult(outcome="unchanged", version=version, fingerprint=print_, seconds=time.perf_counter() - started, **base)
-        policy = table_policy(settings, data_file.table)
-        written = engine.write_raw(
-            data_file,
-            lambda types, **read: _open(workspace, data_file, types, **read),
-            hints=hints,
-            lineage=Lineage(load_id, data_file.relative, datetime.now(UTC)),
-            commit_metadata=LoadMetadata(load_id, print_, data_file.relative, policy.mode).to_dict(),
-            on_batch=on_batch,
-        )
+        rules = store.rules(data_file.table)
+        metadata = LoadMetadata(load_id, print_, data_file.relative, rules.policy.mode).to_dict()
+        lineage = Lineage(load_id, data_file.relative, datetime.now(UTC))
+        load = TableLoad(data_file.table, lineage, hints, rules, metadata, on_batch)
+        written = store.write(data_file, lambda types, **read: _open(workspace, data_file, types, **read), load)
     except AutoFluxError as error:
         if error.path is None:
             error.path = str(data_file.path)

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import pyarrow as pa
 
@@ -237,21 +237,6 @@ def key_columns(policy: TablePolicy, table_name: str, schema: pa.Schema) -> list
             )
         columns.append(column)
     return columns
-
-
-def empty_key_error(table_name: str, column: str, rows: int, source_file: str) -> IngestError:
-    """A merge key column that is null on ``rows`` of the file's rows."""
-    return IngestError(f"the merge key column {column} is empty on {rows} rows", path=source_file, hint=_key_hint(table_name))
-
-
-def repeated_key_error(table_name: str, key: Mapping[str, Any], rows: int, source_file: str) -> IngestError:
-    """A merge key value (``{column: value}``) that ``rows`` of the file's rows share."""
-    where = ", ".join(f"{k} = {v!r}" for k, v in key.items())
-    return IngestError(f"the merge key ({where}) is on {rows} rows", path=source_file, hint=_key_hint(table_name))
-
-
-def _key_hint(table_name: str) -> str:
-    return f"a merge key must identify one row: fix the file or ingest.tables.{table_name}.key"
 
 
 # ------------------------------------------------------------------------------------ rescue

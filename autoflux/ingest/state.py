@@ -6,7 +6,7 @@ The fingerprint a table holds is read from its own last commit, never from a sid
 is written after the data commits it describes, so it never claims a load the table does not
 have; a run killed in between leaves loads the log lacks, which the next run finds in the tables'
 commits and logs (:func:`unlogged_loads`; an engine whose raw tables are not Delta tables finds
-them its own way, :meth:`autoflux.engines.base.Engine.unlogged_loads`).
+them its own way, :meth:`autoflux.ingest.store.RawStore.unlogged_loads`).
 """
 
 from __future__ import annotations

@@ -16,9 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -27,21 +25,19 @@ import pyarrow.parquet as pq
 
 from autoflux.exceptions import AutoFluxError, IngestError
 from autoflux.faults import fault
-from autoflux.ingest import quarantine
 from autoflux.ingest.policy import (
     RESCUED_COLUMN,
     BadRowLimits,
     Plan,
     TablePolicy,
-    empty_key_error,
     key_columns,
     plan,
     reader_types,
-    repeated_key_error,
     rescued_json,
 )
 from autoflux.ingest.policy import rescue as rescue_values
 from autoflux.ingest.readers import Columns, ReadAgain
+from autoflux.ingest.rules import Lineage, TableLoad, check_key, set_aside
 from autoflux.ingest.schema import LINEAGE_COLUMNS, lake_type, lineage_schema, table_schema
 from autoflux.ingest.state import LoadMetadata
 from autoflux.lake import Lake
@@ -49,13 +45,6 @@ from autoflux.lake import Lake
 MAX_READS = 50
 FINGERPRINT_KEY = LoadMetadata.key("fingerprint")
 LOAD_ID_KEY = LoadMetadata.key("load_id")
-
-
-@dataclass(frozen=True)
-class Lineage:
-    load_id: str
-    source_file: str
-    ingested_at: datetime
 
 
 @dataclass(frozen=True)
@@ -81,60 +70,35 @@ class _Pass:
     failure: BaseException | None = None
 
 
-def write_table(
-    lake: Lake,
-    schema_name: str,
-    table: str,
-    open_columns: Callable[..., Columns],
-    *,
-    hints: Mapping[str, pa.DataType],
-    lineage: Lineage,
-    commit_metadata: Mapping[str, str],
-    on_batch: Callable[[int, int | None], None] | None = None,
-    policy: TablePolicy | None = None,
-    bad_rows: BadRowLimits | None = None,
-    staging: Path | None = None,
-) -> Written:
-    """Load the columns ``open_columns(types)`` reads into ``schema_name.table``, in one commit.
+def write_table(lake: Lake, schema_name: str, open_columns: Callable[..., Columns], load: TableLoad) -> Written:
+    """Load the columns ``open_columns(types)`` reads into ``schema_name.<load.table>``, in one commit.
 
-    ``policy`` gives the write mode and schema policy (default: replace, evolve). Bad rows within
-    ``bad_rows`` are staged under ``staging`` for the quarantine table (without ``staging`` any bad
-    row fails the file). ``open_columns`` is called again with wider column types when a value
+    ``load.rules`` give the write mode and schema policy, and the bad rows a file may have (staged
+    for the quarantine table). ``open_columns`` is called again with wider column types when a value
     does not fit the inferred type, with ``block_size=`` when a value is longer than a block, or
     with ``by_value=True`` when JSON lines need reading value by value (see :mod:`autoflux.ingest.readers`).
     """
-    policy = policy or TablePolicy()
-    existing = _current_schema(lake, schema_name, table)
+    existing = _current_schema(lake, schema_name, load.table)
 
     def commit(planned: Plan, schema: pa.Schema, incoming: pa.Schema, batches: Iterator[pa.RecordBatch]) -> None:
-        _commit(lake, schema_name, table, policy, planned, existing is not None, schema, incoming, batches, commit_metadata, lineage)
+        _commit(lake, schema_name, load, planned, existing is not None, schema, incoming, batches)
 
-    this, planned, schema, widened = _load(
-        schema_name, table, open_columns, existing, commit, hints=hints, lineage=lineage, on_batch=on_batch, policy=policy,
-        bad_rows=bad_rows, staging=staging,
-    )  # fmt: skip
-    version = lake.open(schema_name, table).version()
+    this, planned, schema, widened = _load(schema_name, open_columns, existing, commit, load)
+    version = lake.open(schema_name, load.table).version()
     return Written(this.rows, version, schema, {k: str(v) for k, v in widened.items()}, this.quarantined, this.rescued, planned.changes)
 
 
 def _load(
     schema_name: str,
-    table: str,
     open_columns: Callable[..., Columns],
     existing: pa.Schema | None,
     sink: Callable[[Plan, pa.Schema, pa.Schema, Iterator[pa.RecordBatch]], None],
-    *,
-    hints: Mapping[str, pa.DataType],
-    lineage: Lineage,
-    on_batch: Callable[[int, int | None], None] | None,
-    policy: TablePolicy,
-    bad_rows: BadRowLimits | None,
-    staging: Path | None,
+    load: TableLoad,
 ) -> tuple[_Pass, Plan, pa.Schema, dict[str, pa.DataType]]:
     """Read the file (again with wider types as long as a value does not fit) and hand its conformed batches to ``sink``."""
     from deltalake.exceptions import DeltaError
 
-    limits = bad_rows if bad_rows is not None and staging is not None else BadRowLimits()
+    table, lineage, hints, policy = load.table, load.lineage, load.hints, load.rules.policy
     text = policy.schema == "rescue" and existing is not None
     read: dict[str, Any] = {"text": True} if text else {}
     soft = {} if text else reader_types(policy, existing)
@@ -148,9 +112,9 @@ def _load(
             schema = lineage_schema(planned.schema)
 
             def finish(columns: Columns = columns, this: _Pass = this) -> None:
-                _set_aside_bad_rows(columns, this, limits, staging, table, lineage)
+                _set_aside_bad_rows(columns, this, load)
 
-            batches = _conform(columns, incoming, schema, planned.rescue, lineage, this, limits, on_batch, finish)
+            batches = _conform(columns, incoming, schema, planned.rescue, lineage, this, load.rules.limits, load.on_batch, finish)
             sink(planned, schema, incoming, batches)
         except Exception as error:
             again = error if isinstance(error, ReadAgain) else this.failure  # raised inside delta-rs: kept in this.failure
@@ -177,18 +141,17 @@ def _current_schema(lake: Lake, schema_name: str, table: str) -> pa.Schema | Non
 def _commit(
     lake: Lake,
     schema_name: str,
-    table: str,
-    policy: TablePolicy,
+    load: TableLoad,
     planned: Plan,
     exists: bool,
     schema: pa.Schema,
     incoming: pa.Schema,
     batches: Iterator[pa.RecordBatch],
-    metadata: Mapping[str, str],
-    lineage: Lineage,
 ) -> None:
     """Make the one commit of this load, as the write mode says."""
     from deltalake import CommitProperties
+
+    table, policy, metadata, source_file = load.table, load.rules.policy, load.commit_metadata, load.lineage.source_file
 
     def overwrite(stream: Iterator[pa.RecordBatch]) -> None:
         write_in_order(
@@ -199,13 +162,13 @@ def _commit(
             stream,
             mode="overwrite",
             metadata=metadata,
-            description=f"raw data from {lineage.source_file}",
+            description=f"raw data from {source_file}",
         )
 
     if policy.mode == "merge":
         key = key_columns(policy, table, incoming)
         rows = pa.Table.from_batches(list(batches), schema)  # a merge holds the file's rows in memory
-        _check_key(rows, key, table, lineage.source_file)
+        check_key(table, source_file, {k: rows[k].null_count for k in key}, lambda: _repeated_key(rows, key))
         if not exists:
             overwrite(iter(rows.to_batches()))
         elif planned.rewrite:
@@ -324,15 +287,14 @@ def _reshaped(batches: Iterator[pa.RecordBatch], schema: pa.Schema, replaced: pa
             yield pa.record_batch(part.columns, schema=schema)
 
 
-def _check_key(rows: pa.Table, key: list[str], table: str, source_file: str) -> None:
-    for column in key:
-        if rows[column].null_count:
-            raise empty_key_error(table, column, rows[column].null_count, source_file)
+def _repeated_key(rows: pa.Table, key: list[str]) -> tuple[dict[str, Any], int] | None:
+    """A key value on more than one of ``rows``, and its number of rows (see :func:`~autoflux.ingest.rules.check_key`)."""
     counts = rows.group_by(key).aggregate([([], "count_all")])
     repeated = counts.filter(pc.greater(counts["count_all"], 1))
-    if repeated.num_rows:
-        first = repeated.slice(0, 1).to_pylist()[0]
-        raise repeated_key_error(table, {k: first[k] for k in key}, first["count_all"], source_file)
+    if not repeated.num_rows:
+        return None
+    first = repeated.slice(0, 1).to_pylist()[0]
+    return {k: first[k] for k in key}, first["count_all"]
 
 
 def _quote(name: str) -> str:
@@ -396,13 +358,11 @@ def _conform(
         raise
 
 
-def _set_aside_bad_rows(columns: Columns, this: _Pass, limits: BadRowLimits, staging: Path | None, table: str, lineage: Lineage) -> None:
+def _set_aside_bad_rows(columns: Columns, this: _Pass, load: TableLoad) -> None:
     """At the end of the file: fail it if it has too many bad rows, else stage them for the quarantine."""
     bad = columns.bad_rows
     if bad:
-        if not limits.allows(len(bad), this.rows + len(bad)) or staging is None:
-            raise bad.error(limits if limits.max_count or limits.max_fraction else None)
-        quarantine.stage(staging, lineage.load_id, table, lineage.source_file, bad.located())
+        set_aside(load.rules, bad, this.rows + len(bad), load.table, load.lineage)
         this.quarantined = len(bad)
     fault("write")
 
@@ -494,22 +454,16 @@ class Packer:
 def stage_file(
     lake: Lake,
     schema_name: str,
-    table: str,
     open_columns: Callable[..., Columns],
+    load: TableLoad,
     *,
     base: pa.Schema | None,
-    hints: Mapping[str, pa.DataType],
-    lineage: Lineage,
-    policy: TablePolicy,
-    bad_rows: BadRowLimits | None = None,
-    staging: Path | None = None,
-    on_batch: Callable[[int, int | None], None] | None = None,
     packer: Packer | None = None,
 ) -> Staged:
     """Write one file of a grouped table as Parquet files in its folder (or, with ``packer``, into a pack), for :func:`commit_group`.
 
     The file is read and planned as a load appended to a table of schema ``base`` under the
-    table's schema policy: ``freeze`` refuses a file whose columns differ from ``base`` (naming
+    table's schema policy (``load.rules``): ``freeze`` refuses a file whose columns differ from ``base`` (naming
     it), ``rescue`` keeps what does not fit ``base`` in ``_rescued_data``, ``evolve`` keeps the
     file's new columns and wider types (:func:`commit_group` then widens the table).
     """
@@ -520,17 +474,13 @@ def stage_file(
         if packer is not None:
             kept[:] = list(batches)
         else:
-            adds[:] = write_files(lake, schema_name, table, schema, batches)
+            adds[:] = write_files(lake, schema_name, load.table, schema, batches)
 
-    appended = TablePolicy("append", policy.schema)
-    this, planned, schema, widened = _load(
-        schema_name, table, open_columns, base, stage, hints=hints, lineage=lineage, on_batch=on_batch, policy=appended,
-        bad_rows=bad_rows, staging=staging,
-    )  # fmt: skip
+    this, planned, schema, widened = _load(schema_name, open_columns, base, stage, replace(load, rules=load.rules.appended()))
     written = Written(this.rows, -1, schema, {k: str(v) for k, v in widened.items()}, this.quarantined, this.rescued, planned.changes)
     if packer is not None:
-        packer.add(lineage.source_file, schema, kept)
-    return Staged(lineage.source_file, adds, schema, written, packed=packer is not None)
+        packer.add(load.lineage.source_file, schema, kept)
+    return Staged(load.lineage.source_file, adds, schema, written, packed=packer is not None)
 
 
 def commit_group(

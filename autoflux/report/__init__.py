@@ -152,7 +152,7 @@ class Gatherer:
         ml = ws.config.ml
         run = self.attempt("the last run's summary", self._run)
         log = self.attempt("the load log", self._log, [])
-        raw_tables = self.attempt("the raw tables", self.engine.raw_tables, [])
+        raw_tables = self.attempt("the raw tables", self.engine.raw_store().tables, [])
         if not raw_tables and not log:
             self.missing.append({"what": "data", "why": "nothing has been loaded yet: run `autoflux run SOURCE`"})
         dbt_manifest = self.attempt("dbt's manifest", lambda: _json(ws.dbt_dir / "target" / "manifest.json"))
@@ -276,7 +276,7 @@ class Gatherer:
         section: dict[str, Any] = {"schema": RAW, "name": name, "anchor": f"table-raw-{name}"}
 
         def profile():
-            table = self.engine.raw_table(name)
+            table = self.engine.raw_store().table(name)
             originals = {f.name: (f.metadata or {}).get(SOURCE_NAME_KEY.encode(), b"").decode() or None for f in table.schema}
             section["version"] = table.version
             with raw_relation(self.workspace, self.engine, name) as (relation, run):

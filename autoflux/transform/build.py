@@ -29,8 +29,9 @@ BUILD_FILE = "build.json"
 def raw_snapshot(engine: Engine) -> dict[str, dict[str, Any]]:
     """Each raw table's version, load id, fingerprint and source file, as the engine sees them now."""
     raw = {}
-    for name in engine.raw_tables():
-        table = engine.raw_table(name)
+    store = engine.raw_store()
+    for name in store.tables():
+        table = store.table(name)
         load = LoadMetadata.of(table.metadata) or LoadMetadata("")
         raw[name] = {
             "uri": table.uri,

@@ -92,8 +92,9 @@ def build_stamp(workspace: Workspace, engine: Engine, command: str) -> str:
         relative = path.relative_to(project)
         if path.is_file() and not _NOT_PROJECT.intersection(relative.parts):
             digest.update(str(relative).encode() + b"\0" + path.read_bytes() + b"\0")
-    for table in engine.raw_tables():
-        digest.update(json.dumps([table, *engine.raw_state(table)]).encode())
+    store = engine.raw_store()
+    for table in store.tables():
+        digest.update(json.dumps([table, *store.state(table)]).encode())
     return digest.hexdigest()
 
 

@@ -37,7 +37,7 @@ LAKE_ENV = "AUTOFLUX_LAKE"
 
 
 def init_workspace(path: Path) -> Path:
-    """Create a workspace at ``path``: ``autoflux.yml`` and the dbt project. Returns its root."""
+    """Create a workspace at ``path``: ``autoflux.yml`` and the dbt project (its profile: :func:`write_profiles`). Returns its root."""
     root = path.expanduser().resolve()
     if (root / CONFIG_FILE).exists():
         raise WorkspaceError(f"{root} is already a workspace ({CONFIG_FILE} exists)", hint="use it, or pick another folder")
@@ -49,21 +49,13 @@ def init_workspace(path: Path) -> Path:
     for folder in ("models/staging", "models/marts", "tests", "macros"):
         (root / "dbt" / folder).mkdir(parents=True, exist_ok=True)
     _write_managed(root / "dbt" / "models" / "sources.yml", _dump({"version": 2, "sources": [{"name": RAW, "schema": RAW, "tables": []}]}))
-    _write_initial_profiles(root)
     (root / ".gitignore").write_text(".autoflux/\nlake/\nwarehouse.duckdb*\ndbt/target/\ndbt/logs/\n", encoding="utf-8")
     return root
 
 
-def _write_initial_profiles(root: Path) -> None:
-    from autoflux.engines import create_engine
-    from autoflux.workspace import Workspace
-
-    workspace = Workspace.open(root)
-    engine = create_engine(workspace)
-    try:
-        _write_managed(workspace.dbt_dir / "profiles.yml", profiles_yml(workspace, engine))
-    finally:
-        engine.close()
+def write_profiles(workspace: Workspace, engine: Engine) -> Path | None:
+    """Write the dbt project's ``profiles.yml`` for ``engine`` (unless taken over); returns it when written."""
+    return _write_managed(workspace.dbt_dir / "profiles.yml", profiles_yml(workspace, engine))
 
 
 def sync_project(workspace: Workspace, engine: Engine) -> list[Path]:
@@ -71,10 +63,11 @@ def sync_project(workspace: Workspace, engine: Engine) -> list[Path]:
     project = workspace.dbt_dir
     if not (project / "dbt_project.yml").exists():
         raise WorkspaceError(f"no dbt project in {project}", hint="check dbt.project_dir in autoflux.yml, or run `autoflux init`")
-    schemas = {name: engine.raw_table(name).schema for name in engine.raw_tables()}
+    store = engine.raw_store()
+    schemas = {name: store.table(name).schema for name in store.tables()}
     plugins = {name: engine.source_plugin(name) for name in schemas}
     written = [
-        _write_managed(project / "profiles.yml", profiles_yml(workspace, engine)),
+        write_profiles(workspace, engine),
         _write_managed(project / "models" / "sources.yml", _sources(workspace, schemas, plugins)),
     ]
     for name, schema in schemas.items():

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ingesting import run_ingest
 
 import autoflux
-from autoflux.ingest import ingest_paths
 from autoflux.ingest.quarantine import read_quarantine
 from autoflux.ingest.schema import LINEAGE_COLUMNS
 from autoflux.ingest.state import committed_load, read_log
@@ -65,7 +65,7 @@ def make_workspace(root: Path) -> tuple[Path, Path]:
     config["ingest"] |= CONFIG["ingest"]
     (ws / "autoflux.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
     data = write_data(root / "data", V1)
-    ingest_paths(Workspace.open(ws), [data])
+    run_ingest(Workspace.open(ws), [data])
     write_data(data, V2)
     return ws, data
 
@@ -99,7 +99,7 @@ def without_log_version(state: dict) -> dict:
 def clean(tmp_path_factory) -> dict:
     """The snapshot after V1 then V2, never interrupted."""
     ws, data = make_workspace(tmp_path_factory.mktemp("clean"))
-    ingest_paths(Workspace.open(ws), [data])
+    run_ingest(Workspace.open(ws), [data])
     state = snapshot(ws)
     assert state["quarantine"] == [
         ("customers", "customers.csv", 4, "a row has 2 fields where the header has 3", "5,bad"),

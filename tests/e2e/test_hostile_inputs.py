@@ -17,9 +17,9 @@ import pyarrow as pa
 import pytest
 import yaml
 from hostile import HOSTILE_COLUMNS, SQL_VALUE, duckdb_keywords, write_hostile_competition
+from ingesting import run_ingest
 
 import autoflux
-from autoflux.ingest import ingest_paths
 from autoflux.lake import RAW
 from autoflux.workspace import Workspace
 
@@ -95,7 +95,7 @@ def hundred_mb_field(tmp_path_factory) -> tuple[Path, str]:
 
 def test_a_100_mb_field_is_read_with_bigger_blocks(workspace, hundred_mb_field):
     folder, digest = hundred_mb_field
-    (result,) = ingest_paths(Workspace.open(workspace), [folder]).files
+    (result,) = run_ingest(Workspace.open(workspace), [folder]).files
     assert (result.outcome, result.rows) == ("loaded", 3), result.message
     table = raw_table(workspace, "blob")
     values = dict(zip(table["id"].to_pylist(), table["payload"].to_pylist(), strict=True))

@@ -59,7 +59,8 @@ def _catalog(root: Path) -> dict[str, Any]:
     workspace = Workspace.open(root)
     engine = create_engine(workspace)
     try:
-        raw = {name: (t.version, t.rows) for name in engine.raw_tables() for t in [engine.raw_table(name, count=True)]}
+        store = engine.raw_store()
+        raw = {name: (t.version, t.rows) for name in store.tables() for t in [store.table(name, count=True)]}
         relations = sorted(engine.relations(["staging", "marts"]), key=lambda r: (r.schema, r.name))
     finally:
         engine.close()

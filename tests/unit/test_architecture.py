@@ -1,4 +1,4 @@
-"""The package's shape: no import loops, and loading a config imports no engine."""
+"""The package's shape: no import loops, dependencies one way, and loading a config imports no engine."""
 
 from __future__ import annotations
 
@@ -43,6 +43,15 @@ def import_loops(package: str = "autoflux") -> list[list[str]]:
 
 def test_no_import_loops():
     assert import_loops() == []
+
+
+def test_dependencies_point_one_way():
+    """engines → ingest → config: no module of ``autoflux.ingest`` imports an engine (so ingest never creates
+    one), and config imports neither (imports in functions and under ``TYPE_CHECKING`` count, direct or not)."""
+    grimp = pytest.importorskip("grimp")
+    graph = grimp.build_graph("autoflux", exclude_type_checking_imports=False)
+    illegal = graph.find_illegal_dependencies_for_layers(layers=("autoflux.engines", "autoflux.ingest", "autoflux.config"))
+    assert sorted(f"{d.importer} → {d.imported}: {[r.middle for r in d.routes]}" for d in illegal) == []
 
 
 def test_the_loop_finder_finds_a_loop(tmp_path, monkeypatch):

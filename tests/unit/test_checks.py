@@ -8,10 +8,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from autoflux import load_training_data
 from autoflux.checks import run_checks
 from autoflux.engines import create_engine
 from autoflux.exceptions import ChecksFailedError
-from autoflux.handoff import load_training_data
 from autoflux.workspace import Workspace
 
 

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from ingesting import run_ingest
 
+from autoflux import load_training_data
 from autoflux.content_hash import content_hash
+from autoflux.engines import create_engine
 from autoflux.exceptions import ConfigError, TableNotFoundError
-from autoflux.handoff import StaleDataWarning, load_training_data, ml_roles
-from autoflux.ingest import ingest_paths
+from autoflux.handoff import StaleDataWarning, ml_roles
 from autoflux.pipeline import Pipeline
 from autoflux.workspace import Workspace
 
@@ -26,7 +28,7 @@ def write_raw(workspace: Path, tmp_path: Path, files: dict[str, str]) -> None:
     data.mkdir(exist_ok=True)
     for name, text in files.items():
         (data / name).write_text(text)
-    report = ingest_paths(Workspace.open(workspace), [data])
+    report = run_ingest(Workspace.open(workspace), [data])
     assert not report.failed
 
 
@@ -64,7 +66,8 @@ def competition(workspace, tmp_path):
 
 
 def test_roles_are_inferred_from_the_raw_tables(competition):
-    assert ml_roles(Workspace.open(competition)) == ("survived", "passenger_id")
+    ws = Workspace.open(competition)
+    assert ml_roles(ws, create_engine(ws).raw_store()) == ("survived", "passenger_id")
 
 
 def test_sample_submission_names_target_and_id(workspace, tmp_path):
@@ -77,7 +80,8 @@ def test_sample_submission_names_target_and_id(workspace, tmp_path):
             "sample_submission.csv": "key,label\n3,0\n",
         },
     )
-    assert ml_roles(Workspace.open(workspace)) == ("label", "key")
+    ws = Workspace.open(workspace)
+    assert ml_roles(ws, create_engine(ws).raw_store()) == ("label", "key")
 
 
 def test_split_target_and_id(competition):
@@ -156,7 +160,7 @@ def test_manifest_records_what_the_mart_was_built_from_and_what_changed_since(wo
     pipeline.transform(test=False)
     built = json.loads((workspace / ".autoflux" / "build.json").read_text())
     (tmp_path / "data" / "train.csv").write_text("PassengerId,Age,Survived\n1,31,1\n2,41,0\n")
-    second = ingest_paths(Workspace.open(workspace), [tmp_path / "data"])  # ingest, no transform
+    second = run_ingest(Workspace.open(workspace), [tmp_path / "data"])  # ingest, no transform
     with pytest.warns(StaleDataWarning, match="changed since marts.ml_training_set was built: train"):
         data = load_training_data(workspace, format="arrow")
     assert data.train["age"].to_pylist() == [30, 40]  # the frames hold what the build read ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jinja2
 import yaml
+from ingesting import run_ingest
 
 from autoflux.engines import create_engine
 from autoflux.ingest import ingest_paths
@@ -24,7 +25,7 @@ def test_lake_and_database_paths_with_quotes_and_backslashes_survive_the_jinja(w
     data.mkdir()
     (data / "train.csv").write_text("a\n1\n")
     ws = Workspace.open(workspace)
-    assert not ingest_paths(ws, [data]).failed
+    assert not run_ingest(ws, [data]).failed
     sync_project(ws, create_engine(ws))
 
     sources = yaml.safe_load((ws.dbt_dir / "models" / "sources.yml").read_text())
@@ -49,8 +50,8 @@ def test_duckdb_raw_tables_are_views_over_the_current_parquet_files(workspace, c
     ws = Workspace.open(workspace)
     engine = create_engine(ws)
     for folder in (first, second):
-        assert not ingest_paths(ws, [folder], engine=engine).failed
-        engine.publish_raw(engine.raw_tables())
+        assert not ingest_paths(ws, [folder], store=engine.raw_store()).failed
+        engine.publish_raw(engine.raw_store().tables())
     sync_project(ws, engine)
     engine.close()
 
@@ -77,8 +78,8 @@ def test_duckdb_raw_view_keeps_the_row_order_across_the_files_of_a_version(works
     (data / "train.csv").write_text("id,x\n" + "".join(f"{i},{(i * 7919) % 1000}\n" for i in range(60_000)))
     ws = Workspace.open(workspace)
     engine = create_engine(ws)
-    assert not ingest_paths(ws, [data], engine=engine).failed
-    engine.publish_raw(engine.raw_tables())
+    assert not ingest_paths(ws, [data], store=engine.raw_store()).failed
+    engine.publish_raw(engine.raw_store().tables())
     engine.close()
     assert len(ws.lake.open("raw", "train").file_uris()) > 3
     with duckdb.connect(engine.database, read_only=True) as connection:

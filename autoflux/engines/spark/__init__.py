@@ -5,52 +5,37 @@
   any other Spark setting through.
 - Catalog: the Hive metastore, embedded Derby in the workspace or PostgreSQL
   (``engine.metastore``), whose schema is created whole on first use (see :mod:`.metastore`).
-- Storage: raw tables are external tables at the lake's layout (``<lake>/raw/<table>``); dbt's
-  models are managed tables under ``engine.warehouse``. With ``format: delta`` (the default) raw
-  tables are Delta tables the embedded engine reads too, each load one commit whose
-  ``userMetadata`` holds the load id and fingerprint. With ``format: parquet`` each load is
-  written to a new folder ``<lake>/raw/<table>/v<N>``, committed by a marker file in it that
-  holds the load's metadata, and then swapped into the catalog with that metadata as table
-  properties; a failed load leaves the table as it was, and a run killed between the marker and
-  the catalog is completed by the next ingest (:meth:`Engine.recover_raw`).
-- Ingest reads files with Spark's own readers (:mod:`.ingest`) and applies the write modes,
-  schema policies and bad-row limits of :mod:`autoflux.ingest.policy` as the embedded engine does
-  (:mod:`.writer`); with ``format: parquet`` the table properties hold the last load, which is
-  what the quarantine and the recovery of unlogged loads go by. dbt runs through dbt-spark, the
-  ``session`` method in this process, or ``thrift`` when ``engine.thrift_host`` names a Spark
-  Thrift Server.
+- Storage: raw tables are external tables at the lake's layout (``<lake>/raw/<table>``), Delta
+  tables the embedded engine reads too (``format: delta``, the default) or Parquet version
+  folders (``format: parquet``); the engine's raw-table store (:mod:`.store`) writes them with
+  Spark's own readers (:mod:`.ingest`, :mod:`.writer`, :mod:`.group`). dbt's models are managed
+  tables under ``engine.warehouse``.
+- dbt runs through dbt-spark, the ``session`` method in this process, or ``thrift`` when
+  ``engine.thrift_host`` names a Spark Thrift Server.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Collection, Iterable, Mapping
-from pathlib import Path
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from autoflux.engine_settings import MetastoreSettings, SparkSettings
 from autoflux.engines.base import Engine as BaseEngine
-from autoflux.engines.base import RawTable, Relation
+from autoflux.engines.base import Relation
 from autoflux.engines.spark import session as sessions
-from autoflux.engines.spark.ingest import arrow_field, quoted
-from autoflux.exceptions import TableNotFoundError
-from autoflux.ingest.writer import LOAD_ID_KEY
-from autoflux.lake import RAW, Lake
+from autoflux.engines.spark.ingest import quoted
+from autoflux.engines.spark.store import SparkRawStore, catalog_frame, catalog_tables
+from autoflux.lake import RAW
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from pyspark.sql import DataFrame, SparkSession
 
-    from autoflux.ingest.discover import DataFile
-    from autoflux.ingest.readers import Columns
-    from autoflux.ingest.state import LogEntry
-    from autoflux.ingest.writer import Lineage, Written
+    from autoflux.workspace import Workspace
 
-VERSION_KEY = "autoflux.version"
-COMMIT_MARKER = "_autoflux_commit.json"
 PASSWORD_ENV = "DBT_ENV_SECRET_AUTOFLUX_METASTORE_PASSWORD"
 _SECRET_CONF = "spark.hadoop.javax.jdo.option.ConnectionPassword"
 # engine.conf keys that choose the catalog and warehouse: a scratch session (reproduce) has its own
@@ -74,265 +59,26 @@ class Engine(BaseEngine):
     PACKAGES = ("dbt-spark", "pyspark", "delta-spark")
     settings: Settings
 
+    def __init__(self, settings: Settings, workspace: Workspace) -> None:
+        super().__init__(settings, workspace)
+        self._store = SparkRawStore(workspace, settings)
+
     @property
     def spark(self) -> SparkSession:
         """The SparkSession (started on first use, shared by every engine of this process)."""
-        return sessions.get_session(self.settings, self.workspace)
+        return self._store.spark
 
     @property
     def remote(self) -> bool:
-        return sessions.is_remote(self.settings.master)
+        return self._store.remote
 
-    @property
-    def delta(self) -> bool:
-        return self.settings.format == "delta"
-
-    # ------------------------------------------------------------------------------- raw tables
-
-    def raw_state(self, table: str) -> tuple[str | None, int | None]:
-        if self.delta:
-            return super().raw_state(table)
-        properties = self._properties(table)
-        version = properties.get(VERSION_KEY)
-        return properties.get("autoflux.fingerprint"), int(version) if version is not None else None
-
-    def write_raw(
-        self,
-        data_file: DataFile,
-        open_columns: Callable[..., Columns],
-        *,
-        hints: Mapping[str, pa.DataType],
-        lineage: Lineage,
-        commit_metadata: Mapping[str, str],
-        on_batch: Callable[[int, int | None], None] | None = None,
-    ) -> Written:
-        """Read the file with Spark's readers (or AutoFlux's, for formats Spark lacks) into ``raw.<table>``.
-
-        The table's write mode, schema policy and bad-row limits apply as on the embedded engine
-        (:mod:`.writer`).
-        """
-        from autoflux.engines.spark import ingest, writer
-
-        if not ingest.can_read(data_file) and self.delta and not self.remote:
-            written = super().write_raw(
-                data_file, open_columns, hints=hints, lineage=lineage, commit_metadata=commit_metadata, on_batch=on_batch
-            )
-            self.publish_raw([data_file.table])
-            return written
-        written = writer.load(self, data_file, open_columns, hints=hints, lineage=lineage, commit_metadata=commit_metadata)
-        if on_batch:
-            on_batch(written.rows, data_file.path.stat().st_size)
-        return written
-
-    def raw_files(self, table: str) -> dict[str, Any] | None:
-        if self.delta:
-            return super().raw_files(table)
-        from autoflux.ingest.state import files_manifest
-
-        properties = self._properties(table)
-        return files_manifest(self.workspace.lake, RAW, table, properties) if properties else None
-
-    def write_group(self, table: str, loads, **options: Any):  # noqa: ANN001, ANN201 - as the base engine's
-        """A grouped table (files of one dataset): each shape of file read by one Spark reader, one new version (:mod:`.group`).
-
-        With ``format: delta`` on a local or cluster master, a group holding files Spark has no
-        reader for (Excel, custom readers, zstd) is written as on the embedded engine and then
-        registered in Spark's catalog.
-        """
-        from autoflux.engines.spark import group, ingest
-
-        if self.delta and not self.remote and not all(ingest.can_read(load.data_file) for load in loads):
-            written = super().write_group(table, loads, **options)
-            if written.version is not None:
-                self.publish_raw([table])
-            return written
-        return group.load(self, table, loads, **options)
-
-    def current_raw(self, table: str) -> DataFrame | None:
-        """``raw.<table>`` as it is before a load (None when it does not exist yet)."""
-        if self.delta:
-            lake = self.workspace.lake
-            return self.spark.read.format("delta").load(lake.table_uri(RAW, table)) if lake.exists(RAW, table) else None
-        return self.spark.table(f"{RAW}.{quoted(table)}") if self._properties(table) else None
-
-    def commit_raw(self, content: DataFrame, table: str, metadata: Mapping[str, str], *, mode: str, where: Path | str) -> int:
-        """Write ``content`` as the table's next version (``mode``: Delta's ``overwrite`` or ``append``); returns the version.
-
-        ``where`` names the file(s) in an error."""
-        from autoflux.engines.spark import ingest
-
-        if not self.delta:
-            version, folder = self.next_version(table)
-            try:
-                content.write.mode("overwrite").parquet(folder)
-                self.swap_raw(table, folder, version, metadata)
-            except Exception as error:
-                self.remove(folder)
-                raise ingest.read_error(error, where) from None
-            return version
-        name = f"{RAW}.{quoted(table)}"
-        self._create_raw_database()
-        location = self.workspace.lake.table_uri(RAW, table)
-        writer = content.write.format("delta").mode(mode).option("userMetadata", json.dumps(dict(metadata), sort_keys=True))
-        if mode == "overwrite":
-            writer = writer.option("overwriteSchema", "true")
-        try:
-            writer.option("path", location).saveAsTable(name)
-        except Exception as error:
-            if not self.workspace.lake.exists(RAW, table):
-                self.remove(location)
-            raise ingest.read_error(error, where) from None
-        return self.workspace.lake.open(RAW, table).version()
-
-    def next_version(self, table: str) -> tuple[int, str]:
-        """``format: parquet``: the number and folder of the table's next version (written, then :meth:`swap_raw`)."""
-        previous = self._properties(table).get(VERSION_KEY)
-        version = int(previous) + 1 if previous is not None else 0
-        return version, f"{self.workspace.lake.table_uri(RAW, table)}/v{version}"
-
-    def swap_raw(self, table: str, folder: str, version: int, metadata: Mapping[str, str]) -> None:
-        """``format: parquet``: commit the written ``folder`` (:meth:`next_version`) as the table, with the load's metadata.
-
-        The commit point is the folder's marker (``_autoflux_commit.json``, the table properties
-        to be); the catalog entry follows it. A process killed between the two leaves the catalog
-        behind the lake, which the next run repairs (:meth:`recover_raw`). Other version folders are removed.
-        """
-        properties = {**metadata, VERSION_KEY: str(version)}
-        fs, path = self.workspace.lake.filesystem(f"{folder}/{COMMIT_MARKER}")
-        fs.pipe_file(path, json.dumps(properties, sort_keys=True).encode())
-        self._register(table, folder, properties)
-        self._remove_versions(table, keep=version)
-
-    def _register(self, table: str, folder: str, properties: Mapping[str, str]) -> None:
-        name = f"{RAW}.{quoted(table)}"
-        self._create_raw_database()
-        listed = ", ".join(f"{_literal(k)} = {_literal(v)}" for k, v in properties.items())
-        self._sql(f"drop table if exists {name}")
-        self._sql(f"create table {name} using parquet location {_literal(folder)} tblproperties ({listed})")
-
-    def _committed_versions(self) -> dict[str, tuple[int, str, dict[str, str]]]:
-        """``format: parquet``: each raw table's newest version folder with a commit marker: (version, folder, properties)."""
-        fs, root = self.workspace.lake.filesystem(f"{self.workspace.lake.uri}/{RAW}")
-        found: dict[str, tuple[int, str, dict[str, str]]] = {}
-        for marker in fs.glob(f"{root}/*/v*/{COMMIT_MARKER}"):
-            folder = marker.rsplit("/", 1)[0]
-            table, name = folder.rsplit("/", 2)[-2:]
-            try:
-                version, properties = int(name[1:]), json.loads(fs.cat_file(marker))
-            except ValueError:  # not a version folder, or a marker cut short: that version never committed
-                continue
-            if version > found.get(table, (-1,))[0]:
-                found[table] = (version, f"{self.workspace.lake.table_uri(RAW, table)}/{name}", properties)
-        return found
-
-    def recover_raw(self) -> None:
-        """``format: parquet``: point each table at its newest committed version where the catalog is behind."""
-        if self.delta:
-            return
-        for table, (version, folder, properties) in self._committed_versions().items():
-            if self._properties(table).get(VERSION_KEY) != str(version):
-                self._register(table, folder, properties)
-                self._remove_versions(table, keep=version)
-
-    def _remove_versions(self, table: str, *, keep: int) -> None:
-        """Remove ``raw.<table>``'s version folders other than ``v<keep>`` (older ones, or a killed load's)."""
-        fs, root = self.workspace.lake.filesystem(self.workspace.lake.table_uri(RAW, table))
-        for folder in fs.glob(f"{root}/v*"):
-            name = folder.rstrip("/").rsplit("/", 1)[-1]
-            if name[1:].isdigit() and int(name[1:]) != keep:
-                fs.rm(folder, recursive=True)
-
-    def remove(self, uri: str) -> None:
-        """Delete the folder at ``uri`` in the lake, if it is there."""
-        fs, path = self.workspace.lake.filesystem(uri)
-        if fs.exists(path):
-            fs.rm(path, recursive=True)
-
-    def committed_load(self, table: str, load_id: str) -> bool:
-        if self.delta:
-            return super().committed_load(table, load_id)
-        return self._properties(table).get(LOAD_ID_KEY) == load_id
-
-    def unlogged_loads(self) -> list[LogEntry]:
-        """For ``format: parquet``, the last load of each table (its table properties), when the log lacks it."""
-        if self.delta:
-            return super().unlogged_loads()
-        from pyspark.sql import functions as F
-
-        from autoflux.ingest.state import (
-            logged_loads,
-            quarantined_loads,
-            recovered_entry,
-        )
-
-        lake = self.workspace.lake
-        logged, entries, quarantine = logged_loads(lake), [], None
-        for table in self.raw_tables():
-            properties = self._properties(table)
-            load_id = properties.get(LOAD_ID_KEY)
-            if not load_id or (table, load_id) in logged:
-                continue
-            quarantine = quarantined_loads(lake) if quarantine is None else quarantine
-            rows = self.spark.table(f"{RAW}.{quoted(table)}").where(F.col("_load_id") == load_id).count()
-            version = properties.get(VERSION_KEY)
-            entries.append(
-                recovered_entry(table, properties, version=int(version) if version else None, rows=rows, at=None, quarantine=quarantine)
-            )
-        return entries
-
-    def _create_raw_database(self) -> None:
-        if not getattr(self, "_raw_database", False):
-            self._sql(f"create database if not exists {RAW}")
-            self._raw_database = True
-
-    def raw_tables(self) -> list[str]:
-        if self.delta:
-            return super().raw_tables()
-        if not self.spark.catalog.databaseExists(RAW):
-            return []
-        return sorted(r["tableName"] for r in self._sql(f"show tables in {RAW}").collect() if not r["isTemporary"])
-
-    def raw_table(self, table: str, *, count: bool = False) -> RawTable:
-        if self.delta:
-            return super().raw_table(table, count=count)
-        properties = self._properties(table)
-        if not properties:
-            raise TableNotFoundError(f"no table {RAW}.{table} in Spark's catalog", hint="run `autoflux ingest` first")
-        frame = self.spark.table(f"{RAW}.{quoted(table)}")
-        schema = pa.schema([arrow_field(field) for field in frame.schema.fields])
-        version = properties.get(VERSION_KEY)
-        metadata = {k: v for k, v in properties.items() if k.startswith("autoflux.")}
-        uri = f"{self.workspace.lake.table_uri(RAW, table)}/v{version}"
-        return RawTable(table, schema, int(version) if version else None, frame.count() if count else None, metadata, uri, "parquet")
-
-    def read_raw(self, table: str, *, version: int | None = None) -> pa.Table:
-        if self.delta and version is None and self.workspace.lake.exists(RAW, table):
-            return super().read_raw(table)
-        return self.frame(RAW, table, version=version).toArrow()
+    def raw_store(self) -> SparkRawStore:
+        """The raw tables Spark's readers write (:mod:`.store`)."""
+        return self._store
 
     def publish_raw(self, tables: Iterable[str], *, rebuilt_views: Collection[str] = ()) -> None:
-        """Register the lake's Delta tables (e.g. written by the embedded engine) in Spark's catalog."""
-        if not self.delta:
-            return
-        wanted = list(tables)
-        if not wanted:
-            return
-        self._create_raw_database()
-        known = {r.name for r in self._tables(RAW)}
-        for table in wanted:
-            name, location = f"{RAW}.{quoted(table)}", self.workspace.lake.table_uri(RAW, table)
-            if table in known:
-                registered = self._location(name)
-                if registered is None or _same_location(registered, location):
-                    continue
-                self._sql(f"drop table {name}")
-            self._sql(f"create table if not exists {name} using delta location {_literal(location)}")
-
-    def _location(self, name: str) -> str | None:
-        for row in self._sql(f"describe table extended {name}").collect():
-            if row[0] == "Location":
-                return row[1]
-        return None
+        """Register the lake's Delta tables (e.g. written by the embedded store) in Spark's catalog."""
+        self._store.publish(tables)
 
     # ------------------------------------------------------------------------------- reproduce
 
@@ -356,24 +102,6 @@ class Engine(BaseEngine):
     def remove_scratch(self, settings: Settings) -> None:
         """Stop the scratch session (and its Derby catalog), so the workspace's starts again when next used."""
         sessions.stop_scratch(settings, self.workspace)
-
-    def copy_raw(self, table: str, version: int | None, target: Lake) -> None:
-        """``format: parquet``: the version folder ``v<version>`` with its commit marker, copied into ``target``
-        (registered by the scratch engine's :meth:`recover_raw`); only the current version is kept."""
-        if self.delta:
-            return super().copy_raw(table, version, target)
-        from autoflux.exceptions import ReproduceError
-
-        source = f"{self.workspace.lake.table_uri(RAW, table)}/v{version}"
-        fs, path = self.workspace.lake.filesystem(source)
-        if version is None or not fs.exists(f"{path}/{COMMIT_MARKER}"):
-            current = self._committed_versions().get(table, (None,))[0]
-            raise ReproduceError(
-                f"raw.{table} version {version} is not kept (its current version is {current}): "
-                "a format: parquet table keeps only its current version",
-                hint="set engine.format: delta to keep older versions and reproduce them",
-            )
-        self.workspace.lake.copy_folder(source, target, f"{target.table_uri(RAW, table)}/v{version}")
 
     # ----------------------------------------------------------------------------------- dbt
 
@@ -438,7 +166,7 @@ class Engine(BaseEngine):
     def relations(self, schemas: Iterable[str]) -> list[Relation]:
         result = []
         for schema in schemas:
-            for table in self._tables(schema):
+            for table in catalog_tables(self.spark, schema):
                 kind = "view" if table.tableType == "VIEW" else "table"
                 result.append(Relation(schema, table.name, self._count(schema, table.name), kind))
         return result
@@ -453,16 +181,9 @@ class Engine(BaseEngine):
     def read_arrow(self, schema: str, table: str) -> pa.Table:
         return self.frame(schema, table).toArrow()
 
-    def frame(self, schema: str, table: str, *, version: int | None = None) -> DataFrame:
-        """``schema.table`` as a Spark DataFrame; ``version`` reads a raw Delta table as of that version."""
-        if version is not None:
-            if not self.delta:
-                raise TableNotFoundError(f"{schema}.{table} has no versions: engine.format is parquet", hint="set engine.format: delta")
-            location = self.workspace.lake.table_uri(schema, table)
-            return self.spark.read.format("delta").option("versionAsOf", version).load(location)
-        if not any(t.name == table for t in self._tables(schema)):
-            raise TableNotFoundError(f"no table {schema}.{table} in Spark's catalog", hint="run `autoflux transform` first")
-        return self.spark.table(f"{quoted(schema)}.{quoted(table)}")
+    def frame(self, schema: str, table: str) -> DataFrame:
+        """``schema.table`` as a Spark DataFrame."""
+        return catalog_frame(self.spark, schema, table)
 
     def training_frames(self, schema: str, table: str, *, split_column: str, format: str) -> tuple[Any, Any]:
         frame = self.frame(schema, table)
@@ -491,39 +212,10 @@ class Engine(BaseEngine):
     def sql_epoch_days(self, expression: str) -> str:
         return f"unix_micros(cast({expression} as timestamp)) / 86400000000.0"
 
-    # ------------------------------------------------------------------------------- helpers
-
-    def _sql(self, statement: str) -> DataFrame:
-        return self.spark.sql(statement)
-
-    def _tables(self, schema: str) -> list[Any]:
-        spark = self.spark
-        if not spark.catalog.databaseExists(schema):
-            return []
-        return [t for t in spark.catalog.listTables(schema) if not t.isTemporary]
-
-    def _properties(self, table: str) -> dict[str, str]:
-        """The raw table's properties; empty when the table does not exist."""
-        name = f"{RAW}.{quoted(table)}"
-        if not self.spark.catalog.tableExists(name):
-            return {}
-        return {row["key"]: row["value"] for row in self._sql(f"show tblproperties {name}").collect()}
-
-
-def _same_location(left: str, right: str) -> bool:
-    def plain(uri: str) -> str:
-        return uri.removeprefix("file://").removeprefix("file:").rstrip("/")
-
-    return plain(left) == plain(right)
-
 
 def stop() -> None:
     """Stop the SparkSession the engine started in this process."""
     sessions.stop()
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 __all__ = ["Engine", "MetastoreSettings", "Settings", "stop"]

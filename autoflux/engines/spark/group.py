@@ -1,6 +1,6 @@
 """Grouped tables on Spark: the files of one dataset read by one reader, the table's new version written once.
 
-The rules are the embedded engine's (:meth:`autoflux.engines.base.Engine.write_group`), applied to
+The rules are the embedded engine's (:meth:`autoflux.ingest.store.RawStore.write_group`), applied to
 DataFrames with the single-file writer's pieces (:mod:`.writer`):
 
 1. The files to load are sorted by shape — format; for CSV the dialect and header; for Parquet the
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import reduce
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -39,7 +39,7 @@ import pyarrow as pa
 from autoflux.engines.spark.writer import (
     CORRUPT,
     RESCUED_COUNT,
-    RawStore,
+    Store,
     _in_columns,
     _metadata,
     _misfit,
@@ -48,16 +48,17 @@ from autoflux.engines.spark.writer import (
     spark_struct,
 )
 from autoflux.exceptions import AutoFluxError, IngestError
-from autoflux.ingest import quarantine
-from autoflux.ingest.policy import BadRowLimits, TablePolicy, plan, reader_types, table_policy
+from autoflux.ingest.policy import plan, reader_types
 from autoflux.ingest.readers import CsvOptions, read_head, sniff_csv, split_suffixes
+from autoflux.ingest.rules import set_aside
 from autoflux.ingest.schema import LINEAGE_COLUMNS, lineage_schema
 from autoflux.lake import SYSTEM
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-    from autoflux.engines.base import GroupLoad, GroupWritten
+    from autoflux.ingest.rules import TableLoad
+    from autoflux.ingest.store import GroupLoad, GroupWritten
 
 SOURCE = LINEAGE_COLUMNS[1]
 
@@ -72,36 +73,33 @@ class _Shape:
 
 
 def load(
-    engine: RawStore,
-    table: str,
+    store: Store,
+    table_load: TableLoad,
     loads: Sequence[GroupLoad],
     *,
     drop: Collection[str],
     owners: Mapping[str, Collection[str]] | None,
-    hints: Mapping[str, pa.DataType],
     metadata: Callable[[dict[str, list[str]], Mapping[str, Any]], Mapping[str, str]],
-    on_batch: Callable[[int, int | None], None] | None = None,
 ) -> GroupWritten:
-    """Write grouped table ``raw.<table>`` as :meth:`Engine.write_group` says, reading with Spark (see the module docstring)."""
+    """Write grouped table ``raw.<table_load.table>`` as :meth:`RawStore.write_group` says, reading with Spark (see the module docstring)."""
     from pyspark.sql import functions as F
 
-    from autoflux.engines.base import GroupWritten
+    from autoflux.ingest.store import GroupWritten
     from autoflux.ingest.writer import schema_changes, union_schema
 
-    settings = engine.workspace.config.ingest
-    csv = settings.csv
+    csv = store.settings.csv
     options = CsvOptions(csv.delimiter, csv.encoding, csv.block_size, tuple(csv.null_values))
-    limits = BadRowLimits(settings.bad_rows.max_count, settings.bad_rows.max_fraction)
-    policy = TablePolicy("append", table_policy(settings, table).schema)
-    old = engine.current_raw(table) if owners is not None else None  # without a files manifest the table is rebuilt
+    table, on_batch = table_load.table, table_load.on_batch
+    table_load = replace(table_load, rules=table_load.rules.appended())
+    old = store.current(table) if owners is not None else None  # without a files manifest the table is rebuilt
     existing = arrow_schema(old.schema) if old is not None else None
     results: dict[str, Any] = {}
-    staging = f"{engine.workspace.lake.table_uri(SYSTEM, 'staging')}/{table}"
+    staging = f"{store.lake.table_uri(SYSTEM, 'staging')}/{table}"
     shapes: list[_Shape] = []
     try:
         base = existing
         for number, members in enumerate(_shapes(loads, options, results)):
-            staged = _stage_shape(engine, table, members, f"{staging}/s{number}", base, policy, hints, options, limits, results)
+            staged = _stage_shape(store, table_load, members, f"{staging}/s{number}", base, options, results)
             shapes += staged
             base = base if base is not None or not staged else staged[0].schema
         if on_batch:
@@ -126,9 +124,9 @@ def load(
             parts.insert(0, aligned(old.where(~F.col(SOURCE).isin(gone)) if gone else old, struct))
         content = reduce(lambda a, b: a.unionByName(b), parts)
         written = metadata({name: [] for name in loaded}, files)
-        version = engine.commit_raw(content, table, written, mode="overwrite", where=f"the files of raw.{table}")
+        version = store.commit(content, table, written, mode="overwrite", where=f"the files of raw.{table}")
     finally:
-        engine.remove(staging)
+        store.remove(staging)
     changes = schema_changes(existing, final) if existing is not None else ()
     return GroupWritten(version, files, {name: [] for name in loaded}, changes)
 
@@ -175,7 +173,7 @@ def _shape_key(one: GroupLoad, options: CsvOptions) -> Any:
         raise IngestError(f"not a readable Parquet file ({error})", path=path, hint="check the file is complete") from None
 
 
-def _stage_shape(engine, table, members, target, base, policy, hints, options, limits, results) -> list[_Shape]:  # noqa: ANN001
+def _stage_shape(store, table_load, members, target, base, options, results) -> list[_Shape]:  # noqa: ANN001
     """Read, plan and stage the files of one shape. A file a failure names is set aside and the rest read again; a failure
     that names no file splits the files in halves, read apart, until it is down to one file."""
     from py4j.protocol import Py4JError
@@ -186,14 +184,14 @@ def _stage_shape(engine, table, members, target, base, policy, hints, options, l
     pending = list(members)
     while pending:
         try:
-            return [_stage_once(engine, table, pending, target, base, policy, hints, options, limits, results)]
+            return [_stage_once(store, table_load, pending, target, base, options, results)]
         except (AutoFluxError, PySparkException, Py4JError) as error:  # Spark's errors name the file they failed on
             culprit = _culprit(error, pending)
             if culprit is None and len(pending) > 1:
                 half = len(pending) // 2
-                first = _stage_shape(engine, table, pending[:half], f"{target}a", base, policy, hints, options, limits, results)
+                first = _stage_shape(store, table_load, pending[:half], f"{target}a", base, options, results)
                 base = base if base is not None or not first else first[0].schema
-                return first + _stage_shape(engine, table, pending[half:], f"{target}b", base, policy, hints, options, limits, results)
+                return first + _stage_shape(store, table_load, pending[half:], f"{target}b", base, options, results)
             if not isinstance(error, AutoFluxError):
                 error = read_error(error, culprit.data_file.path if culprit else pending[0].data_file.path)
             results[(culprit or pending[0]).lineage.source_file] = _named(error, culprit or pending[0])
@@ -201,21 +199,22 @@ def _stage_shape(engine, table, members, target, base, policy, hints, options, l
     return []
 
 
-def _stage_once(engine, table, pending, target, base, policy, hints, options, limits, results) -> _Shape:  # noqa: ANN001
+def _stage_once(store, table_load, pending, target, base, options, results) -> _Shape:  # noqa: ANN001
     from pyspark.sql import functions as F
 
     from autoflux.engines.spark import ingest
     from autoflux.ingest.writer import Written
 
-    spark = engine.spark
+    spark = store.spark
+    table, rules, policy = table_load.table, table_load.rules, table_load.rules.policy
     text = policy.schema == "rescue" and base is not None
     csv = pending[0].data_file.format == "csv"
-    corrupt = CORRUPT if csv and not engine.remote else None
+    corrupt = CORRUPT if csv and not store.remote else None
     frame = ingest.read_group(
         spark,
         [one.data_file for one in pending],
         options=options,
-        hints=hints,
+        hints=table_load.hints,
         lineage=pending[0].lineage,
         partitions=pending[0].partitions,
         table_types={} if text else reader_types(policy, base),
@@ -244,9 +243,7 @@ def _stage_once(engine, table, pending, target, base, policy, hints, options, li
                 bad = ingest.bad_rows(spark, one.data_file.path, options, CORRUPT)
                 if len(bad) < found["corrupt"]:  # not a ragged row: a value that does not fit its type hint
                     raise _misfit(rows.where(F.col(SOURCE) == name), bad, one.data_file)
-                if not limits.allows(len(bad), read):
-                    raise bad.error(limits if limits.max_count or limits.max_fraction else None)
-                quarantine.stage(quarantine.staging_dir(engine.workspace.state_dir), lineage.load_id, table, name, bad.located())
+                set_aside(rules, bad, read, table, lineage)
         except AutoFluxError as error:
             results[name] = _named(error, one)
             continue

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from autoflux.ingest.discover import DataFile
-    from autoflux.ingest.writer import Lineage
+    from autoflux.ingest.rules import Lineage
 
 SPARK_FORMATS = {"csv", "json", "parquet"}
 SPARK_COMPRESSIONS = {None, "gzip", "bz2"}

@@ -25,7 +25,7 @@ its columns are read as text (their types are settled over every value before, s
 :mod:`.ingest`), so the rows Spark flags are those with the wrong number of fields. When it flags
 any, one more pass finds their text; they go to the quarantine with the line where they start
 (found by their text, as on the embedded engine). Files read by AutoFlux's Arrow readers
-(``.csv.zst``, custom readers) set bad rows aside as on the embedded engine.
+(``.csv.zst``, custom readers) set bad rows aside as on the embedded store.
 
 Differences from the embedded engine:
 
@@ -40,7 +40,7 @@ Differences from the embedded engine:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -48,20 +48,16 @@ import pyarrow as pa
 
 from autoflux.engines.spark.ingest import quoted
 from autoflux.exceptions import IngestError
-from autoflux.ingest import quarantine
 from autoflux.ingest.policy import (
     RESCUED_COLUMN,
-    BadRowLimits,
     Plan,
     TablePolicy,
-    empty_key_error,
     key_columns,
     plan,
     reader_types,
-    repeated_key_error,
-    table_policy,
 )
 from autoflux.ingest.readers import BadRows, CsvOptions
+from autoflux.ingest.rules import check_key, set_aside
 from autoflux.ingest.schema import LINEAGE_COLUMNS, lineage_schema
 from autoflux.lake import RAW, SYSTEM
 
@@ -71,16 +67,20 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
+    from autoflux.config import IngestSettings
     from autoflux.ingest.discover import DataFile
     from autoflux.ingest.readers import Columns
-    from autoflux.ingest.writer import Lineage, Written
-    from autoflux.workspace import Workspace
+    from autoflux.ingest.rules import TableLoad
+    from autoflux.ingest.writer import Written
+    from autoflux.lake import Lake
 
 
-class RawStore(Protocol):
-    """What the writer needs of the Spark engine: its session and workspace, and its raw tables' store."""
+class Store(Protocol):
+    """What the writer needs of the Spark engine's raw-table store (:class:`~autoflux.engines.spark.store.SparkRawStore`)."""
 
-    workspace: Workspace
+    lake: Lake
+    settings: IngestSettings
+    state_dir: Path
 
     @property
     def spark(self) -> SparkSession: ...
@@ -88,10 +88,10 @@ class RawStore(Protocol):
     def remote(self) -> bool: ...
     @property
     def delta(self) -> bool: ...
-    def current_raw(self, table: str) -> DataFrame | None: ...
+    def current(self, table: str) -> DataFrame | None: ...
     def next_version(self, table: str) -> tuple[int, str]: ...
-    def swap_raw(self, table: str, folder: str, version: int, metadata: Mapping[str, str]) -> None: ...
-    def commit_raw(self, content: DataFrame, table: str, metadata: Mapping[str, str], *, mode: str, where: Path | str) -> int: ...
+    def swap(self, table: str, folder: str, version: int, metadata: Mapping[str, str]) -> None: ...
+    def commit(self, content: DataFrame, table: str, metadata: Mapping[str, str], *, mode: str, where: Path | str) -> int: ...
     def remove(self, uri: str) -> None: ...
 
 
@@ -114,50 +114,36 @@ class _Staged:
     quarantined: int
 
 
-def load(
-    engine: RawStore,
-    data_file: DataFile,
-    open_columns: Callable[..., Columns],
-    *,
-    hints: Mapping[str, pa.DataType],
-    lineage: Lineage,
-    commit_metadata: Mapping[str, str],
-) -> Written:
-    """Load the file into ``raw.<table>`` as one new version, as its policy says (see the module docstring)."""
+def load(store: Store, data_file: DataFile, open_columns: Callable[..., Columns], load: TableLoad) -> Written:
+    """Load the file into ``raw.<load.table>`` as one new version, as ``load.rules`` say (see the module docstring)."""
     from autoflux.ingest.writer import Written
 
-    settings = engine.workspace.config.ingest
-    table = data_file.table
-    policy = table_policy(settings, table)
-    limits = BadRowLimits(settings.bad_rows.max_count, settings.bad_rows.max_fraction)
-    old = engine.current_raw(table)
-    direct = not engine.delta and policy.mode != "merge"
+    table, lineage, policy = load.table, load.lineage, load.rules.policy
+    old = store.current(table)
+    direct = not store.delta and policy.mode != "merge"
     if direct:
-        version, target = engine.next_version(table)
+        version, target = store.next_version(table)
     else:
-        target = f"{engine.workspace.lake.table_uri(SYSTEM, 'staging')}/{table}"  # one per table: a killed load's is overwritten
+        target = f"{store.lake.table_uri(SYSTEM, 'staging')}/{table}"  # one per table: a killed load's is overwritten
     try:
-        staged = _stage(engine, data_file, open_columns, policy, old, target, direct, hints=hints, lineage=lineage, limits=limits)
+        staged = _stage(store, data_file, open_columns, load, old, target, direct)
         if policy.mode == "merge":
             key = key_columns(policy, table, staged.incoming)
             _check_key(staged.rows, key, table, lineage.source_file)
         if staged.bad is not None:
-            bad = staged.bad
-            if not limits.allows(len(bad), staged.loaded + len(bad)):
-                raise bad.error(limits if limits.max_count or limits.max_fraction else None)
-            quarantine.stage(quarantine.staging_dir(engine.workspace.state_dir), lineage.load_id, table, lineage.source_file, bad.located())
+            set_aside(load.rules, staged.bad, staged.loaded + len(staged.bad), table, lineage)
         if direct:
-            engine.swap_raw(table, target, version, commit_metadata)
+            store.swap(table, target, version, load.commit_metadata)
         else:
-            content, mode = _content(engine, old, staged.rows, staged, policy, key if policy.mode == "merge" else [])
-            version = engine.commit_raw(content, table, commit_metadata, mode=mode, where=data_file.path)
+            content, mode = _content(store, old, staged.rows, staged, policy, key if policy.mode == "merge" else [])
+            version = store.commit(content, table, load.commit_metadata, mode=mode, where=data_file.path)
     except BaseException:
         if direct:
-            engine.remove(target)
+            store.remove(target)
         raise
     finally:
         if not direct:
-            engine.remove(target)
+            store.remove(target)
     return Written(
         staged.loaded,
         version,
@@ -170,17 +156,13 @@ def load(
 
 
 def _stage(
-    engine: RawStore,
+    store: Store,
     data_file: DataFile,
     open_columns: Callable[..., Columns],
-    policy: TablePolicy,
+    load: TableLoad,
     old: DataFrame | None,
     target: str,
     direct: bool,
-    *,
-    hints: Mapping[str, pa.DataType],
-    lineage: Lineage,
-    limits: BadRowLimits,
 ) -> _Staged:
     """Read the file, plan the table's columns and write the file's rows in them to ``target``, counted.
 
@@ -192,28 +174,29 @@ def _stage(
 
     from autoflux.engines.spark import ingest
 
-    spark = engine.spark
+    spark = store.spark
+    policy = load.rules.policy
     existing = arrow_schema(old.schema) if old is not None else None
     text = policy.schema == "rescue" and existing is not None
     table_types = {} if text else reader_types(policy, existing)
-    csv = engine.workspace.config.ingest.csv
+    csv = store.settings.csv
     options = CsvOptions(csv.delimiter, csv.encoding, csv.block_size, tuple(csv.null_values))
     spark_reads = ingest.can_read(data_file)
-    permissive = spark_reads and data_file.format == "csv" and not engine.remote
+    permissive = spark_reads and data_file.format == "csv" and not store.remote
     quarantined = 0
     if spark_reads:
         frame = ingest.read_file(
             spark,
             data_file,
             options=options,
-            hints=hints,
-            lineage=lineage,
+            hints=load.hints,
+            lineage=load.lineage,
             table_types=table_types,
             text=text,
             corrupt=CORRUPT if permissive else None,
         )
     else:
-        frame, quarantined = _arrow_rows(engine, data_file, open_columns, hints, lineage, table_types, text, limits)
+        frame, quarantined = _arrow_rows(store, data_file, open_columns, load, table_types, text)
     kept = [CORRUPT] if permissive else []
     incoming = arrow_schema(frame.schema, exclude=(*LINEAGE_COLUMNS, *kept))
     planned = plan(policy, data_file.table, existing, incoming)
@@ -228,7 +211,7 @@ def _stage(
         if direct:
             observation = Observation("autoflux_rows")
             observed = rows.observe(observation, *measures)
-            content, _ = _content(engine, old, observed.where(F.col(CORRUPT).isNull()) if permissive else observed, staged, policy, [])
+            content, _ = _content(store, old, observed.where(F.col(CORRUPT).isNull()) if permissive else observed, staged, policy, [])
             content.write.mode("overwrite").parquet(target)
             counts = observation.get
         else:
@@ -248,13 +231,13 @@ def _stage(
 
 
 def _content(
-    engine: RawStore, old: DataFrame | None, rows: DataFrame, staged: _Staged, policy: TablePolicy, key: list[str]
+    store: Store, old: DataFrame | None, rows: DataFrame, staged: _Staged, policy: TablePolicy, key: list[str]
 ) -> tuple[DataFrame, str]:
     """The table's new content from the file's ``rows``, and Delta's write mode for it (``append`` adds ``rows`` only)."""
     content = aligned(rows, staged.struct)
     if old is None or policy.mode == "replace":
         return content, "overwrite"
-    if engine.delta and policy.mode == "append" and not staged.planned.rewrite:
+    if store.delta and policy.mode == "append" and not staged.planned.rewrite:
         return content, "append"
     kept = aligned(old, staged.struct)
     if policy.mode == "merge":
@@ -285,7 +268,7 @@ def _in_columns(frame: DataFrame, schema: pa.Schema, struct: StructType, incomin
     return aligned(frame.mapInArrow(body, output), struct, keep=[RESCUED_COUNT, *kept])
 
 
-def _arrow_rows(engine, data_file, open_columns, hints, lineage, table_types, text, limits) -> tuple[DataFrame, int]:
+def _arrow_rows(store, data_file, open_columns, load, table_types, text) -> tuple[DataFrame, int]:  # noqa: ANN001
     """A file Spark has no reader for, read whole by AutoFlux's readers and writer rules; its bad rows staged for the quarantine."""
     import tempfile
 
@@ -296,19 +279,10 @@ def _arrow_rows(engine, data_file, open_columns, hints, lineage, table_types, te
         return open_columns({**table_types, **types}, **({"text": True} if text else {}), **read)
 
     with tempfile.TemporaryDirectory(prefix="autoflux-") as folder:
-        written = write_table(
-            Lake(folder),
-            RAW,
-            data_file.table,
-            opened,
-            hints=hints,
-            lineage=lineage,
-            commit_metadata={},
-            bad_rows=limits,
-            staging=quarantine.staging_dir(engine.workspace.state_dir),
-        )
+        read_only = replace(load, rules=replace(load.rules, policy=TablePolicy()), commit_metadata={}, on_batch=None)
+        written = write_table(Lake(folder), RAW, opened, read_only)
         data = Lake(folder).open(RAW, data_file.table).to_pyarrow_table()
-    return engine.spark.createDataFrame(data), written.quarantined
+    return store.spark.createDataFrame(data), written.quarantined
 
 
 def _check_key(rows: DataFrame, key: list[str], table: str, source_file: str) -> None:
@@ -316,14 +290,13 @@ def _check_key(rows: DataFrame, key: list[str], table: str, source_file: str) ->
     from pyspark.sql import functions as F
 
     empty = rows.agg(*[F.count(F.when(F.col(quoted(k)).isNull(), 1)).alias(f"k{i}") for i, k in enumerate(key)]).first()
-    for i, column in enumerate(key):
-        if empty[f"k{i}"]:
-            raise empty_key_error(table, column, empty[f"k{i}"], source_file)
-    counted = rows.groupBy(*[F.col(quoted(k)).alias(f"k{i}") for i, k in enumerate(key)]).agg(F.count(F.lit(1)).alias("rows"))
-    repeated = counted.where(F.col("rows") > 1).limit(1).collect()
-    if repeated:
-        first = repeated[0]
-        raise repeated_key_error(table, {k: first[f"k{i}"] for i, k in enumerate(key)}, first["rows"], source_file)
+
+    def repeated() -> tuple[dict[str, Any], int] | None:
+        counted = rows.groupBy(*[F.col(quoted(k)).alias(f"k{i}") for i, k in enumerate(key)]).agg(F.count(F.lit(1)).alias("rows"))
+        found = counted.where(F.col("rows") > 1).limit(1).collect()
+        return ({k: found[0][f"k{i}"] for i, k in enumerate(key)}, found[0]["rows"]) if found else None
+
+    check_key(table, source_file, {k: empty[f"k{i}"] for i, k in enumerate(key)}, repeated)
 
 
 def _misfit(rows: DataFrame, bad: BadRows, data_file: DataFile) -> IngestError:

@@ -56,11 +56,10 @@ def test_raw_tables_are_delta_and_older_versions_read_back(spark_ws):
     assert {f.table: f.outcome for f in report.files} == {"sample_submission": "unchanged", "test": "unchanged", "train": "loaded"}
     assert next(f for f in report.files if f.table == "train").version == 1
     engine = create_engine(workspace)
-    assert engine.frame("raw", "train", version=0).count() == 1000
-    assert engine.frame("raw", "train", version=1).count() == 900
+    assert engine.raw_store().read("train", version=0).num_rows == 1000
+    assert engine.raw_store().read("train", version=1).num_rows == 900
     assert engine.frame("raw", "train").count() == 900
-    assert engine.read_raw("train", version=0).num_rows == 1000
-    assert engine.raw_table("train").metadata["autoflux.source_file"] == "train.csv"
+    assert engine.raw_store().table("train").metadata["autoflux.source_file"] == "train.csv"
 
 
 def test_the_embedded_engine_reads_what_spark_wrote(spark_ws):
@@ -76,8 +75,8 @@ def test_the_embedded_engine_reads_what_spark_wrote(spark_ws):
     from autoflux.engines.duckdb import Engine as Embedded
     from autoflux.engines.duckdb import Settings
 
-    state = Embedded(Settings(), workspace).raw_state("test")
-    assert state == spark.raw_state("test") and state[0] is not None
+    state = Embedded(Settings(), workspace).raw_store().state("test")
+    assert state == spark.raw_store().state("test") and state[0] is not None
 
 
 def test_spark_reads_what_the_embedded_engine_wrote(sail, tmp_path, example_dir):
@@ -86,8 +85,8 @@ def test_spark_reads_what_the_embedded_engine_wrote(sail, tmp_path, example_dir)
     root = make_workspace(tmp_path / "spark", {"type": "spark", "master": sail, "format": "delta"}, lake=str(embedded / "lake"))
     workspace = Workspace.open(root)
     engine = create_engine(workspace)
-    assert engine.raw_tables() == ["sample_submission", "test", "train"]
-    engine.publish_raw(engine.raw_tables())
+    assert engine.raw_store().tables() == ["sample_submission", "test", "train"]
+    engine.publish_raw(engine.raw_store().tables())
     lake = workspace.lake
     for name in ("train", "sample_submission"):
         expected = lake.open("raw", name).to_pyarrow_table()

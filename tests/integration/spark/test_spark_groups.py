@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from ingesting import run_ingest
 from spark_helpers import local_or_sail_engine, make_workspace
 
 from autoflux.engines import create_engine
-from autoflux.ingest import ingest_paths
 from autoflux.ingest.schema import LINEAGE_COLUMNS
 from autoflux.workspace import Workspace
 
@@ -48,7 +48,7 @@ def write(folder: Path, files: dict[str, str]) -> Path:
 def embedded(folder: Path, source: Path, table: str) -> pa.Table:
     """``raw.<table>`` after an ingest of ``source`` by the embedded engine in the workspace at ``folder`` (made on first use)."""
     root = folder if (folder / "autoflux.yml").exists() else make_workspace(folder, {"type": "duckdb"}, ingest={"group": True})
-    report = ingest_paths(Workspace.open(root), [source])
+    report = run_ingest(Workspace.open(root), [source])
     assert all(f.outcome != "failed" for f in report.files), [f.message for f in report.files]
     return Workspace.open(root).lake.open("raw", table).to_pyarrow_table()
 
@@ -61,7 +61,7 @@ def comparable(table: pa.Table) -> pa.Table:
 
 def spark_table(root: Path, table: str) -> pa.Table:
     engine = create_engine(Workspace.open(root))
-    return engine.read_raw(table)
+    return engine.raw_store().read(table)
 
 
 def assert_same(got: pa.Table, expected: pa.Table) -> None:
@@ -72,7 +72,7 @@ def assert_same(got: pa.Table, expected: pa.Table) -> None:
 
 def test_a_folder_of_parts_is_one_table_loaded_by_file_as_on_the_embedded_engine(spark_root, tmp_path):
     source = write(tmp_path / "src" / "events", PARTS).parent
-    report = ingest_paths(Workspace.open(spark_root), [source])
+    report = run_ingest(Workspace.open(spark_root), [source])
     assert [(f.source_file, f.outcome, f.rows) for f in report.files] == [
         ("events/part-00001.csv", "loaded", 2),
         ("events/part-00002.csv", "loaded", 2),
@@ -83,13 +83,13 @@ def test_a_folder_of_parts_is_one_table_loaded_by_file_as_on_the_embedded_engine
     assert_same(spark_table(spark_root, "events"), embedded(tmp_path / "duck", source, "events"))
     assert str(spark_table(spark_root, "events").schema.field("amount").type) == "double"
 
-    again = ingest_paths(Workspace.open(spark_root), [source])
+    again = run_ingest(Workspace.open(spark_root), [source])
     assert {(f.outcome, f.version) for f in again.files} == {("unchanged", first)}
 
     (source / "events" / "part-00001.csv").unlink()
     (source / "events" / "part-00002.csv").write_text("id,amount,day,note\n3,30,2024-01-03,C\n", encoding="utf-8")
     (source / "events" / "part-00004.csv").write_text("id,amount,day,note\n6,60,2024-01-06,f\n7,70,2024-01-07,g\n", encoding="utf-8")
-    changed = ingest_paths(Workspace.open(spark_root), [source])
+    changed = run_ingest(Workspace.open(spark_root), [source])
     outcomes = {f.source_file: (f.outcome, f.version) for f in changed.files}
     assert outcomes == {
         "events/part-00001.csv": ("removed", first + 1),
@@ -105,12 +105,12 @@ def test_a_folder_of_parts_is_one_table_loaded_by_file_as_on_the_embedded_engine
         (7, "events/part-00004.csv"),
     ]
     assert_same(table, embedded(tmp_path / "duck", source, "events"))
-    assert create_engine(Workspace.open(spark_root)).raw_state("events")[1] == first + 1
+    assert create_engine(Workspace.open(spark_root)).raw_store().state("events")[1] == first + 1
 
 
 def test_hive_folders_become_typed_key_columns_as_on_the_embedded_engine(spark_root, tmp_path):
     source = write(tmp_path / "src" / "clicks", HIVE).parent
-    report = ingest_paths(Workspace.open(spark_root), [source])
+    report = run_ingest(Workspace.open(spark_root), [source])
     assert [f.outcome for f in report.files] == ["loaded"] * 3, [f.message for f in report.files]
     got = spark_table(spark_root, "clicks")
     types = {f.name: str(f.type) for f in got.schema}
@@ -124,7 +124,7 @@ def test_a_bad_file_fails_alone_and_the_rest_of_its_group_loads(spark_root, tmp_
         "chunk-00002.csv": "id,amount,day,note\n3,1,2024-01-03,c,extra\n",
     }
     source = write(tmp_path / "src" / "orders", files).parent
-    report = ingest_paths(Workspace.open(spark_root), [source])
+    report = run_ingest(Workspace.open(spark_root), [source])
     outcomes = {f.source_file: f.outcome for f in report.files}
     assert outcomes == {"orders/chunk-00001.csv": "loaded", "orders/chunk-00002.csv": "failed", "orders/chunk-00003.csv": "loaded"}
     failed = next(f for f in report.files if f.outcome == "failed")
@@ -138,7 +138,7 @@ def test_files_spark_has_no_reader_for_fail_alone(spark_root, tmp_path):
     import zstandard
 
     (source / "logs" / "part-4.csv.zst").write_bytes(zstandard.ZstdCompressor().compress(b"id\n4\n"))
-    report = ingest_paths(Workspace.open(spark_root), [source])
+    report = run_ingest(Workspace.open(spark_root), [source])
     outcomes = {f.source_file: f.outcome for f in report.files}
     assert outcomes["logs/part-4.csv.zst"] == "failed"
     assert "Spark has no reader" in next(f.message for f in report.files if f.outcome == "failed")

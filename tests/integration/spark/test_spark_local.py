@@ -56,7 +56,7 @@ def test_the_run_writes_a_report_profiled_by_spark(run):
 def test_raw_tables_follow_the_ingest_rules(run):
     root, _ = run
     engine = create_engine(Workspace.open(root))
-    table = engine.raw_table("train", count=True)
+    table = engine.raw_store().table("train", count=True)
     assert table.rows == 1000 and table.format == "parquet" and table.version == 0
     names = table.schema.names
     assert names[:3] == ["id", "age", "annual_income"] and names[-3:] == ["_load_id", "_source_file", "_ingested_at"]
@@ -77,7 +77,7 @@ def test_the_same_types_as_the_embedded_engine(run, tmp_path, example_dir):
     spark = create_engine(Workspace.open(root))
     for name in ("train", "test", "sample_submission"):
         expected = pa.schema(embedded.lake.open("raw", name).schema().to_arrow())
-        assert [(f.name, str(f.type)) for f in spark.raw_table(name).schema] == [(f.name, str(f.type)) for f in expected]
+        assert [(f.name, str(f.type)) for f in spark.raw_store().table(name).schema] == [(f.name, str(f.type)) for f in expected]
 
 
 def test_unchanged_files_are_not_reloaded(run, example_dir):
@@ -126,7 +126,7 @@ def test_a_failed_write_keeps_the_table_and_does_not_poison_the_next_run(run, tm
     failed = ingest(root, source).files[0]
     assert failed.outcome == "failed" and "scores.csv" in failed.message
     engine = create_engine(Workspace.open(root))
-    assert engine.raw_table("scores", count=True).rows == 50
+    assert engine.raw_store().table("scores", count=True).rows == 50
     (source / "scores.csv").write_text("name,score\n" + "".join(f"n{i},{i}\n" for i in range(60)))
     loaded = ingest(root, source).files[0]
     assert loaded.outcome == "loaded" and loaded.rows == 60 and loaded.version == 1
@@ -154,5 +154,5 @@ def test_a_late_value_that_does_not_fit_the_sampled_type_widens_the_column(run, 
     (source / "late.csv").write_text("key,value\n" + body + "400000,2.5\n")
     loaded = ingest(root, source).files[0]
     assert loaded.outcome == "loaded" and loaded.rows == 400_001, loaded.message
-    table = create_engine(Workspace.open(root)).raw_table("late")
+    table = create_engine(Workspace.open(root)).raw_store().table("late")
     assert str(table.schema.field("key").type) == "int64" and str(table.schema.field("value").type) == "double"

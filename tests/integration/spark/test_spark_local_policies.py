@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from ingesting import run_ingest
 from spark_helpers import make_workspace
 
 from autoflux.engines import create_engine
-from autoflux.ingest import FileResult, ingest_paths
+from autoflux.ingest import FileResult
 from autoflux.ingest.policy import RESCUED_COLUMN
 from autoflux.ingest.quarantine import read_quarantine, staging_dir
 from autoflux.ingest.schema import LINEAGE_COLUMNS
@@ -60,7 +61,7 @@ class Loads:
         return self.run()
 
     def run(self) -> FileResult:
-        (result,) = ingest_paths(Workspace.open(self.root), [self.folder]).files
+        (result,) = run_ingest(Workspace.open(self.root), [self.folder]).files
         return result
 
     @property
@@ -68,7 +69,7 @@ class Loads:
         return create_engine(Workspace.open(self.root))
 
     def table_rows(self) -> pa.Table:
-        return self.engine.read_raw(self.table)
+        return self.engine.raw_store().read(self.table)
 
     def data(self) -> list[dict]:
         """Rows without lineage, sorted by id."""
@@ -76,10 +77,10 @@ class Loads:
         return sorted(table.drop_columns(list(LINEAGE_COLUMNS)).to_pylist(), key=lambda r: r["id"])
 
     def types(self) -> dict[str, str]:
-        return {f.name: str(f.type) for f in self.engine.raw_table(self.table).schema if f.name not in LINEAGE_COLUMNS}
+        return {f.name: str(f.type) for f in self.engine.raw_store().table(self.table).schema if f.name not in LINEAGE_COLUMNS}
 
     def version(self) -> int | None:
-        return self.engine.raw_table(self.table).version
+        return self.engine.raw_store().table(self.table).version
 
 
 @pytest.fixture
@@ -277,7 +278,7 @@ def test_a_load_killed_before_logging_is_recovered(local, loads, monkeypatch, co
             t.load("id,v\n1,a\n2\n3,c\n")
         monkeypatch.undo()
         (t.folder / "other.csv").write_text("id\n1\n")
-        report = ingest_paths(Workspace.open(local), [t.folder])
+        report = run_ingest(Workspace.open(local), [t.folder])
     finally:
         configure(local, {"ingest": {"bad_rows": {"max_count": 0}}})
     (entry,) = [e for e in report.recovered if e.table == "recovered"]
@@ -290,22 +291,22 @@ def test_a_load_killed_before_logging_is_recovered(local, loads, monkeypatch, co
 def test_a_load_killed_between_its_commit_and_the_catalog_is_registered_by_the_next_run(local, loads, monkeypatch):
     """The version folder's marker commits a parquet load; a run killed after dropping the old
     catalog entry and before creating the new one leaves the table for the next run to register."""
-    from autoflux.engines.spark import Engine
+    from autoflux.engines.spark.store import SparkRawStore
 
     t = loads(local, "swapped")
     assert t.load("id,v\n1,a\n").outcome == "loaded"
 
     def killed(self, table, folder, properties):
-        self._sql(f"drop table if exists raw.{table}")
+        self.spark.sql(f"drop table if exists raw.{table}")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(Engine, "_register", killed)
-    monkeypatch.setattr(Engine, "remove", lambda self, uri: None)  # a killed process cleans nothing up
+    monkeypatch.setattr(SparkRawStore, "_register", killed)
+    monkeypatch.setattr(SparkRawStore, "remove", lambda self, uri: None)  # a killed process cleans nothing up
     with pytest.raises(KeyboardInterrupt):
         t.load("id,v\n1,a\n2,b\n")
     monkeypatch.undo()
-    assert "swapped" not in t.engine.raw_tables()
-    report = ingest_paths(Workspace.open(local), [t.folder])
+    assert "swapped" not in t.engine.raw_store().tables()
+    report = run_ingest(Workspace.open(local), [t.folder])
     assert [(f.outcome, f.version) for f in report.files] == [("unchanged", 1)]
     assert [(e.table, e.version, e.rows) for e in report.recovered] == [("swapped", 1, 2)]
     assert [(r["id"], r["v"]) for r in t.data()] == [(1, "a"), (2, "b")]
@@ -356,9 +357,9 @@ def test_a_folder_of_parts_on_spark_parquet_is_one_table_in_one_version_folder(l
     events.mkdir(parents=True)
     for i in (1, 2):
         (events / f"part-{i:05d}.csv").write_text(f"id\n{i}\n", encoding="utf-8")
-    report = ingest_paths(Workspace.open(local), [tmp_path / "grouped"])
+    report = run_ingest(Workspace.open(local), [tmp_path / "grouped"])
     assert [f.outcome for f in report.files] == ["loaded", "loaded"], [f.message for f in report.files]
     engine = create_engine(Workspace.open(local))
-    table = engine.raw_table("events", count=True)
+    table = engine.raw_store().table("events", count=True)
     assert (table.rows, table.format, table.uri.rsplit("/", 1)[-1]) == (2, "parquet", f"v{report.files[0].version}")
-    assert sorted(engine.raw_files("events")["files"]) == ["events/part-00001.csv", "events/part-00002.csv"]
+    assert sorted(engine.raw_store().files("events")["files"]) == ["events/part-00001.csv", "events/part-00002.csv"]

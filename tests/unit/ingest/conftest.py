@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from ingesting import run_ingest
 
-from autoflux.ingest import IngestReport, ingest_paths
+from autoflux.ingest import IngestReport
 from autoflux.lake import RAW
 from autoflux.workspace import Workspace
 
@@ -27,7 +28,7 @@ def ingest(workspace: Path) -> Callable[..., IngestReport]:
     """``ingest(path, …, force=False)``: ingest into the workspace, reading its config afresh."""
 
     def run(*paths: Path, force: bool = False) -> IngestReport:
-        return ingest_paths(Workspace.open(workspace), list(paths), force=force)
+        return run_ingest(Workspace.open(workspace), list(paths), force=force)
 
     return run
 

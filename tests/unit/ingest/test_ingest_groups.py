@@ -8,8 +8,8 @@ import os
 
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401 - pa.compute
+from ingesting import run_plan
 
-from autoflux.ingest import plan_ingest
 from autoflux.ingest.discover import discover
 from autoflux.ingest.schema import LINEAGE_COLUMNS
 from autoflux.ingest.state import files_manifest, read_log
@@ -95,7 +95,7 @@ def test_group_false_keeps_one_table_per_file_and_config_globs_win(workspace, da
     for name in ["events/part-00001.csv", "events/part-00002.csv", "extra/a.csv", "extra/deep/b.csv"]:
         write(data_dir / name, "a\n1\n")
     configure(workspace, {"ingest": {"group": False, "tables": {"things": {"files": ["extra/**/*.csv"]}}}})
-    planned = plan_ingest(Workspace.open(workspace), [data_dir])
+    planned = run_plan(Workspace.open(workspace), [data_dir])
     assert sorted((p.table, p.source_file) for p in planned) == [
         ("events_part_00001", "events/part-00001.csv"),
         ("events_part_00002", "events/part-00002.csv"),
@@ -185,7 +185,7 @@ def test_an_unchanged_folder_reads_no_file_and_a_touched_file_is_hashed_not_load
     assert {f.outcome for f in report.files} == {"unchanged"}
     stat = (data_dir / "events/part-2.csv").stat()
     os.utime(data_dir / "events/part-2.csv", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
-    planned = plan_ingest(Workspace.open(workspace), [data_dir])
+    planned = run_plan(Workspace.open(workspace), [data_dir])
     assert {p.source_file: p.reason for p in planned}["events/part-2.csv"] == "unchanged (touched)"
     assert {f.outcome for f in ingest(data_dir).files} == {"unchanged"}
 
