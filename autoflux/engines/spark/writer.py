@@ -61,7 +61,8 @@ from autoflux.ingest.policy import (
     repeated_key_error,
     table_policy,
 )
-from autoflux.ingest.readers import BadRows, CsvOptions
+from autoflux.ingest.readers import BadRows
+from autoflux.ingest.readers.csv import CsvOptions
 from autoflux.ingest.schema import LINEAGE_COLUMNS, lineage_schema
 from autoflux.lake import RAW, SYSTEM
 
@@ -333,7 +334,7 @@ def _misfit(rows: DataFrame, bad: BadRows, data_file: DataFile) -> IngestError:
     """
     from pyspark.sql import functions as F
 
-    from autoflux.ingest.readers import locate_lines
+    from autoflux.ingest.readers.encoding import locate_lines
 
     ragged = [row.text for row in bad.rows]
     for row in rows.where(F.col(CORRUPT).isNotNull()).limit(len(ragged) + 1).collect():

@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from autoflux.exceptions import ConfigError
-from autoflux.ingest.policy import RESCUED_COLUMN, TablePolicy, try_cast, widen
-from autoflux.ingest.schema import LINEAGE_COLUMNS
+from autoflux.ingest.policy import RESCUED_COLUMN, TablePolicy, try_cast
+from autoflux.ingest.schema import LINEAGE_COLUMNS, widen
 from autoflux.lake import RAW
 from autoflux.maintenance import history
 from autoflux.workspace import Workspace
