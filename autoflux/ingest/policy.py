@@ -15,7 +15,8 @@ file's columns (clean names, lake types) with the table's:
 
 - ``evolve``: replace gives the table the file's schema. Append and merge keep the table's columns
   and add the file's new ones; a column the file lacks is null in its rows; a column whose values
-  need a wider type is widened (:func:`~autoflux.ingest.schema.widen`) and the table rewritten in the same version.
+  need a wider type is widened (:func:`~autoflux.ingest.schema.widen`) and the table rewritten in
+  the same version.
 - ``freeze``: the file must fit the table: a new column, a missing one or a type that would widen
   fails the file with the differences listed, and nothing is written.
 - ``rescue``: the table's schema never changes. A value that does not fit its column's type is

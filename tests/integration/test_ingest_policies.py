@@ -79,6 +79,13 @@ def allow(root, configure):
     configure(root, {"ingest": {"bad_rows": {"max_count": 0, "max_fraction": 0.0}}})
 
 
+def first_then_second(t: Table, schema: str):
+    """FIRST then SECOND loaded into ``t`` appended under ``schema``: the second load's result."""
+    t.policy("append", schema)
+    t.load(FIRST)
+    return t.load(SECOND)
+
+
 def quarantined(root: Path, name: str) -> list[dict]:
     rows = read_quarantine(Workspace.open(root).lake).to_pylist()
     return sorted(
@@ -158,9 +165,7 @@ def test_merge_on_a_key_given_by_its_original_name_with_a_widened_type(table):
 @pytest.mark.parametrize("root", WITH_SAIL, indirect=True)
 def test_append_evolve_adds_widens_and_rewrites_in_one_version(table):
     t = table("evolved")
-    t.policy("append", "evolve")
-    t.load(FIRST)
-    result = t.load(SECOND)
+    result = first_then_second(t, "evolve")
     assert (result.outcome, result.rows, result.version) == ("loaded", 2, 1), result.message
     assert set(result.notes) >= {
         "schema: ~ amount bigint → string",
@@ -223,9 +228,7 @@ def test_freeze_accepts_a_file_that_fits(table):
 @pytest.mark.parametrize("root", ENGINES, indirect=True)
 def test_rescue_keeps_the_schema_and_every_value(table):
     t = table("rescued")
-    t.policy("append", "rescue")
-    t.load(FIRST)
-    result = t.load(SECOND)
+    result = first_then_second(t, "rescue")
     assert (result.outcome, result.rows) == ("loaded", 2), result.message
     assert "5 values did not fit their column: kept as text in _rescued_data" in result.notes
     assert t.types() == {
