@@ -49,7 +49,7 @@ def history(lake: Lake, table: str, *, limit: int = 50) -> list[dict[str, Any]]:
     and for a grouped table the source files the load added, replaced and removed (None for a table of one file)."""
     import pyarrow as pa
 
-    from autoflux.ingest.policy import type_name
+    from autoflux.ingest.schema import type_name
     from autoflux.ingest.state import MANIFEST_KEY, LoadMetadata, files_manifest, with_user_metadata
 
     delta = lake.open(RAW, table)

@@ -31,20 +31,13 @@ from autoflux.exceptions import AutoFluxError, IngestError
 from autoflux.faults import fault
 from autoflux.ingest import quarantine
 from autoflux.ingest.discover import DataFile, Skipped, check_unique_tables, discover, partition_value
-from autoflux.ingest.readers import (
-    Columns,
-    CsvOptions,
-    ReadAgain,
-    first_invalid_line,
-    load_callable,
-    open_bytes,
-    read_csv,
-    read_custom,
-    read_excel,
-    read_json,
-    read_parquet,
-    split_suffixes,
-)
+from autoflux.ingest.readers import Columns, ReadAgain
+from autoflux.ingest.readers.csv import CsvOptions, read_csv
+from autoflux.ingest.readers.custom import load_callable, read_custom
+from autoflux.ingest.readers.encoding import first_invalid_line, open_bytes, split_suffixes
+from autoflux.ingest.readers.excel import read_excel
+from autoflux.ingest.readers.json import read_json
+from autoflux.ingest.readers.parquet import read_parquet
 from autoflux.ingest.rules import Lineage, TableLoad
 from autoflux.ingest.schema import hint_type, identifier
 from autoflux.ingest.state import MANIFEST_KEY, LoadMetadata, LogEntry, append_log, fingerprint
@@ -547,7 +540,7 @@ def _open(
     """The file's columns; any failure to read it, now or while streaming, is an IngestError naming it.
 
     ``block_size`` overrides ``ingest.csv.block_size``; ``text`` reads a CSV's unhinted columns as
-    strings; ``by_value`` parses JSON lines one by one (see :func:`~autoflux.ingest.readers.read_json`).
+    strings; ``by_value`` parses JSON lines one by one (see :func:`~autoflux.ingest.readers.json.read_json`).
     """
     path = data_file.path
     if not path.is_file():

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from autoflux.exceptions import IngestError, SourceNotFoundError, TableNameClashError
-from autoflux.ingest.readers import COMPRESSIONS, FORMATS, split_suffixes
+from autoflux.ingest.readers import FORMATS
+from autoflux.ingest.readers.encoding import COMPRESSIONS, split_suffixes
 from autoflux.ingest.schema import identifier
 
 if TYPE_CHECKING:

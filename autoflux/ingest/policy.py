@@ -15,7 +15,8 @@ file's columns (clean names, lake types) with the table's:
 
 - ``evolve``: replace gives the table the file's schema. Append and merge keep the table's columns
   and add the file's new ones; a column the file lacks is null in its rows; a column whose values
-  need a wider type is widened (:func:`widen`) and the table rewritten in the same version.
+  need a wider type is widened (:func:`~autoflux.ingest.schema.widen`) and the table rewritten in
+  the same version.
 - ``freeze``: the file must fit the table: a new column, a missing one or a type that would widen
   fails the file with the differences listed, and nothing is written.
 - ``rescue``: the table's schema never changes. A value that does not fit its column's type is
@@ -33,14 +34,14 @@ fails the file).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import pyarrow as pa
 
 from autoflux.exceptions import IngestError
-from autoflux.ingest.schema import LINEAGE_COLUMNS, SOURCE_NAME_KEY
+from autoflux.ingest.schema import LINEAGE_COLUMNS, SOURCE_NAME_KEY, as_text, type_name, widen
 
 if TYPE_CHECKING:
     from autoflux.config import IngestSettings
@@ -90,59 +91,6 @@ class BadRowLimits:
 
     def __str__(self) -> str:
         return f"ingest.bad_rows allows (max_count {self.max_count}, max_fraction {self.max_fraction:g})"
-
-
-# ------------------------------------------------------------------------------------ types
-
-
-def widen(table: pa.DataType, incoming: pa.DataType) -> pa.DataType | None:
-    """The type a column of type ``table`` needs to hold values of type ``incoming`` too.
-
-    int → bigint → double, date → timestamp; any other mix of flat types → string (every value
-    has a text form). None when no type holds both (nested or binary columns).
-    """
-    if table == incoming or pa.types.is_null(incoming):
-        return table
-    if pa.types.is_null(table):
-        return incoming
-    if _nested(table) or _nested(incoming):
-        return None
-    if pa.types.is_integer(table) and pa.types.is_integer(incoming):
-        return table if table.bit_width >= incoming.bit_width else incoming
-    if _numeric(table) and _numeric(incoming):
-        return pa.float64()
-    if {_temporal(table), _temporal(incoming)} == {"date", "timestamp"} or _temporal(table) == _temporal(incoming) == "timestamp":
-        return pa.timestamp("us", tz="UTC")
-    return pa.string()
-
-
-def _nested(t: pa.DataType) -> bool:
-    return pa.types.is_nested(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t)
-
-
-def _numeric(t: pa.DataType) -> bool:
-    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
-
-
-def _temporal(t: pa.DataType) -> str | None:
-    return "date" if pa.types.is_date(t) else "timestamp" if pa.types.is_timestamp(t) else None
-
-
-def type_name(t: pa.DataType) -> str:
-    """``bigint``, ``double``, ``timestamp`` …: a type as messages and history name it."""
-    names = {
-        pa.int64(): "bigint",
-        pa.int32(): "int",
-        pa.int16(): "smallint",
-        pa.float64(): "double",
-        pa.float32(): "float",
-        pa.string(): "string",
-        pa.bool_(): "boolean",
-        pa.date32(): "date",
-    }
-    if t in names:
-        return names[t]
-    return "timestamp" if pa.types.is_timestamp(t) else str(t)
 
 
 def reader_types(policy: TablePolicy, table: pa.Schema | None) -> dict[str, pa.DataType]:
@@ -323,22 +271,3 @@ def _cast(array: pa.Array, target: pa.DataType) -> pa.Array:
         if pa.types.is_timestamp(target) and target.tz and pa.types.is_string(array.type):
             return array.cast(pa.timestamp(target.unit)).cast(target)
         raise
-
-
-def as_text(values: Iterable | pa.Array) -> list[str | None]:
-    """Each value as the text a file would hold (JSON for lists and objects)."""
-    import json
-
-    result = []
-    for value in values.to_pylist() if isinstance(values, pa.Array) else values:
-        if value is None or isinstance(value, str):
-            result.append(value)
-        elif isinstance(value, bytes):
-            result.append(value.decode("utf-8", errors="backslashreplace"))
-        elif isinstance(value, bool):
-            result.append("true" if value else "false")
-        elif isinstance(value, list | dict):
-            result.append(json.dumps(value, default=str, ensure_ascii=False))
-        else:
-            result.append(value.isoformat() if hasattr(value, "isoformat") else str(value))
-    return result

@@ -8,10 +8,14 @@ field metadata (``autoflux.source_name``) and as the column comment.
 Types: every column is mapped to a type Delta Lake (and so Spark, DuckDB and PostgreSQL) can
 store — unsigned integers widen to signed ones, timestamps become microsecond UTC, columns
 with no values become strings, ``time`` becomes string. A per-column hint in config wins.
+
+Widening: when one column must hold values of two types (a table and a file, or a file's early
+and late values), :func:`widen` gives the one type that holds both.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -145,3 +149,70 @@ def lineage_schema(schema: pa.Schema) -> pa.Schema:
         .append(pa.field("_source_file", pa.string()))
         .append(pa.field("_ingested_at", pa.timestamp("us", tz="UTC")))
     )
+
+
+def widen(table: pa.DataType, incoming: pa.DataType) -> pa.DataType | None:
+    """The type a column of type ``table`` needs to hold values of type ``incoming`` too.
+
+    int → bigint → double, date → timestamp; any other mix of flat types → string (every value
+    has a text form). None when no type holds both (nested or binary columns).
+    """
+    if table == incoming or pa.types.is_null(incoming):
+        return table
+    if pa.types.is_null(table):
+        return incoming
+    if _nested(table) or _nested(incoming):
+        return None
+    if pa.types.is_integer(table) and pa.types.is_integer(incoming):
+        return table if table.bit_width >= incoming.bit_width else incoming
+    if _numeric(table) and _numeric(incoming):
+        return pa.float64()
+    if {_temporal(table), _temporal(incoming)} == {"date", "timestamp"} or _temporal(table) == _temporal(incoming) == "timestamp":
+        return pa.timestamp("us", tz="UTC")
+    return pa.string()
+
+
+def _nested(t: pa.DataType) -> bool:
+    return pa.types.is_nested(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t)
+
+
+def _numeric(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+
+
+def _temporal(t: pa.DataType) -> str | None:
+    return "date" if pa.types.is_date(t) else "timestamp" if pa.types.is_timestamp(t) else None
+
+
+def type_name(t: pa.DataType) -> str:
+    """``bigint``, ``double``, ``timestamp`` …: a type as messages and history name it."""
+    names = {
+        pa.int64(): "bigint",
+        pa.int32(): "int",
+        pa.int16(): "smallint",
+        pa.float64(): "double",
+        pa.float32(): "float",
+        pa.string(): "string",
+        pa.bool_(): "boolean",
+        pa.date32(): "date",
+    }
+    if t in names:
+        return names[t]
+    return "timestamp" if pa.types.is_timestamp(t) else str(t)
+
+
+def as_text(values: Iterable | pa.Array) -> list[str | None]:
+    """Each value as the text a file would hold (JSON for lists and objects)."""
+    result = []
+    for value in values.to_pylist() if isinstance(values, pa.Array) else values:
+        if value is None or isinstance(value, str):
+            result.append(value)
+        elif isinstance(value, bytes):
+            result.append(value.decode("utf-8", errors="backslashreplace"))
+        elif isinstance(value, bool):
+            result.append("true" if value else "false")
+        elif isinstance(value, list | dict):
+            result.append(json.dumps(value, default=str, ensure_ascii=False))
+        else:
+            result.append(value.isoformat() if hasattr(value, "isoformat") else str(value))
+    return result

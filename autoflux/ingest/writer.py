@@ -581,7 +581,7 @@ def _same_columns(a: pa.Schema, b: pa.Schema) -> bool:
 
 
 def schema_changes(before: pa.Schema, after: pa.Schema) -> tuple[str, ...]:
-    from autoflux.ingest.policy import type_name
+    from autoflux.ingest.schema import type_name
 
     old = {f.name: f.type for f in before}
     changes = [f"+ {f.name} {type_name(f.type)}" for f in after if f.name not in old]

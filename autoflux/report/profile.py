@@ -238,6 +238,6 @@ def _int(value: Any) -> int | None:
 
 
 def _type_name(kind: pa.DataType) -> str:
-    from autoflux.ingest.policy import type_name
+    from autoflux.ingest.schema import type_name
 
     return type_name(kind)

@@ -49,7 +49,8 @@ from autoflux.engines.spark.writer import (
 )
 from autoflux.exceptions import AutoFluxError, IngestError
 from autoflux.ingest.policy import plan, reader_types
-from autoflux.ingest.readers import CsvOptions, read_head, sniff_csv, split_suffixes
+from autoflux.ingest.readers.csv import CsvOptions, sniff_csv
+from autoflux.ingest.readers.encoding import read_head, split_suffixes
 from autoflux.ingest.rules import set_aside
 from autoflux.ingest.schema import LINEAGE_COLUMNS, lineage_schema
 from autoflux.lake import SYSTEM

@@ -6,12 +6,12 @@ Arrow: a column's Spark type goes to Arrow, :func:`~autoflux.ingest.schema.lake_
 stored type, and that comes back to Spark.
 
 CSV is read as the embedded engine reads it, with one decision for both
-(:func:`~autoflux.ingest.readers.sniff_csv`): AutoFlux finds the encoding, delimiter and header
+(:func:`~autoflux.ingest.readers.csv.sniff_csv`): AutoFlux finds the encoding, delimiter and header
 names and whether a quoted value spans lines; Spark gets an explicit schema of text columns named
 by position (the header line is skipped, never parsed for names, so blank and repeated names are
 fine) and ``multiLine`` where quoted line breaks need it. Fields equal to one of
 ``ingest.csv.null_values`` are null. Each column then gets the embedded engine's type: the type
-:func:`~autoflux.ingest.readers.first_block_types` infers from the file's first block, checked
+:func:`~autoflux.ingest.readers.csv.first_block_types` infers from the file's first block, checked
 against every value in one aggregation — a value that does not fit (or would not read back as
 written: a leading zero, a ``+``, an integer too long for a double) widens the column, int →
 double → string, date → timestamp → string, as on the embedded engine. Integers are ``bigint``.
@@ -33,22 +33,16 @@ import pyarrow as pa
 
 from autoflux.exceptions import IngestError
 from autoflux.ingest.discover import partition_value
-from autoflux.ingest.policy import RESCUED_COLUMN, rescue, rescued_json, widen
-from autoflux.ingest.readers import (
-    BadRow,
-    BadRows,
-    CsvDialect,
-    CsvOptions,
-    first_block_types,
-    read_head,
-    sniff_csv,
-    split_suffixes,
-)
+from autoflux.ingest.policy import RESCUED_COLUMN, rescue, rescued_json
+from autoflux.ingest.readers import BadRow, BadRows
+from autoflux.ingest.readers.csv import CsvDialect, CsvOptions, first_block_types, sniff_csv
+from autoflux.ingest.readers.encoding import read_head, split_suffixes
 from autoflux.ingest.schema import (
     LINEAGE_COLUMNS,
     SOURCE_NAME_KEY,
     lake_type,
     unique_column_names,
+    widen,
 )
 
 if TYPE_CHECKING:
@@ -82,7 +76,7 @@ def read_file(
 
     CSV only: ``options`` are ``ingest.csv``'s; ``table_types`` (by clean name) are the types of
     the table the file loads into; a column is read with the type that holds both its own and the
-    table's values (:func:`~autoflux.ingest.policy.widen`), so text stays text in a text column.
+    table's values (:func:`~autoflux.ingest.schema.widen`), so text stays text in a text column.
     ``text`` reads the columns without a hint as strings. ``corrupt`` names a column, after the
     lineage columns, that holds the text of each row with another number of fields than the header
     (its other values are then not to be used): Spark's PERMISSIVE mode.

@@ -56,7 +56,8 @@ from autoflux.ingest.policy import (
     plan,
     reader_types,
 )
-from autoflux.ingest.readers import BadRows, CsvOptions
+from autoflux.ingest.readers import BadRows
+from autoflux.ingest.readers.csv import CsvOptions
 from autoflux.ingest.rules import check_key, set_aside
 from autoflux.ingest.schema import LINEAGE_COLUMNS, lineage_schema
 from autoflux.lake import RAW, SYSTEM
@@ -306,7 +307,7 @@ def _misfit(rows: DataFrame, bad: BadRows, data_file: DataFile) -> IngestError:
     """
     from pyspark.sql import functions as F
 
-    from autoflux.ingest.readers import locate_lines
+    from autoflux.ingest.readers.encoding import locate_lines
 
     ragged = [row.text for row in bad.rows]
     for row in rows.where(F.col(CORRUPT).isNotNull()).limit(len(ragged) + 1).collect():

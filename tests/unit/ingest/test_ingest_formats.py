@@ -12,7 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from autoflux.ingest.readers import detect_delimiter, detect_encoding
+from autoflux.ingest.readers.csv import detect_delimiter
+from autoflux.ingest.readers.encoding import detect_encoding
 
 # ------------------------------------------------------------------------------- delimiters
 

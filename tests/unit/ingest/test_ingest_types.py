@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 
 from autoflux.exceptions import ConfigError, IngestError
-from autoflux.ingest.readers import CsvOptions, WidenColumns, read_csv
+from autoflux.ingest.readers.csv import CsvOptions, WidenColumns, read_csv
 from autoflux.ingest.schema import hint_type, lake_type
 
 ROWS = 20_000  # with 64 KiB blocks, the first block ends long before the last row

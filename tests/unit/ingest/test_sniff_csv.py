@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from autoflux.ingest.readers import CsvOptions, sniff_csv
+from autoflux.ingest.readers.csv import CsvOptions, sniff_csv
 
 
 @pytest.mark.parametrize(
