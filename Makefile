@@ -32,7 +32,9 @@ test: $(STAMP) deps
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf example_ws .pytest_cache node_modules
