@@ -212,6 +212,7 @@ def write_in_order(
     from deltalake.transaction import create_table_with_add_actions
 
     adds = write_files(lake, schema_name, table, schema, batches)
+    pa.default_memory_pool().release_unused()  # what the pool kept of the batches, before delta-rs and DuckDB take theirs
     rows_written = sum(json.loads(add.stats)["numRecords"] for add in adds)
     commit = CommitProperties(custom_metadata={**metadata, LoadMetadata.key("rows"): str(rows_written)})
     delta_schema = Schema.from_arrow(schema)
