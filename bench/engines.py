@@ -36,7 +36,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from run import generate, load, timed  # noqa: E402 - the sibling benchmark's helpers
+from run import generate, timed  # noqa: E402 - the sibling benchmark's helpers
 
 SPARK_YARDSTICK = """
 import sys, tempfile
@@ -124,10 +124,10 @@ def main() -> None:
     figures: dict[str, list[float]] = {}
     loads: list[float] = []
 
-    def record(name: str, measured: tuple[float, float]) -> None:
-        figures.setdefault(name, []).append(measured[0])
-        loads.append(load())
-        print(f"  {name:<18} {measured[0]:6.2f} s   cpu {measured[1]:6.2f} s   load {loads[-1]:.2f}", flush=True)
+    def record(name: str, measured: dict) -> None:
+        figures.setdefault(name, []).append(measured["s"])
+        loads.append(measured["load"])
+        print(f"  {name:<18} {measured['s']:6.2f} s   cpu {measured['cpu_s']:6.2f} s   load {measured['load']:.2f}", flush=True)
 
     postgres = {"type": "postgres", "host": args.host, "port": args.port, "user": args.user, "database": args.database}
     spark = {"type": "spark", "master": args.master, "format": "parquet", "conf": {"spark.driver.memory": "4g"}}

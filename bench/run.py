@@ -45,8 +45,11 @@ def load() -> float:
     return float(Path("/proc/loadavg").read_text().split()[0])
 
 
-def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall seconds and CPU seconds (user + system, the process and its children) of one process."""
+MIB = 1024  # ru_maxrss is in KiB on Linux
+
+
+def timed(argv: list[str], env: dict[str, str]) -> dict:
+    """Wall seconds, CPU seconds (user + system) and peak resident MiB of one process, and the load average after it."""
     started = time.perf_counter()
     # cwd: `python -m` puts the working folder first on sys.path, before PYTHONPATH (--src)
     process = subprocess.Popen(argv, env=env, cwd=tempfile.gettempdir(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -54,7 +57,7 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     seconds = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(argv)} failed:\n{process.stderr.read().decode()}")
-    return seconds, usage.ru_utime + usage.ru_stime
+    return {"s": seconds, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_mib": usage.ru_maxrss // MIB, "load": load()}
 
 
 def generate(folder: Path, rows: int) -> Path:
@@ -80,11 +83,11 @@ def main() -> None:
     cpu: dict[str, list[float]] = {}
     loads: dict[str, list[float]] = {}
 
-    def record(name: str, measured: tuple[float, float]) -> None:
-        figures.setdefault(name, []).append(measured[0])
-        cpu.setdefault(name, []).append(measured[1])
-        loads.setdefault(name, []).append(load())
-        print(f"  {name:<22} {measured[0]:6.2f} s   cpu {measured[1]:6.2f} s   load {loads[name][-1]:.2f}", flush=True)
+    def record(name: str, measured: dict) -> None:
+        figures.setdefault(name, []).append(measured["s"])
+        cpu.setdefault(name, []).append(measured["cpu_s"])
+        loads.setdefault(name, []).append(measured["load"])
+        print(f"  {name:<22} {measured['s']:6.2f} s   cpu {measured['cpu_s']:6.2f} s   load {measured['load']:.2f}", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="autoflux-bench-run-") as tmp:
         work = Path(tmp)

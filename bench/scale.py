@@ -37,11 +37,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-MIB = 1024  # ru_maxrss is in KiB on Linux
+sys.path.insert(0, str(HERE))
+
+from run import timed  # noqa: E402 - the sibling benchmark's helpers
 
 DUCKDB_YARDSTICK = """
 import sys, duckdb
@@ -50,22 +51,6 @@ for path, out in zip(sys.argv[1::2], sys.argv[2::2]):
     connection.execute(f"copy (select * from read_csv('{path}')) to '{out}' (format parquet)")
 connection.close()
 """
-
-
-def load() -> float:
-    return float(Path("/proc/loadavg").read_text().split()[0])
-
-
-def timed(argv: list[str], env: dict[str, str]) -> dict:
-    """Wall seconds, CPU seconds (user + system) and peak resident MiB of one process, and the load average after it."""
-    started = time.perf_counter()
-    # cwd: `python -m` puts the working folder first on sys.path, before PYTHONPATH (--src)
-    process = subprocess.Popen(argv, env=env, cwd=tempfile.gettempdir(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(argv)} failed:\n{process.stderr.read().decode()}")
-    return {"s": seconds, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_mib": usage.ru_maxrss // MIB, "load": load()}
 
 
 def generate(folder: Path, *args: str) -> Path:
