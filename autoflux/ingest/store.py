@@ -20,7 +20,7 @@ import pyarrow as pa
 from autoflux.exceptions import AutoFluxError, ReproduceError
 from autoflux.ingest.rules import TableLoad, WriteRules, write_rules
 from autoflux.ingest.state import committed_fingerprint, committed_load, files_manifest, last_load, unlogged_loads
-from autoflux.ingest.writer import PACK_BYTES, Packer, commit_group, stage_file, write_table
+from autoflux.ingest.writer import PACK_BYTES, Packer, commit_group, current_schema, stage_file, write_table
 from autoflux.lake import RAW, Lake
 
 if TYPE_CHECKING:
@@ -110,9 +110,7 @@ class RawStore:
         and nothing is to be removed.
         """
         lake, table = self.lake, load.table
-        base = None
-        if owners is not None and lake.exists(RAW, table):
-            base = pa.schema(lake.open(RAW, table).schema().to_arrow())
+        base = current_schema(lake, RAW, table) if owners is not None else None
         results: dict[str, Any] = {}
         packer = Packer(lake, RAW, table)
 

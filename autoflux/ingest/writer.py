@@ -78,7 +78,7 @@ def write_table(lake: Lake, schema_name: str, open_columns: Callable[..., Column
     does not fit the inferred type, with ``block_size=`` when a value is longer than a block, or
     with ``by_value=True`` when JSON lines need reading value by value (see :mod:`autoflux.ingest.readers`).
     """
-    existing = _current_schema(lake, schema_name, load.table)
+    existing = current_schema(lake, schema_name, load.table)
 
     def commit(planned: Plan, schema: pa.Schema, incoming: pa.Schema, batches: Iterator[pa.RecordBatch]) -> None:
         _commit(lake, schema_name, load, planned, existing is not None, schema, incoming, batches)
@@ -132,7 +132,8 @@ def _load(
     raise IngestError("column types kept changing while reading", path=lineage.source_file, hint="set ingest.types for its columns")
 
 
-def _current_schema(lake: Lake, schema_name: str, table: str) -> pa.Schema | None:
+def current_schema(lake: Lake, schema_name: str, table: str) -> pa.Schema | None:
+    """``schema_name.table``'s columns as Arrow; None when the table does not exist."""
     if not lake.exists(schema_name, table):
         return None
     return pa.schema(lake.open(schema_name, table).schema().to_arrow())
