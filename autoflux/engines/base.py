@@ -49,12 +49,15 @@ class Engine(ABC):
     def __init__(self, settings: EngineSettings, workspace: Workspace) -> None:
         self.settings = settings
         self.workspace = workspace
+        self._store: RawStore | None = None  # an engine with a store of its own sets it here
 
     def raw_store(self) -> RawStore:
-        """The store of the raw tables this engine reads: by default the lake's Delta tables, written with delta-rs."""
-        from autoflux.ingest.store import RawStore
+        """The store of the raw tables this engine reads (one per engine): by default the lake's Delta tables, written with delta-rs."""
+        if self._store is None:
+            from autoflux.ingest.store import RawStore
 
-        return RawStore(self.workspace.lake, self.workspace.config.ingest, self.workspace.state_dir)
+            self._store = RawStore(self.workspace.lake, self.workspace.config.ingest, self.workspace.state_dir)
+        return self._store
 
     def training_frames(self, schema: str, table: str, *, split_column: str, format: str) -> tuple[Any, Any]:
         """Train and test rows of ``schema.table`` as frames in ``format`` (one of ``FRAME_FORMATS``), split column dropped."""
@@ -148,13 +151,6 @@ class Engine(ABC):
 
     def close(self) -> None:
         """Release connections."""
-
-
-def pa_schema(schema: Any) -> pa.Schema:
-    """A pyarrow schema from any Arrow schema object (delta-rs returns arro3's)."""
-    import pyarrow as pa
-
-    return pa.schema(schema)
 
 
 def dbt_env_var(name: str, default: str) -> str:

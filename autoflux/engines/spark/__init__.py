@@ -61,7 +61,7 @@ class Engine(BaseEngine):
 
     def __init__(self, settings: Settings, workspace: Workspace) -> None:
         super().__init__(settings, workspace)
-        self._store = SparkRawStore(workspace, settings)
+        self._store: SparkRawStore = SparkRawStore(workspace, settings)  # the raw tables Spark's readers write (:mod:`.store`)
 
     @property
     def spark(self) -> SparkSession:
@@ -71,10 +71,6 @@ class Engine(BaseEngine):
     @property
     def remote(self) -> bool:
         return self._store.remote
-
-    def raw_store(self) -> SparkRawStore:
-        """The raw tables Spark's readers write (:mod:`.store`)."""
-        return self._store
 
     def publish_raw(self, tables: Iterable[str], *, rebuilt_views: Collection[str] = ()) -> None:
         """Register the lake's Delta tables (e.g. written by the embedded store) in Spark's catalog."""
