@@ -684,8 +684,7 @@ def _read(
 ) -> Columns:
     path = data_file.path
     if data_file.format == "csv":
-        csv = workspace.config.ingest.csv
-        options = CsvOptions(csv.delimiter, csv.encoding, block_size or csv.block_size, tuple(csv.null_values))
+        options = CsvOptions.of(workspace.config.ingest.csv, block_size=block_size)
         return read_csv(path, options, types, strict=_hints(workspace, data_file).keys(), text=text)
     if data_file.format == "parquet":
         return read_parquet(path)

@@ -88,8 +88,7 @@ def load(
     from autoflux.ingest.store import GroupWritten
     from autoflux.ingest.writer import schema_changes, union_schema
 
-    csv = store.settings.csv
-    options = CsvOptions(csv.delimiter, csv.encoding, csv.block_size, tuple(csv.null_values))
+    options = CsvOptions.of(store.settings.csv)
     table, on_batch = table_load.table, table_load.on_batch
     table_load = replace(table_load, rules=table_load.rules.appended())
     old = store.current(table) if owners is not None else None  # without a files manifest the table is rebuilt

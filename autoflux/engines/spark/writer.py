@@ -180,8 +180,7 @@ def _stage(
     existing = arrow_schema(old.schema) if old is not None else None
     text = policy.schema == "rescue" and existing is not None
     table_types = {} if text else reader_types(policy, existing)
-    csv = store.settings.csv
-    options = CsvOptions(csv.delimiter, csv.encoding, csv.block_size, tuple(csv.null_values))
+    options = CsvOptions.of(store.settings.csv)
     spark_reads = ingest.can_read(data_file)
     permissive = spark_reads and data_file.format == "csv" and not store.remote
     quarantined = 0

@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -32,6 +32,9 @@ from autoflux.exceptions import IngestError
 from autoflux.ingest.readers import BadRow, BadRows, Columns, ReadAgain
 from autoflux.ingest.readers.encoding import detect_encoding, find_line, first_invalid_line, open_bytes, read_head, split_suffixes
 from autoflux.ingest.schema import unique_column_names
+
+if TYPE_CHECKING:
+    from autoflux.config import CsvSettings
 
 
 class WidenColumns(ReadAgain):
@@ -44,6 +47,11 @@ class CsvOptions:
     encoding: str | None = None
     block_size: int = 4 << 20
     null_values: tuple[str, ...] = DEFAULT_NULL_VALUES
+
+    @classmethod
+    def of(cls, settings: CsvSettings, *, block_size: int | None = None) -> CsvOptions:
+        """The options ``ingest.csv`` config gives (``block_size``, when given, instead of its own)."""
+        return cls(settings.delimiter, settings.encoding, block_size or settings.block_size, tuple(settings.null_values))
 
 
 def detect_delimiter(path: Path, text: str) -> str:
