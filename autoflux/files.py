@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,3 +26,15 @@ def write_text(path: Path, text: str) -> Path:
     with atomic_path(path) as temporary:
         temporary.write_text(text, encoding="utf-8")
     return path
+
+
+def copy_file(source: Path, destination: Path) -> Path:
+    """Copy ``source`` to ``destination`` atomically; returns ``destination``."""
+    with atomic_path(destination) as temporary:
+        shutil.copyfile(source, temporary)
+    return destination
+
+
+def user_cache_dir() -> Path:
+    """What AutoFlux keeps for this user across workspaces: ``$XDG_CACHE_HOME/autoflux`` (``~/.cache/autoflux``)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "autoflux"

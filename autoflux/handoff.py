@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -79,9 +80,10 @@ def training_data(
     target, id_column = ml_roles(ws, engine.raw_store())
     _check_columns(ws, name, data.column_names)
     train, test, target, id_column, features = split_frames(ws, data, target, id_column)
-    manifest_data = build_manifest(ws, engine, f"{ml.schema_}.{name}", {"train": train, "test": test})
-    manifest_data |= {"target": target, "id": id_column, "features": features}
-    manifest_data["checks"] = _checks(ws, engine, name, target, id_column, features)
+    with ThreadPoolExecutor(1) as pool:  # the checks' queries run in the engine while the frames are hashed here
+        checks = pool.submit(_checks, ws, engine, name, target, id_column, features)
+        manifest_data = build_manifest(ws, engine, f"{ml.schema_}.{name}", {"train": train, "test": test})
+        manifest_data |= {"target": target, "id": id_column, "features": features, "checks": checks.result()}
     path = write_manifest(manifest_data, ws.state_dir / "handoff" / f"{name}.manifest.json")
     _refuse_on_failed_checks(ws, manifest_data["checks"], path)
     return TrainingData(convert(train, chosen), convert(test, chosen), target, id_column, features, manifest_data, path)
@@ -129,13 +131,23 @@ def split_frames(
     ml = ws.config.ml
     target = target if target in data.column_names else None  # inferred from raw tables the mart may not keep
     id_column = id_column if id_column in data.column_names else None
-    is_train = pc.equal(data[ml.split_column], "train")
-    train = data.filter(is_train).drop_columns([ml.split_column])
-    test = data.filter(pc.invert(is_train)).drop_columns([ml.split_column])
+    train, test = (part.drop_columns([ml.split_column]) for part in _partition(data, pc.equal(data[ml.split_column], "train")))
     if target in test.column_names:
         test = test.drop_columns([target])
     features = [c for c in train.column_names if c not in (target, id_column)]
     return train, test, target, id_column, features
+
+
+def _partition(data: pa.Table, mask: pa.ChunkedArray) -> tuple[pa.Table, pa.Table]:
+    """The rows where ``mask`` is true and those where it is false, in order (a null is neither).
+
+    When the true rows come first (a mart built as train ``union all`` test), both are slices of
+    ``data``: no copy.
+    """
+    selected = pc.sum(mask).as_py() or 0
+    if mask.null_count == 0 and pc.all(mask.slice(0, selected)).as_py():
+        return data.slice(0, selected), data.slice(selected)
+    return data.filter(mask), data.filter(pc.invert(mask))
 
 
 def _checks(

@@ -6,10 +6,14 @@
 Each round runs, in turn, every one as a whole process (the real CLI, as a user runs it):
 
 - yardstick ``python -c "import pandas"``: the fixed cost of starting a Python data tool;
-- ``autoflux run examples/loan-default`` in a fresh workspace (the first impression; goal ≤ 3 s);
-- the same run again, nothing changed (goal ≤ 1.5 s);
+- ``autoflux run examples/loan-default`` in a fresh workspace on a "new machine": an empty user cache
+  (``XDG_CACHE_HOME``), so dbt parses everything (the very first run);
+- the same in another fresh workspace, the user cache now holding that run's dbt parse (the first
+  impression of a workspace; goal ≤ 3 s);
+- that run again, nothing changed (goal ≤ 1.5 s);
 - yardstick ``duckdb``: read_csv of the --rows train + test CSV → CREATE TABLE in a DuckDB file;
-- ``autoflux run`` on those files in a fresh workspace (ingest + dbt + hand-off; goal ≤ 6 s);
+- ``autoflux run`` on those files in a fresh workspace (ingest + dbt + hand-off; goal ≤ 6 s), the user
+  cache holding the example's parse (another project: dbt re-reads the files that differ);
 - the same run again, nothing changed.
 
 CPU seconds (user + system) and the load average are printed beside each figure: the machine is shared, timings are noisy, so
@@ -94,10 +98,16 @@ def main() -> None:
         for round_ in range(1, args.rounds + 1):
             print(f"round {round_}", flush=True)
             record("yardstick_import", timed([sys.executable, "-c", "import pandas"], env))
-            for name, source in (("example", EXAMPLE), ("rows", data)):
+            cache = work / "user-cache"
+            shutil.rmtree(cache, ignore_errors=True)
+            env["XDG_CACHE_HOME"] = str(cache)  # a new machine: nothing kept from an earlier run
+            for name, source in (("example_first", EXAMPLE), ("example", EXAMPLE), ("rows", data)):
                 workspace = work / name
                 shutil.rmtree(workspace, ignore_errors=True)
                 subprocess.run([*autoflux, "init", str(workspace), "-q"], env=env, check=True, cwd=tempfile.gettempdir())
+                if name == "example_first":
+                    record("example_first_run", timed([*autoflux, "run", str(source), "-w", str(workspace), "-q"], env))
+                    continue
                 if name == "rows":
                     database = work / "yardstick.duckdb"
                     database.unlink(missing_ok=True)
@@ -119,7 +129,7 @@ def main() -> None:
             "example_rerun / import": round(medians["example_rerun"] / medians["yardstick_import"], 2),
             "rows_run / duckdb": round(medians["rows_run"] / medians["yardstick_duckdb"], 2),
         },
-        "goals_s": {"example_run": 3.0, "example_rerun": 1.5, "rows_run": 6.0},
+        "goals_s": {"example_run": 3.0, "example_rerun": 1.5, "rows_run": 6.0},  # example_first_run: no goal, reported
     }
     print("medians (s):", result["median_s"])
     print("cpu medians (s, user + system):", result["cpu_median_s"])

@@ -183,6 +183,16 @@ def _shapes_autoflux(name: str) -> bool:
     return name.startswith("AUTOFLUX") and not name.startswith("AUTOFLUX_TEST_")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _user_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A cache of this test session's own (``XDG_CACHE_HOME``): what AutoFlux keeps across workspaces
+    (dbt's parse, the charts' script) is shared by the session's tests, never by another session's."""
+    with pytest.MonkeyPatch.context() as patch:
+        folder = tmp_path_factory.mktemp("user-cache")
+        patch.setenv("XDG_CACHE_HOME", str(folder))
+        yield folder
+
+
 @pytest.fixture(autouse=True)
 def _no_autoflux_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Variables of the shell running the tests must not change what AutoFlux does in them."""

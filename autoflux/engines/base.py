@@ -32,8 +32,6 @@ class Engine(ABC):
 
     Capabilities, as class constants:
 
-    - ``SOURCES_READ_LAKE``: dbt sources read the Delta tables in the lake directly (their paths go
-      into ``sources.yml``); otherwise they are catalog tables ``raw.<table>`` the engine publishes.
     - ``FRAME_FORMATS``: frame types of the engine's own the hand-off can return (besides pandas,
       polars and Arrow), served by :meth:`training_frames`.
     - ``PACKAGES``: the Python packages whose versions a build record names (dbt adapter, client).
@@ -42,7 +40,6 @@ class Engine(ABC):
     returns a store of its own.
     """
 
-    SOURCES_READ_LAKE: ClassVar[bool] = False
     FRAME_FORMATS: ClassVar[tuple[str, ...]] = ()
     PACKAGES: ClassVar[tuple[str, ...]] = ()
 

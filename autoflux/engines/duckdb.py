@@ -34,7 +34,6 @@ Settings = DuckDBSettings
 
 
 class Engine(BaseEngine):
-    SOURCES_READ_LAKE = True
     PACKAGES = ("dbt-duckdb", "duckdb")
     settings: Settings
 
@@ -56,7 +55,9 @@ class Engine(BaseEngine):
         return output
 
     def dbt_env(self) -> dict[str, str]:
-        return {PATH_ENV: self.database}
+        # Relative to the dbt project, where dbt runs: the profile is then the same in every workspace,
+        # so dbt's partial parsing can start from another workspace's parse (transform.dbt).
+        return {PATH_ENV: os.path.relpath(self.database, self.workspace.dbt_dir)}
 
     def scratch_settings(self, folder) -> Settings:
         folder.mkdir(parents=True, exist_ok=True)

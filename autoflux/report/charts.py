@@ -7,21 +7,15 @@ vl-convert version under ``$XDG_CACHE_HOME/autoflux`` (``~/.cache/autoflux``).
 
 from __future__ import annotations
 
-import os
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 from autoflux.exceptions import MissingDependencyError
+from autoflux.files import user_cache_dir, write_text
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
 WIDTH, HEIGHT = 200, 56
 TRAIN, TEST = "#4c78a8", "#f58518"
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "autoflux"
 
 
 def javascript_bundle() -> str:
@@ -30,7 +24,7 @@ def javascript_bundle() -> str:
         version = metadata.version("vl-convert-python")
     except metadata.PackageNotFoundError:
         raise MissingDependencyError("the report's charts", extra="report", package="vl-convert-python") from None
-    path = cache_dir() / f"vega-embed-vl-convert-{version}.js"
+    path = user_cache_dir() / f"vega-embed-vl-convert-{version}.js"
     try:
         return path.read_text(encoding="utf-8")
     except OSError:
@@ -39,10 +33,7 @@ def javascript_bundle() -> str:
 
     bundle = vl_convert.javascript_bundle()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        temporary.write_text(bundle, encoding="utf-8")
-        temporary.replace(path)
+        write_text(path, bundle)
     except OSError:
         pass  # a read-only home: bundle again next time
     return bundle

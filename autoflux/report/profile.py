@@ -69,12 +69,13 @@ Runner = Callable[[str], pa.Table]
 def raw_relation(workspace: Workspace, engine: Engine, table: str) -> Iterator[tuple[str, Runner]]:
     """A SQL relation for ``raw.<table>`` and a function running queries over it on the engine.
 
-    An engine whose dbt sources read the lake's Delta tables directly (``SOURCES_READ_LAKE``: embedded
-    DuckDB) has no catalog table ``raw.<table>``: the Delta table is scanned as an Arrow dataset.
+    The engine's catalog relation ``raw.<table>`` when it has one (:meth:`Engine.source_plugin` is
+    None); otherwise (a Delta table dbt reads through a plugin) the Delta table is scanned as an
+    Arrow dataset.
     """
     from autoflux.lake import RAW
 
-    if not engine.SOURCES_READ_LAKE:
+    if engine.source_plugin(table) is None:
         yield f"{engine.quote(RAW)}.{engine.quote(table)}", engine.query
         return
     import duckdb

@@ -9,13 +9,14 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from autoflux.exceptions import TransformError
-from autoflux.files import write_text
+from autoflux.files import copy_file, user_cache_dir, write_text
 from autoflux.transform.build import forget_build, raw_snapshot, record_build
-from autoflux.transform.scaffold import LAKE_ENV, profiles_yml
+from autoflux.transform.scaffold import LAKE_ENV, lake_location, profiles_yml
 
 if TYPE_CHECKING:
     from autoflux.engines.base import Engine
@@ -123,7 +124,7 @@ def _invoke(
     log_path.mkdir(parents=True, exist_ok=True)
     if state:
         write_text(state / "profiles.yml", profiles_yml(workspace, engine))
-    environment = {LAKE_ENV: workspace.lake.uri, **engine.dbt_env()}
+    environment = {LAKE_ENV: lake_location(workspace), **engine.dbt_env()}
     argv = [
         *args,
         *(["--target-path", str(state / "target")] if state else []),
@@ -144,12 +145,17 @@ def _invoke(
             node = event.data.node_info
             on_node(NodeResult(node.node_name, node.resource_type, node.node_status, 0.0))
 
+    parse_file, seed = project / "target" / PARSE_FILE, parse_seed(workspace)
+    own_build = state is None  # not a rebuild in scratch space, whose profile differs
+    _copy_quietly(seed, parse_file, unless=not own_build or parse_file.exists())
     engine.before_dbt()
     with _environment(environment), _cwd(project):
         try:
             result = dbtRunner(callbacks=[callback]).invoke(argv)
         finally:
             engine.after_dbt()
+    if result.success:
+        _copy_quietly(parse_file, seed, unless=not own_build or _mtime(seed) >= _mtime(parse_file))
     nodes = _nodes(result.result)
     if result.exception is not None:
         raise TransformError(f"dbt {args[0]} could not start: {result.exception}", path=project, hint="check the dbt project") from None
@@ -162,6 +168,35 @@ def _invoke(
             hint=f"fix the model or test, then run `autoflux transform` (log: {log_path / 'dbt.log'})",
         )
     return nodes
+
+
+PARSE_FILE = "partial_parse.msgpack"
+
+
+def parse_seed(workspace: Workspace) -> Path:
+    """dbt's parse of the last project built on this machine with this dbt and engine, a start for a new workspace's.
+
+    A workspace without ``target/partial_parse.msgpack`` (a first build) starts from it, and dbt's partial
+    parsing re-reads only the files that differ (dbt checks its version, the profile, ``dbt_project.yml``
+    and each file's checksum, and parses everything when they differ). Most of a first parse is dbt's own
+    and the adapter's macros, the same in every workspace; the paths in the profile and ``sources.yml`` are
+    relative to the project, so they are the same too.
+    """
+    return user_cache_dir() / "dbt-parse" / f"dbt-{metadata.version('dbt-core')}-{workspace.config.engine.type}.msgpack"
+
+
+def _copy_quietly(source: Path, destination: Path, *, unless: bool) -> None:
+    """Copy a parse between workspace and cache; a cache that cannot be read or written only costs a full parse."""
+    if not unless:
+        with contextlib.suppress(OSError):
+            copy_file(source, destination)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _nodes(result) -> list[NodeResult]:

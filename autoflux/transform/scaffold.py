@@ -107,10 +107,16 @@ def profiles_yml(workspace: Workspace, engine: Engine) -> str:
     return _dump({PROFILE: {"target": kind, "outputs": {kind: engine.dbt_output()}}})
 
 
+def lake_location(workspace: Workspace) -> str:
+    """The lake as dbt finds it (``AUTOFLUX_LAKE``): relative to the dbt project, where dbt runs, when it is on
+    this machine (so the project parses the same in every workspace), else its URI."""
+    lake = workspace.lake
+    return os.path.relpath(lake.uri, workspace.dbt_dir) if lake.is_local else lake.uri
+
+
 def _sources(workspace: Workspace, schemas: dict[str, pa.Schema], plugins: dict[str, str | None]) -> str:
     lake = workspace.lake
-    default = os.path.relpath(lake.uri, workspace.dbt_dir) if lake.is_local else lake.uri
-    lake_expr = dbt_env_var(LAKE_ENV, default)
+    lake_expr = dbt_env_var(LAKE_ENV, lake_location(workspace))
     tables = []
     for name, schema in schemas.items():
         columns = []

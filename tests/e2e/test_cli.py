@@ -164,6 +164,39 @@ def test_run_rebuilds_when_a_model_a_raw_table_or_force_says_so(workspace, cli, 
     assert autoflux.load_training_data(workspace, format="arrow").test.num_rows == 2
 
 
+def test_a_new_workspace_starts_from_the_last_parse_on_this_machine_and_reads_its_own_data(tmp_path, cli, monkeypatch):
+    """dbt's first parse in a workspace starts from the machine's last one (another project); the build reads its own lake."""
+    from autoflux.transform.dbt import parse_seed
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+    def build(name: str, files: dict[str, str]) -> tuple[Path, str]:
+        data = tmp_path / f"{name}-data"
+        data.mkdir()
+        for file, text in files.items():
+            (data / file).write_text(text)
+        root = autoflux.init(tmp_path / name)
+        result = cli("run", str(data), "--no-report", cwd=root)
+        assert result.exit_code == 0, result.output
+        return root, (root / ".autoflux" / "logs" / "dbt.log").read_text()
+
+    first, log = build("first", {"train.csv": "id,x,target\n1,10,0\n2,20,1\n", "test.csv": "id,x\n3,30\n"})
+    assert "Unable to do partial parsing" in log  # nothing to start from: a full parse
+    assert parse_seed(Workspace.open(first)).exists()
+    files = {"train.csv": "key,x,y,label\n7,1.5,a,1\n8,2.5,b,0\n9,3.5,c,1\n", "test.csv": "key,x,y\n10,4.5,d\n"}
+    second, log = build("second", files)
+    assert "Unable to do partial parsing" not in log and "Partial parsing enabled" in log
+    data = autoflux.load_training_data(second, format="arrow")
+    assert data.train.select(["key", "x", "y", "label"]).to_pylist() == [
+        {"key": 7, "x": 1.5, "y": "a", "label": 1},
+        {"key": 8, "x": 2.5, "y": "b", "label": 0},
+        {"key": 9, "x": 3.5, "y": "c", "label": 1},
+    ]
+    assert data.test.to_pylist() == [{"key": 10, "x": 4.5, "y": "d"}]
+    _, log = build("third", files)  # the same dataset again: nothing of the project to parse
+    assert "Partial parsing enabled, no changes found" in log
+
+
 def test_an_unchanged_run_reuses_the_handoff_manifest_of_its_build(workspace, cli, tmp_path, configure):
     data = tmp_path / "data"
     data.mkdir()

@@ -94,6 +94,17 @@ def test_split_target_and_id(competition):
     assert data.features == ["age"]
 
 
+def test_train_and_test_rows_in_any_order_keep_their_order(workspace, tmp_path):
+    """A mart whose rows are not train first is split by filtering; a row with no split is in neither frame."""
+    write_raw(workspace, tmp_path, {"train.csv": "PassengerId,Age,Survived\n1,30,1\n", "test.csv": "PassengerId,Age\n3,50\n"})
+    mixed = pa.table({"passenger_id": [1, 2, 3, 4, 5], "age": [5, 4, 3, 2, 1], "split": ["test", "train", None, "train", "test"]})
+    write_mart(workspace, mixed)
+    data = load_training_data(workspace, format="arrow")
+    assert data.train["passenger_id"].to_pylist() == [2, 4]
+    assert data.test["passenger_id"].to_pylist() == [1, 5]
+    assert data.manifest["rows"] == {"train": 2, "test": 2}
+
+
 def test_config_roles_win(competition, configure):
     configure(competition, {"ml": {"target": "age", "id": "passenger_id", "format": "polars"}})
     data = load_training_data(competition)

@@ -54,7 +54,6 @@ Settings = SparkSettings
 class Engine(BaseEngine):
     """Spark with a Hive catalog; see the module docstring."""
 
-    SOURCES_READ_LAKE = False
     FRAME_FORMATS = ("spark",)
     PACKAGES = ("dbt-spark", "pyspark", "delta-spark")
     settings: Settings
