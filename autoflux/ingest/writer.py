@@ -10,6 +10,7 @@ by no version, so no reader sees them; ``autoflux vacuum`` deletes them.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import threading
@@ -17,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from queue import Full, Queue
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -245,7 +247,7 @@ def write_files(lake: Lake, schema_name: str, table: str, schema: pa.Schema, bat
     filesystem, root = lake.filesystem(lake.table_uri(schema_name, table))
     filesystem.makedirs(root, exist_ok=True)
     adds: list[AddAction] = []
-    batches = iter(batches)
+    batches = read_ahead(batches)  # the next batches are read while this one is encoded
     full = True
     try:
         while full:
@@ -268,6 +270,45 @@ def write_files(lake: Lake, schema_name: str, table: str, schema: pa.Schema, bat
                 filesystem.rm(f"{root}/{written}")
         raise
     return adds
+
+
+def read_ahead(items: Iterator[Any], depth: int = 1) -> Iterator[Any]:
+    """``items`` as made by a thread of their own, at most ``depth`` ahead of the caller; an error there is raised here.
+
+    Closing the iterator (the caller stopped or failed) stops the thread before it returns.
+    """
+    queue: Queue[tuple[bool, Any]] = Queue(depth)
+    stop = threading.Event()
+
+    def give(entry: tuple[bool, Any]) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(Full):
+                queue.put(entry, timeout=0.1)
+                return
+
+    def make() -> None:
+        try:
+            for item in items:
+                give((False, item))
+                if stop.is_set():
+                    return
+            give((True, None))
+        except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
+            give((True, error))
+
+    thread = threading.Thread(target=make, name="autoflux-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            done, item = queue.get()
+            if done:
+                if item is not None:
+                    raise item
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _kept_rows(lake: Lake, schema_name: str, table: str, schema: pa.Schema, replaced: pa.Table | None = None) -> Iterator[pa.RecordBatch]:

@@ -19,6 +19,7 @@ import csv
 import io
 import itertools
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,18 +70,34 @@ def detect_delimiter(path: Path, text: str) -> str:
     return best
 
 
-class _QuoteCounter(io.RawIOBase):
-    """Passes a byte stream through, counting quote characters to catch an unclosed quote."""
+READ_AHEAD_BLOCKS = 4  # blocks Arrow may read ahead of the batches taken (it would read 32: 128 MB at 4 MB blocks)
+READ_AHEAD_WAIT = 1.0  # seconds a read waits for a batch to be taken before it goes on anyway
 
-    def __init__(self, stream: pa.NativeFile) -> None:
+
+class _QuoteCounter(io.RawIOBase):
+    """Passes a byte stream through, counting quote characters to catch an unclosed quote.
+
+    With ``ahead``, a read waits (up to ``READ_AHEAD_WAIT`` seconds) while that many reads are ahead
+    of the batches :meth:`taken`: Arrow's read-ahead, bounded. :meth:`close` lets every read go.
+    """
+
+    def __init__(self, stream: pa.NativeFile, ahead: int | None = None) -> None:
         self._stream = stream
+        self._room = threading.Semaphore(ahead) if ahead else None
         self.quotes = 0
         self.bytes = 0
 
     def readable(self) -> bool:
         return True
 
+    def taken(self) -> None:
+        """A batch was taken: one more read may go ahead."""
+        if self._room is not None:
+            self._room.release()
+
     def read(self, size: int = -1) -> bytes:
+        if self._room is not None:
+            self._room.acquire(timeout=READ_AHEAD_WAIT)
         data = self._stream.read(size if size >= 0 else None)
         self.quotes += data.count(b'"')
         self.bytes += len(data)
@@ -91,7 +108,13 @@ class _QuoteCounter(io.RawIOBase):
         buffer[: len(data)] = data
         return len(data)
 
+    def stop_waiting(self) -> None:
+        """Let every read go (before Arrow's reader closes: it waits for the read under way)."""
+        if self._room is not None:
+            self._room.release(READ_AHEAD_BLOCKS * 8)
+
     def close(self) -> None:
+        self.stop_waiting()
         self._stream.close()
         super().close()
 
@@ -246,7 +269,7 @@ def read_csv(
     def open_reader(types: dict[str, pa.DataType]) -> tuple[_QuoteCounter, Any]:
         bad_rows.rows.clear()
         convert_options = pacsv.ConvertOptions(column_types=types, null_values=list(options.null_values), strings_can_be_null=True)
-        counter = _QuoteCounter(open_bytes(path))
+        counter = _QuoteCounter(open_bytes(path), ahead=READ_AHEAD_BLOCKS)
         try:
             return counter, pacsv.open_csv(counter, read_options=read_options, parse_options=parse_options, convert_options=convert_options)
         except pa.ArrowInvalid as error:
@@ -254,6 +277,12 @@ def read_csv(
             raise _csv_error(path, error, clean, strict_hints, encoding, delimiter, options.block_size) from None
 
     counter, reader = open_reader(column_types)
+
+    def close() -> None:
+        counter.stop_waiting()
+        reader.close()  # stops Arrow's read-ahead before its stream goes away
+        counter.close()
+
     # Numbers are read as text and converted here, where a value a number would not give back is seen.
     numbers = {
         name: kind
@@ -262,13 +291,8 @@ def read_csv(
     }
     if numbers:
         types = reader.schema.types
-        reader.close()
-        counter.close()
+        close()
         counter, reader = open_reader(dict(zip(clean, types, strict=True)) | {name: pa.string() for name in numbers})
-
-    def close() -> None:
-        reader.close()  # stops Arrow's read-ahead before its stream goes away
-        counter.close()
 
     if any(pa.types.is_binary(t) for t in reader.schema.types):
         close()
@@ -289,6 +313,7 @@ def read_csv(
                     break
                 except pa.ArrowInvalid as error:
                     raise _csv_error(path, error, clean, strict_hints, encoding, delimiter, options.block_size) from None
+                counter.taken()
                 rows += batch.num_rows
                 last = batch.slice(batch.num_rows - 1) if batch.num_rows else last
                 yield _with_numbers(batch, positions) if positions else batch
