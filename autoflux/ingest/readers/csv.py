@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -331,9 +332,10 @@ def read_csv(
 
 # Number texts a number does not give back: a sign +, a leading zero, and (in a column of
 # fractions) an integer too long for a double to hold exactly.
-_NOT_AN_INTEGER_AS_WRITTEN = r"^(\+|-?0[0-9])"
-_NOT_A_FRACTION_AS_WRITTEN = r"^(\+|-?0[0-9]|-?[0-9]{16,}$)"
+_LONG_INTEGER = r"^-?[0-9]{16,}$"  # more digits than a double holds exactly
 _PARSE_FAILURE = re.compile(r"Failed to parse string: '(.*)' as a scalar of type (\w+)", re.S)
+_PLUS, _MINUS, _ZERO, _NINE = b"+-09"
+_SPACE = np.frombuffer(b" \t\r\n\v\f", dtype=np.uint8)
 
 
 def _with_numbers(batch: pa.RecordBatch, positions: dict[int, pa.DataType]) -> pa.RecordBatch:
@@ -344,11 +346,13 @@ def _with_numbers(batch: pa.RecordBatch, positions: dict[int, pa.DataType]) -> p
     """
     arrays, schema = list(batch.columns), batch.schema
     for index, kind in positions.items():
-        name, values = schema.field(index).name, pc.utf8_trim_whitespace(arrays[index])  # as Arrow reads numbers
-        pattern = _NOT_AN_INTEGER_AS_WRITTEN if pa.types.is_integer(kind) else _NOT_A_FRACTION_AS_WRITTEN
-        changed = pc.match_substring_regex(values, pattern)
-        if pc.any(changed).as_py():
-            example = values.filter(changed)[0].as_py()
+        name, values = schema.field(index).name, arrays[index]
+        changed = _not_as_written(values, pa.types.is_integer(kind))
+        if changed is None:  # white space around a value: read as Arrow reads numbers, trimmed
+            values = pc.utf8_trim_whitespace(values)
+            changed = _not_as_written(values, pa.types.is_integer(kind))
+        if changed.any():
+            example = values.filter(pa.array(changed))[0].as_py()
             raise WidenColumns({name: pa.string()}, f"value {example!r} is kept as written")
         try:
             arrays[index] = pc.cast(values, kind)
@@ -357,6 +361,42 @@ def _with_numbers(batch: pa.RecordBatch, positions: dict[int, pa.DataType]) -> p
             wider = _wider(str(kind), failure[1]) if failure else pa.string()
             raise WidenColumns({name: wider}, f"a value is not {kind}") from None
     return pa.RecordBatch.from_arrays(arrays, schema=pa.schema([f.with_type(a.type) for f, a in zip(schema, arrays, strict=True)]))
+
+
+def _not_as_written(values: pa.Array, integer: bool) -> np.ndarray | None:
+    """Which of ``values`` (text) the number they read as would not give back: a sign ``+``; a leading zero
+    (``007``, ``-01``; for an integer any text after a first ``0``, as ``0x1F``, which Arrow reads as 31);
+    for a fraction, 16 digits or more. None when a value starts or ends with white space (check the
+    trimmed values).
+
+    Looks at the first and last bytes of each value in place (numpy over Arrow's buffers), not value by value.
+    """
+    _, offsets, data = values.buffers()
+    bounds = np.frombuffer(offsets, dtype=np.int64 if pa.types.is_large_string(values.type) else np.int32)
+    bounds = bounds[values.offset : values.offset + len(values) + 1].astype(np.int64)
+    text = np.frombuffer(data, dtype=np.uint8) if data is not None and data.size else np.zeros(1, dtype=np.uint8)
+    starts, lengths = bounds[:-1], np.diff(bounds)
+
+    def byte(at: np.ndarray, present: np.ndarray) -> np.ndarray:
+        return np.where(present, text[np.clip(at, 0, text.size - 1)], 0)
+
+    first, second, third = (byte(starts + k, lengths > k) for k in range(3))
+    if np.isin(first, _SPACE).any() or np.isin(byte(bounds[1:] - 1, lengths > 0), _SPACE).any():
+        return None
+    if integer:
+        changed = (first == _PLUS) | ((first == _ZERO) & (lengths > 1)) | ((first == _MINUS) & (second == _ZERO) & (lengths > 2))
+    else:
+        changed = (first == _PLUS) | ((first == _ZERO) & _digit(second)) | ((first == _MINUS) & (second == _ZERO) & _digit(third))
+        long = lengths >= 16
+        if long.any():
+            changed[long] |= pc.match_substring_regex(values.filter(pa.array(long)), _LONG_INTEGER).to_numpy(zero_copy_only=False)
+    if values.null_count:
+        changed &= values.is_valid().to_numpy(zero_copy_only=False)
+    return changed
+
+
+def _digit(byte: np.ndarray) -> np.ndarray:
+    return (byte >= _ZERO) & (byte <= _NINE)
 
 
 def _pick(hints: dict[str, pa.DataType], strict: set[str], clean: str, original: str) -> pa.DataType:

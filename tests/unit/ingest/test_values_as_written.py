@@ -23,6 +23,8 @@ def write(path, text: str, encoding: str = "utf-8"):
         (["1.5", "007.5", "2"], "a fraction with a leading zero"),
         (["1.5", "12345678901234567890", "2"], "an integer a double cannot hold exactly"),
         (["1", "99999999999999999999999", "2"], "an integer past 64 bits"),
+        (["1", "0x1F", "2"], "a hex number, which Arrow reads as 31"),
+        (["5", "-0012", "6"], "a negative integer with leading zeros"),
     ],
 )
 def test_number_texts_a_number_would_not_give_back_stay_text(data_dir, ingest, raw, one, values, why):
@@ -40,6 +42,14 @@ def test_plain_numbers_are_still_numbers(data_dir, ingest, raw, one):
     assert one(ingest(data_dir)).outcome == "loaded"
     table = raw("n")
     assert [table.schema.field(c).type for c in "ifz"] == [pa.int64(), pa.float64(), pa.int64()]
+    assert table["i"].to_pylist() == [1, -2, 30] and table["f"].to_pylist() == [0.5, -0.25, 1000.0]
+
+
+def test_spaces_around_a_number_are_not_part_of_it(data_dir, ingest, raw, one):
+    write(data_dir / "n.csv", "i,f,z\n 1,0.5 ,x\n-2 , -0.25,y\n30,\t1e3,z\n")
+    assert one(ingest(data_dir)).outcome == "loaded"
+    table = raw("n")
+    assert [table.schema.field(c).type for c in "if"] == [pa.int64(), pa.float64()]
     assert table["i"].to_pylist() == [1, -2, 30] and table["f"].to_pylist() == [0.5, -0.25, 1000.0]
 
 
