@@ -20,6 +20,7 @@ import json
 import os
 import re
 from collections.abc import Collection, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 PASSWORD_ENV = "DBT_ENV_SECRET_AUTOFLUX_POSTGRES_PASSWORD"
 DATABASE_ENV = "AUTOFLUX_POSTGRES_DATABASE"
 MAX_IDENTIFIER = 63
+PARALLEL_LOADS = 2  # raw tables loaded at once, each over a connection of its own
 BATCH_ROWS = 65_536
 
 
@@ -186,11 +188,15 @@ class Engine(BaseEngine):
             self._execute(cursor, f"create schema if not exists {_ident(RAW)}", "creating schema raw")
             connection.commit()
             published = self._marks(cursor)
-            for name in names:
-                delta = lake.open(RAW, name)
-                mark = _mark(delta)
-                if _same_load(published.get(name), mark):
-                    continue
+        changed = []
+        for name in names:
+            delta = lake.open(RAW, name)
+            mark = _mark(delta)
+            if not _same_load(published.get(name), mark):
+                changed.append((name, delta, mark))
+
+        def load(name: str, delta: Any, mark: dict[str, Any]) -> None:
+            with self._connect() as connection, connection.cursor() as cursor:
                 try:
                     self._load(cursor, name, delta, mark, set(rebuilt_views))
                     connection.commit()
@@ -200,6 +206,11 @@ class Engine(BaseEngine):
                     if isinstance(error, self._errors()):
                         raise self._query_error(error, f"loading raw.{name} into PostgreSQL") from None
                     raise
+
+        # Two tables at a time, each in a transaction of its own: the server inserts a table's rows on one core.
+        with ThreadPoolExecutor(PARALLEL_LOADS) as pool:
+            for loaded in [pool.submit(load, *table) for table in changed]:
+                loaded.result()
 
     def _load(self, cursor, name: str, delta, mark: dict[str, Any], rebuilt_views: set[str]) -> None:
         self._execute(cursor, f"select pg_advisory_xact_lock(hashtext({_literal('autoflux raw.' + name)}))", f"locking raw.{name}")
