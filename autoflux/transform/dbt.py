@@ -147,15 +147,16 @@ def _invoke(
 
     parse_file, seed = project / "target" / PARSE_FILE, parse_seed(workspace)
     own_build = state is None  # not a rebuild in scratch space, whose profile differs
-    _copy_quietly(seed, parse_file, unless=not own_build or parse_file.exists())
+    if own_build and not parse_file.exists():
+        _copy_quietly(seed, parse_file)
     engine.before_dbt()
     with _environment(environment), _cwd(project):
         try:
             result = dbtRunner(callbacks=[callback]).invoke(argv)
         finally:
             engine.after_dbt()
-    if result.success:
-        _copy_quietly(parse_file, seed, unless=not own_build or _mtime(seed) >= _mtime(parse_file))
+    if own_build and result.success and _mtime(seed) < _mtime(parse_file):
+        _copy_quietly(parse_file, seed)
     nodes = _nodes(result.result)
     if result.exception is not None:
         raise TransformError(f"dbt {args[0]} could not start: {result.exception}", path=project, hint="check the dbt project") from None
@@ -185,11 +186,10 @@ def parse_seed(workspace: Workspace) -> Path:
     return user_cache_dir() / "dbt-parse" / f"dbt-{metadata.version('dbt-core')}-{workspace.config.engine.type}.msgpack"
 
 
-def _copy_quietly(source: Path, destination: Path, *, unless: bool) -> None:
+def _copy_quietly(source: Path, destination: Path) -> None:
     """Copy a parse between workspace and cache; a cache that cannot be read or written only costs a full parse."""
-    if not unless:
-        with contextlib.suppress(OSError):
-            copy_file(source, destination)
+    with contextlib.suppress(OSError):
+        copy_file(source, destination)
 
 
 def _mtime(path: Path) -> float:
