@@ -328,13 +328,14 @@ def _sql_string(text: str) -> str:
 
 
 # What the embedded engine (Arrow's inference, then the values-as-written rules) reads as each type.
-_INTEGER = r"^-?[0-9]+$"
-_FRACTION = r"^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?$"
+# A number as written: no sign +, no leading zero (a lone 0 is one); a fraction, not 16 digits or more
+# without a point (more than a double holds exactly). No look-around: Sail's regular expressions have none.
+_INTEGER = r"^-?(0|[1-9][0-9]*)$"
+_FRACTION = r"^-?((0|[1-9][0-9]*)([.][0-9]*)?|[.][0-9]+)([eE][-+]?[0-9]+)?$"
+_LONG_INTEGER = r"^-?[0-9]{16,}$"
 _DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _TIMESTAMP = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}(:[0-9]{2}(:[0-9]{2}([.][0-9]{1,9})?)?)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?$"
-_LEADING_ZERO_OR_PLUS = r"^(\+|-?0[0-9])"
-_NOT_A_FRACTION_AS_WRITTEN = r"^(\+|-?0[0-9]|-?[0-9]{16,}$)"
-_SPACES_AROUND = r"^\s+|\s+$"
+_SPACES = " \t\n\r\x0b\f"  # white space around a number, as Java's \\s and Arrow's reader take it
 _TRUE = ("1", "True", "TRUE", "true")
 _FALSE = ("0", "False", "FALSE", "false")
 
@@ -354,15 +355,21 @@ def _chain(first: pa.DataType) -> list[pa.DataType]:
     return [pa.string()]
 
 
+def _trimmed(column: str) -> str:
+    """SQL: the text ``column`` without white space around it (spaces around a number are not part of it, as Arrow reads it)."""
+    return f"trim(both {_sql_string(_SPACES)} from {column})"
+
+
 def _fits(column: str, kind: pa.DataType) -> str:
-    """SQL: whether the (non-null) text ``column`` reads as ``kind`` and back as written, as on the embedded engine."""
-    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
-        # spaces around a number are not part of it, as Arrow reads it
-        column = f"regexp_replace({column}, {_sql_string(_SPACES_AROUND)}, '')"
+    """SQL: whether the (non-null) text ``column`` reads as ``kind`` and back as written, as on the embedded engine.
+
+    A number is checked in ``column`` as it is: give :func:`_trimmed` text.
+    """
     if pa.types.is_integer(kind):
-        return f"({column} rlike {_sql_string(_INTEGER)} and not {column} rlike {_sql_string(_LEADING_ZERO_OR_PLUS)} and try_cast({column} as bigint) is not null)"
+        return f"({column} rlike {_sql_string(_INTEGER)} and try_cast({column} as bigint) is not null)"
     if pa.types.is_floating(kind):
-        return f"({column} rlike {_sql_string(_FRACTION)} and not {column} rlike {_sql_string(_NOT_A_FRACTION_AS_WRITTEN)} and try_cast({column} as double) is not null)"
+        long = f"(length({column}) > 15 and {column} rlike {_sql_string(_LONG_INTEGER)})"
+        return f"({column} rlike {_sql_string(_FRACTION)} and not {long} and try_cast({column} as double) is not null)"
     if pa.types.is_date(kind):
         return f"({column} rlike {_sql_string(_DATE)} and try_cast({column} as date) is not null)"
     if pa.types.is_timestamp(kind):
@@ -390,34 +397,45 @@ def _settle_types(
     path: Path | str,
     clean: list[str],
 ) -> list[pa.DataType]:
-    """Each column's type: the first of its ``candidates`` every value fits (one pass over the files).
+    """Each column's type: the first of its ``candidates`` every value fits.
 
-    A hinted column (``hinted``: position → type) must fit its hint: a value that does not fails the load,
-    naming its file (by :data:`FILE` when ``texts`` has it, else ``path``).
+    One pass checks every column against its first candidate (the type the first block gave) and its
+    hint; only a column with a value that does not fit is checked against its next candidate, in
+    another pass. A hinted column (``hinted``: position → type) must fit its hint: a value that does
+    not fails the load, naming its file (by :data:`FILE` when ``texts`` has it, else ``path``).
     """
     from pyspark.sql import functions as F
 
     by_file = FILE in texts.columns
-
-    measures = []  # SQL text, one call into the JVM each (see _texts)
-    for index, column in enumerate(positional):
-        if index in hinted:
-            if not pa.types.is_string(hinted[index]):
-                misfit = f"{column} is not null and try_cast({column} as {spark_type(hinted[index]).simpleString()}) is null"
-                found = f"named_struct('v', {column}, 'f', {FILE})" if by_file else column
-                measures.append(F.expr(f"first(case when {misfit} then {found} end, true) as h{index}"))
-            continue
-        for rank, kind in enumerate(candidates[index][:-1]):
-            measures.append(F.expr(f"count(case when {column} is not null and not {_fits(column, kind)} then 1 end) as m{index}_{rank}"))
-    if not measures:
-        return [hinted.get(i) or c[0] for i, c in enumerate(candidates)]
-    try:
-        found = texts.agg(*measures).first().asDict()
-    except Exception as error:
-        raise read_error(error, path) from None
-    types = []
-    for index, kinds in enumerate(candidates):
-        if index in hinted:
+    types = dict(hinted)
+    rank = {i: 0 for i in range(len(candidates)) if i not in hinted}  # the candidate each open column is checked against
+    checks = []  # SQL text, one call into the JVM each (see _texts)
+    for index, hint in hinted.items():
+        if not pa.types.is_string(hint):
+            column = positional[index]
+            misfit = f"{column} is not null and try_cast({column} as {spark_type(hint).simpleString()}) is null"
+            found = f"named_struct('v', {column}, 'f', {FILE})" if by_file else column
+            checks.append(F.expr(f"first(case when {misfit} then {found} end, true) as h{index}"))
+    while True:
+        for index in [i for i, r in rank.items() if r == len(candidates[i]) - 1]:
+            types[index] = candidates[index][rank.pop(index)]  # text: every value fits
+        numbers = []
+        for index, r in rank.items():
+            column, kind = positional[index], candidates[index][r]
+            if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+                numbers.append(F.expr(f"{_trimmed(column)} as t{index}"))  # trimmed once a row, in a projection
+                checked = f"t{index}"
+            else:
+                checked = column
+            checks.append(F.expr(f"count(case when {column} is not null and not {_fits(checked, kind)} then 1 end) as m{index}"))
+        if not checks:
+            return [types[i] for i in range(len(candidates))]
+        try:
+            found = texts.select("*", *numbers).agg(*checks).first().asDict()
+        except Exception as error:
+            raise read_error(error, path) from None
+        checks = []
+        for index in hinted:
             if (value := found.get(f"h{index}")) is not None:
                 if by_file:
                     path, value = key_path(texts.sparkSession, value["f"]), value["v"]
@@ -427,10 +445,11 @@ def _settle_types(
                     column=clean[index],
                     hint="fix the value or change ingest.types in autoflux.yml",
                 )
-            types.append(hinted[index])
-            continue
-        types.append(next((k for rank, k in enumerate(kinds[:-1]) if not found[f"m{index}_{rank}"]), kinds[-1]))
-    return types
+        for index in list(rank):
+            if found[f"m{index}"]:
+                rank[index] += 1  # a value does not fit: the next candidate, in the next pass
+            else:
+                types[index] = candidates[index][rank.pop(index)]
 
 
 def _read_csv(
