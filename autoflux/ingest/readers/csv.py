@@ -270,7 +270,8 @@ def read_csv(
     def open_reader(types: dict[str, pa.DataType]) -> tuple[_QuoteCounter, Any]:
         bad_rows.rows.clear()
         convert_options = pacsv.ConvertOptions(column_types=types, null_values=list(options.null_values), strings_can_be_null=True)
-        counter = _QuoteCounter(open_bytes(path), ahead=READ_AHEAD_BLOCKS)
+        # Bounded only when Arrow reads the stream itself, a block a read: a transcoded one is read in pieces of its own.
+        counter = _QuoteCounter(open_bytes(path), ahead=READ_AHEAD_BLOCKS if read_options.encoding == "utf8" else None)
         try:
             return counter, pacsv.open_csv(counter, read_options=read_options, parse_options=parse_options, convert_options=convert_options)
         except pa.ArrowInvalid as error:
