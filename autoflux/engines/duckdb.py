@@ -41,11 +41,16 @@ class Engine(BaseEngine):
     def database(self) -> str:
         return str(self.workspace.resolve(self.settings.path))
 
+    @property
+    def database_from_project(self) -> str:
+        """The DuckDB file relative to the dbt project, where dbt runs: the same in every workspace, so dbt's
+        partial parsing can start from another workspace's parse (:func:`autoflux.transform.dbt.parse_seed`)."""
+        return os.path.relpath(self.database, self.workspace.dbt_dir)
+
     def dbt_output(self) -> dict[str, Any]:
-        default = os.path.relpath(self.database, self.workspace.dbt_dir)
         output: dict[str, Any] = {
             "type": "duckdb",
-            "path": dbt_env_var(PATH_ENV, default),
+            "path": dbt_env_var(PATH_ENV, self.database_from_project),
             "threads": self.workspace.config.dbt.threads,
             "plugins": [{"module": "delta"}],
         }
@@ -55,9 +60,7 @@ class Engine(BaseEngine):
         return output
 
     def dbt_env(self) -> dict[str, str]:
-        # Relative to the dbt project, where dbt runs: the profile is then the same in every workspace,
-        # so dbt's partial parsing can start from another workspace's parse (transform.dbt).
-        return {PATH_ENV: os.path.relpath(self.database, self.workspace.dbt_dir)}
+        return {PATH_ENV: self.database_from_project}
 
     def scratch_settings(self, folder) -> Settings:
         folder.mkdir(parents=True, exist_ok=True)

@@ -188,7 +188,7 @@ class Engine(BaseEngine):
             self._execute(cursor, f"create schema if not exists {_ident(RAW)}", "creating schema raw")
             connection.commit()
             published = self._marks(cursor)
-        changed = []
+        changed, rebuilt = [], set(rebuilt_views)
         for name in names:
             delta = lake.open(RAW, name)
             mark = _mark(delta)
@@ -198,7 +198,7 @@ class Engine(BaseEngine):
         def load(name: str, delta: Any, mark: dict[str, Any]) -> None:
             with self._connect() as connection, connection.cursor() as cursor:
                 try:
-                    self._load(cursor, name, delta, mark, set(rebuilt_views))
+                    self._load(cursor, name, delta, mark, rebuilt)
                     connection.commit()
                 except BaseException as error:
                     with suppress(Exception):
