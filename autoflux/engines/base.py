@@ -35,6 +35,8 @@ class Engine(ABC):
     - ``FRAME_FORMATS``: frame types of the engine's own the hand-off can return (besides pandas,
       polars and Arrow), served by :meth:`training_frames`.
     - ``PACKAGES``: the Python packages whose versions a build record names (dbt adapter, client).
+    - ``DBT_IN_PROCESS``: dbt runs in AutoFlux's process, sharing the engine's session; otherwise in
+      AutoFlux's dbt process (:mod:`autoflux.transform.dbt_process`).
     The raw tables are the store :meth:`raw_store` gives (:mod:`autoflux.ingest.store`); an engine
     that ingests with its own readers, or keeps raw tables other than as Delta tables in the lake,
     returns a store of its own.
@@ -42,6 +44,7 @@ class Engine(ABC):
 
     FRAME_FORMATS: ClassVar[tuple[str, ...]] = ()
     PACKAGES: ClassVar[tuple[str, ...]] = ()
+    DBT_IN_PROCESS: ClassVar[bool] = False
 
     def __init__(self, settings: EngineSettings, workspace: Workspace) -> None:
         self.settings = settings
@@ -69,10 +72,10 @@ class Engine(ABC):
         return {}
 
     def before_dbt(self) -> None:
-        """Called before each dbt command AutoFlux runs in this process (release what dbt must open)."""
+        """Called before each dbt command AutoFlux runs (release what dbt must open)."""
 
     def after_dbt(self) -> None:
-        """Called after each dbt command AutoFlux runs in this process (release what dbt holds)."""
+        """Called after each dbt command AutoFlux runs (release what dbt holds, when dbt ran in this process)."""
 
     def source_plugin(self, table: str) -> str | None:
         """The dbt adapter plugin that reads ``raw.<table>`` from the lake (``meta.plugin`` in sources.yml), or None

@@ -70,14 +70,6 @@ class Engine(BaseEngine):
     def before_dbt(self) -> None:
         self._close_connection()  # DuckDB refuses a second connection to the file with other settings
 
-    def after_dbt(self) -> None:
-        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-        environment = DuckDBConnectionManager._ENV  # dbt-duckdb keeps the database open per process
-        if environment is not None:
-            environment.close()
-        DuckDBConnectionManager.close_all_connections()
-
     def source_plugin(self, table: str) -> str | None:
         return None if self._view_source(table) is not None else "delta"
 

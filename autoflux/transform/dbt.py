@@ -16,20 +16,12 @@ from typing import TYPE_CHECKING
 from autoflux.exceptions import TransformError
 from autoflux.files import copy_file, user_cache_dir, write_text
 from autoflux.transform.build import forget_build, raw_snapshot, record_build
+from autoflux.transform.dbt_process import NodeResult, invoke_here, shared_process
 from autoflux.transform.scaffold import LAKE_ENV, lake_location, profiles_yml
 
 if TYPE_CHECKING:
     from autoflux.engines.base import Engine
     from autoflux.workspace import Workspace
-
-
-@dataclass(frozen=True)
-class NodeResult:
-    name: str
-    kind: str
-    status: str
-    seconds: float
-    message: str | None = None
 
 
 @dataclass
@@ -117,8 +109,6 @@ def _invoke(
     state: Path | None = None,
 ) -> list[NodeResult]:
     """Run dbt with ``args``; ``state``: a folder for dbt's target, logs and profiles.yml (``engine``'s) other than the workspace's own."""
-    from dbt.cli.main import dbtRunner
-
     project = workspace.dbt_dir
     log_path = (state or workspace.state_dir) / "logs"
     log_path.mkdir(parents=True, exist_ok=True)
@@ -140,28 +130,26 @@ def _invoke(
         "--no-version-check",
     ]
 
-    def callback(event) -> None:
-        if on_node and event.info.name == "NodeFinished":
-            node = event.data.node_info
-            on_node(NodeResult(node.node_name, node.resource_type, node.node_status, 0.0))
-
     parse_file, seed = project / "target" / PARSE_FILE, parse_seed(workspace)
     own_build = state is None  # not a rebuild in scratch space, whose profile differs
     if own_build and not parse_file.exists():
         _copy_quietly(seed, parse_file)
     engine.before_dbt()
-    with _environment(environment), _cwd(project):
-        try:
-            result = dbtRunner(callbacks=[callback]).invoke(argv)
-        finally:
-            engine.after_dbt()
-    if own_build and result.success and _mtime(seed) < _mtime(parse_file):
+    try:
+        if engine.DBT_IN_PROCESS:
+            with _environment(environment), _cwd(project):
+                outcome = invoke_here(argv, on_node)
+        else:
+            outcome = shared_process().invoke(argv, environ={**os.environ, **environment}, cwd=project, on_node=on_node)
+    finally:
+        engine.after_dbt()
+    if own_build and outcome.success and _mtime(seed) < _mtime(parse_file):
         _copy_quietly(parse_file, seed)
-    nodes = _nodes(result.result)
-    if result.exception is not None:
-        raise TransformError(f"dbt {args[0]} could not start: {result.exception}", path=project, hint="check the dbt project") from None
+    nodes = outcome.nodes
+    if outcome.exception is not None:
+        raise TransformError(f"dbt {args[0]} could not start: {outcome.exception}", path=project, hint="check the dbt project") from None
     failed = [n for n in nodes if n.status in ("error", "fail", "runtime error")]
-    if failed or not result.success:
+    if failed or not outcome.success:
         details = "; ".join(f"{n.kind} {n.name}: {_first_line(n.message)}" for n in failed) or "see the dbt log"
         raise TransformError(
             f"dbt {args[0]} failed: {details}",
@@ -197,20 +185,6 @@ def _mtime(path: Path) -> float:
         return path.stat().st_mtime
     except OSError:
         return 0.0
-
-
-def _nodes(result) -> list[NodeResult]:
-    results = getattr(result, "results", None) or []
-    return [
-        NodeResult(
-            r.node.name,
-            r.node.resource_type.value if hasattr(r.node.resource_type, "value") else str(r.node.resource_type),
-            str(r.status.value if hasattr(r.status, "value") else r.status),
-            float(r.execution_time or 0.0),
-            r.message,
-        )
-        for r in results
-    ]
 
 
 def _first_line(text: str | None) -> str:

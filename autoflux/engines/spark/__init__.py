@@ -56,6 +56,7 @@ class Engine(BaseEngine):
 
     FRAME_FORMATS = ("spark",)
     PACKAGES = ("dbt-spark", "pyspark", "delta-spark")
+    DBT_IN_PROCESS = True  # dbt-spark's session method finds this engine's session
     settings: Settings
 
     def __init__(self, settings: Settings, workspace: Workspace) -> None:
