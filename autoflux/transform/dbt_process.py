@@ -11,6 +11,8 @@ its session (``Engine.DBT_IN_PROCESS``).
 
 from __future__ import annotations
 
+import atexit
+import importlib
 import json
 import os
 import queue
@@ -18,7 +20,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
 from autoflux.exceptions import TransformError
@@ -81,10 +83,12 @@ class DbtProcess:
         # a session of its own: Ctrl-C reaches AutoFlux, which then ends this process (invoke)
         self._process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
         self._lock = threading.Lock()
+        self._owner = os.getpid()
 
     @property
     def alive(self) -> bool:
-        return self._process.poll() is None
+        """Running, and this process's own (a forked child starts one of its own)."""
+        return self._owner == os.getpid() and self._process.poll() is None
 
     def invoke(self, argv: list[str], *, environ: dict[str, str], cwd: Path, on_node: OnNode | None) -> Outcome:
         """Run dbt with ``argv`` in the process, with ``environ`` as its whole environment and ``cwd`` its working folder."""
@@ -120,10 +124,18 @@ class DbtProcess:
         except subprocess.TimeoutExpired:
             self._process.kill()
             return self._process.wait()
+        finally:
+            self._process.stdout.close()
 
 
 _shared: DbtProcess | None = None
 _shared_lock = threading.Lock()
+
+
+@atexit.register
+def _close_shared() -> None:
+    if _shared is not None and _shared.alive:
+        _shared.close()
 
 
 def prestart(adapter: str) -> None:
@@ -146,43 +158,45 @@ def shared_process(adapter: str | None = None) -> DbtProcess:
 def _serve(adapter: str | None) -> None:
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # what dbt prints goes to stderr, apart from the answers
-    requests: queue.Queue[str | None] = queue.Queue()
+    requests: queue.Queue[str] = queue.Queue()
     busy = threading.Event()
     threading.Thread(target=_read_requests, args=(requests, busy), daemon=True).start()
     try:  # import ahead, while the caller does other work
         import dbt.cli.main  # noqa: F401
 
         if adapter:
-            __import__(f"dbt.adapters.{adapter}")
+            importlib.import_module(f"dbt.adapters.{adapter}")
     except ImportError:
         pass  # the invocation then reports it
-    while (line := requests.get()) is not None:
+
+    def answer(message: dict) -> None:
+        answers.write(json.dumps(message) + "\n")
+
+    while True:
+        line = requests.get()
         request = json.loads(line)
         os.environ.clear()
         os.environ.update(request["environ"])
         os.chdir(request["cwd"])
-
-        def answer_node(node: NodeResult) -> None:
-            answers.write(json.dumps({"node": [node.name, node.kind, node.status, node.seconds, node.message]}) + "\n")
-
         try:
-            outcome = invoke_here(request["argv"], answer_node)
+            outcome = invoke_here(request["argv"], lambda node: answer({"node": astuple(node)}))
         except Exception as error:  # noqa: BLE001 - reported to the caller as dbt not starting
             outcome = Outcome(False, f"{type(error).__name__}: {error}")
         finally:
             _release_connections()
-        nodes = [[n.name, n.kind, n.status, n.seconds, n.message] for n in outcome.nodes]
         busy.clear()
-        answers.write(json.dumps({"success": outcome.success, "exception": outcome.exception, "nodes": nodes}) + "\n")
+        answer({"success": outcome.success, "exception": outcome.exception, "nodes": [astuple(n) for n in outcome.nodes]})
 
 
-def _read_requests(requests: queue.Queue[str | None], busy: threading.Event) -> None:
+def _read_requests(requests: queue.Queue[str], busy: threading.Event) -> None:
     for line in sys.stdin:
         busy.set()  # until the answer is written
         requests.put(line)
+    # stdin closed: AutoFlux ended, and so does this process, at once
     if busy.is_set():
-        os._exit(1)  # stdin closed during a dbt run: AutoFlux ended, so does the run
-    requests.put(None)
+        os._exit(1)  # during a dbt run: the run ends with AutoFlux
+    atexit._run_exitfuncs()  # what must be released is (multiprocessing's semaphores); dbt's slow teardown is skipped
+    os._exit(0)
 
 
 def _release_connections() -> None:
