@@ -1,10 +1,10 @@
-"""dbt in a process of its own, which can start ahead: importing dbt-core and an adapter takes ~1.5 s, so
+"""dbt in a process of its own, which can start ahead: importing dbt-core takes ~1 s (on 2 cores), so
 ``autoflux run`` starts the process (:func:`prestart`) and the import overlaps ingest.
 
 The process imports dbt, then serves invocations one at a time: a request is one JSON line on its stdin
 (``argv``, ``environ``, ``cwd``); it answers on its stdout, one JSON line per finished node, then the
-outcome. It stays for the next invocation (dbt imported once per AutoFlux process, as in-process), and
-exits as soon as its stdin closes: when AutoFlux exits or dies, so does the dbt run.
+outcome. It stays for the next invocation (dbt is imported once per AutoFlux process), and exits as
+soon as its stdin closes: when AutoFlux exits or dies, so does any dbt run.
 :func:`invoke_here` runs dbt in the calling process instead, for an engine whose dbt adapter must share
 its session (``Engine.DBT_IN_PROCESS``).
 """
