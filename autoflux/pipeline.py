@@ -234,7 +234,7 @@ class Pipeline:
 
     def _run(self, sources: Sequence[str], *, refresh: bool, force: bool, report: bool) -> RunSummary:
         summary = RunSummary()
-        if not self.engine.DBT_IN_PROCESS and (force or not built_as_now(self.workspace, self.engine, test=None)):
+        if not self.engine.DBT_IN_PROCESS and (force or not self._built_as_now_or_unknown()):
             prestart(self.workspace.config.engine.type)  # dbt will run: its import overlaps ingest
         try:
             self._run_stages(summary, sources, refresh=refresh, force=force)
@@ -245,6 +245,13 @@ class Pipeline:
         if report:
             self._run_report(summary)
         return summary
+
+    def _built_as_now_or_unknown(self) -> bool:
+        """Whether the last build is as a build would be now; True when that cannot be told before ingest (the stages report why)."""
+        try:
+            return built_as_now(self.workspace, self.engine, test=None)
+        except Exception:  # noqa: BLE001 - only a guess whether to start dbt early
+            return True
 
     def _run_report(self, summary: RunSummary) -> None:
         """Keep the run's summary and write the HTML report beside it; a report that fails is a warning."""
