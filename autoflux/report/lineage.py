@@ -1,12 +1,14 @@
 """The lineage graph: files → raw tables → dbt models → training frames, in layers left to right.
 
-A node's layer is the longest path to it (networkx orders the graph); within a layer nodes follow
+A node's layer is the longest path to it (:mod:`graphlib` orders the graph); within a layer nodes follow
 the mean position of their parents, which keeps edges from crossing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from graphlib import CycleError, TopologicalSorter
+from itertools import pairwise
 from typing import Any
 
 NODE_WIDTH, NODE_HEIGHT = 160, 30
@@ -97,27 +99,33 @@ def build(
     return graph
 
 
-def _layout(graph: Graph) -> None:
-    import networkx as nx
+def _parents(graph: Graph) -> dict[str, list[str]]:
+    """Each node's parents, less the edges that close a cycle (there should be none: dbt refuses them)."""
+    edges = list(graph.edges)
+    while True:
+        parents: dict[str, list[str]] = {n.id: [] for n in graph.nodes}
+        for source, target in edges:
+            parents[target].append(source)
+        try:
+            tuple(TopologicalSorter(parents).static_order())
+            return parents
+        except CycleError as error:
+            closing = set(pairwise(error.args[1]))  # the cycle: each node a parent of the next, the first repeated last
+            edges = [edge for edge in edges if edge not in closing]
 
-    g = nx.DiGraph()
-    for node in graph.nodes:
-        g.add_node(node.id)
-    g.add_edges_from(graph.edges)
-    if not nx.is_directed_acyclic_graph(g):
-        g.remove_edges_from(list(nx.find_cycle(g)))
+
+def _layout(graph: Graph) -> None:
+    parents = _parents(graph)
+    kinds = {n.id: n.kind for n in graph.nodes}
     layer: dict[str, int] = {}
-    for node_id in nx.topological_sort(g):
-        kind = next(n.kind for n in graph.nodes if n.id == node_id)
-        floor = {"file": 0, "raw": 1, "model": 2, "frame": 3}[kind]
-        layer[node_id] = max([floor, *(layer[p] + 1 for p in g.predecessors(node_id))])
-    for node in graph.nodes:
-        g.nodes[node.id]["layer"] = layer[node.id]
+    for node_id in TopologicalSorter(parents).static_order():
+        floor = {"file": 0, "raw": 1, "model": 2, "frame": 3}[kinds[node_id]]
+        layer[node_id] = max([floor, *(layer[p] + 1 for p in parents[node_id])])
     # Within a layer, nodes follow the mean row of their parents (fewer crossings), then their name.
     order: dict[str, float] = {}
     for depth in sorted(set(layer.values())):
         members = [n for n in graph.nodes if layer[n.id] == depth]
-        members.sort(key=lambda n: (_mean([order[p] for p in g.predecessors(n.id) if p in order]), n.label))
+        members.sort(key=lambda n: (_mean([order[p] for p in parents[n.id] if p in order]), n.label))
         order.update({n.id: float(i) for i, n in enumerate(members)})
     rows = max(sum(1 for v in layer.values() if v == d) for d in set(layer.values())) if layer else 0
     layers = max(layer.values()) + 1 if layer else 0

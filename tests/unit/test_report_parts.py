@@ -71,3 +71,17 @@ def test_lineage_has_a_node_per_model_in_layers():
     assert xs["file:/d/train.csv"] < xs["raw.train"] < xs["model.p.stg_train"] < xs["model.p.mart"] < xs["frame:train"]
     assert next(n for n in graph.nodes if n.id == "model.p.mart").status == "failed"
     assert len(graph.paths) == len(graph.edges)
+
+
+def test_lineage_lays_out_a_graph_with_cycles():
+    """dbt refuses cycles, but a hand-edited manifest may have them: each cycle loses an edge in the layout, none in the graph."""
+
+    def model(name: str, *parents: str) -> dict:
+        return {"resource_type": "model", "name": name, "schema": "s", "depends_on": {"nodes": [f"model.p.{p}" for p in parents]}}
+
+    manifest = {"nodes": {f"model.p.{n}": model(n, *ps) for n, ps in {"a": ["b"], "b": ["a"], "c": ["d"], "d": ["c"], "e": ["a"]}.items()}}
+    graph = lineage.build([], [], manifest, {}, None)
+    assert len(graph.edges) == 5 and len(graph.paths) == 5
+    xs = {n.label: n.x for n in graph.nodes}
+    assert xs["e"] > xs["a"]  # after its parent, whichever edge of a ⇄ b was dropped
+    assert len({(n.x, n.y) for n in graph.nodes}) == 5  # no two nodes in one place
