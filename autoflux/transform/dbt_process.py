@@ -12,6 +12,7 @@ its session (``Engine.DBT_IN_PROCESS``).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib
 import json
 import os
@@ -80,8 +81,13 @@ class DbtProcess:
 
     def __init__(self, adapter: str | None = None) -> None:
         argv = [sys.executable, "-P", "-m", __name__, *([adapter] if adapter else [])]
-        # a session of its own: Ctrl-C reaches AutoFlux, which then ends this process (invoke)
-        self._process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
+        try:  # a session of its own: Ctrl-C reaches AutoFlux, which then ends this process (invoke)
+            self._process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
+        except OSError as error:
+            raise TransformError(
+                f"cannot start dbt's process ({sys.executable or 'no Python executable'}): {error}",
+                hint="AutoFlux runs dbt with the Python that runs it; run AutoFlux from a Python installation",
+            ) from None
         self._lock = threading.Lock()
         self._owner = os.getpid()
 
@@ -139,8 +145,12 @@ def _close_shared() -> None:
 
 
 def prestart(adapter: str) -> None:
-    """Start AutoFlux's dbt process now, importing dbt and ``adapter`` (``dbt.adapters.<adapter>``), unless it runs."""
-    shared_process(adapter)
+    """Start AutoFlux's dbt process now, importing dbt and ``adapter`` (``dbt.adapters.<adapter>``), unless it runs.
+
+    A process that cannot start is not an error here: the dbt command that needs it says why.
+    """
+    with contextlib.suppress(TransformError):
+        shared_process(adapter)
 
 
 def shared_process(adapter: str | None = None) -> DbtProcess:

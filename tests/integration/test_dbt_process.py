@@ -15,7 +15,7 @@ import pytest
 import autoflux
 from autoflux.exceptions import TransformError
 from autoflux.transform.dbt import run_dbt
-from autoflux.transform.dbt_process import shared_process
+from autoflux.transform.dbt_process import prestart, shared_process
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ def test_a_killed_autoflux_leaves_no_dbt_run_behind(ingested):
         import os, signal, sys
         import autoflux
         from autoflux.transform.dbt import run_dbt
-        from autoflux.transform.dbt_process import shared_process
+        from autoflux.transform.dbt_process import prestart, shared_process
 
         def die(node):
             print(shared_process()._process.pid, flush=True)
@@ -92,3 +92,11 @@ def test_a_killed_autoflux_leaves_no_dbt_run_behind(ingested):
     with autoflux.Pipeline.open(ingested) as pipeline:
         assert not pipeline.engine.relation_exists("marts", "ml_training_set")  # the build stopped with AutoFlux
         assert {m.name for m in run_dbt(pipeline.workspace, pipeline.engine).models} >= {"stg_full", "ml_training_set"}
+
+
+def test_a_dbt_process_that_cannot_start_is_a_clear_error(ingested, monkeypatch):
+    shared_process().close()
+    monkeypatch.setattr(sys, "executable", str(ingested / "no-python-here"))
+    prestart("duckdb")  # only a head start: not an error
+    with autoflux.Pipeline.open(ingested) as pipeline, pytest.raises(TransformError, match=r"cannot start dbt's process .*no-python-here"):
+        pipeline.transform()
