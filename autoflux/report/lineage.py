@@ -99,26 +99,26 @@ def build(
     return graph
 
 
-def _parents(graph: Graph) -> dict[str, list[str]]:
-    """Each node's parents, less the edges that close a cycle (there should be none: dbt refuses them)."""
+def _ordered(graph: Graph) -> tuple[list[str], dict[str, list[str]]]:
+    """The nodes in topological order and each node's parents, less the edges that close a cycle (there
+    should be none: dbt refuses them)."""
     edges = list(graph.edges)
     while True:
         parents: dict[str, list[str]] = {n.id: [] for n in graph.nodes}
         for source, target in edges:
             parents[target].append(source)
         try:
-            tuple(TopologicalSorter(parents).static_order())
-            return parents
+            return list(TopologicalSorter(parents).static_order()), parents
         except CycleError as error:
             closing = set(pairwise(error.args[1]))  # the cycle: each node a parent of the next, the first repeated last
             edges = [edge for edge in edges if edge not in closing]
 
 
 def _layout(graph: Graph) -> None:
-    parents = _parents(graph)
+    ordered, parents = _ordered(graph)
     kinds = {n.id: n.kind for n in graph.nodes}
     layer: dict[str, int] = {}
-    for node_id in TopologicalSorter(parents).static_order():
+    for node_id in ordered:
         floor = {"file": 0, "raw": 1, "model": 2, "frame": 3}[kinds[node_id]]
         layer[node_id] = max([floor, *(layer[p] + 1 for p in parents[node_id])])
     # Within a layer, nodes follow the mean row of their parents (fewer crossings), then their name.

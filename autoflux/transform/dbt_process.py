@@ -183,8 +183,7 @@ def _serve(adapter: str | None) -> None:
         answers.write(json.dumps(message) + "\n")
 
     while True:
-        line = requests.get()
-        request = json.loads(line)
+        request = json.loads(requests.get())
         os.environ.clear()
         os.environ.update(request["environ"])
         os.chdir(request["cwd"])
