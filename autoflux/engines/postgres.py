@@ -39,6 +39,7 @@ from autoflux.exceptions import (
     TableNameClashError,
     TableNotFoundError,
 )
+from autoflux.ingest.schema import LINEAGE_COLUMNS
 from autoflux.ingest.state import LoadMetadata, with_user_metadata
 from autoflux.lake import RAW
 
@@ -219,17 +220,28 @@ class Engine(BaseEngine):
         dataset = delta.to_pyarrow_dataset()
         columns = [(field, *_postgres_type(field, name)) for field in dataset.schema]
         _check_identifiers([f.name for f, _, _ in columns], f"raw.{name} column")
-        schema = pa.schema([pa.field(f.name, arrow_type) for f, _, arrow_type in columns])
+        constant = _constant_lineage(delta, dataset)
+        copied = [column for column in columns if column[0].name not in constant]
+        schema = pa.schema([pa.field(f.name, arrow_type) for f, _, arrow_type in copied])
         staging = "_autoflux_load_" + hashlib.sha1(name.encode()).hexdigest()[:16]
         target, new = f"{_ident(RAW)}.{_ident(name)}", f"{_ident(RAW)}.{_ident(staging)}"
         what = f"loading raw.{name} into PostgreSQL"
-        definition = ", ".join(f"{_ident(f.name)} {pg_type}" for f, pg_type, _ in columns)
+        definition = ", ".join(f"{_ident(f.name)} {pg_type}" for f, pg_type, _ in copied)
         self._execute(cursor, f"create table {new} ({definition})", what)
-        batches = (batch.cast(schema, safe=False) for batch in _batches(delta, dataset))
+        batches = (batch.cast(schema, safe=False) for batch in _batches(delta, dataset, schema.names))
         try:
             cursor.adbc_ingest(staging, pa.RecordBatchReader.from_batches(schema, batches), mode="append", db_schema_name=RAW)
         except self._errors() as error:
             raise self._query_error(error, what) from None
+        if constant:  # added with their value as default: PostgreSQL keeps it once, for every row
+            added = [(_ident(f.name), pg_type) for f, pg_type, _ in columns[len(copied) :]]
+            values = [_literal(constant[f.name]) for f, _, _ in columns[len(copied) :]]
+            self._execute(
+                cursor,
+                f"alter table {new} " + ", ".join(f"add column {c} {t} default {v}" for (c, t), v in zip(added, values, strict=True)),
+                what,
+            )
+            self._execute(cursor, f"alter table {new} " + ", ".join(f"alter column {c} drop default" for c, _ in added), what)
         self._execute(cursor, f"comment on table {new} is {_literal(json.dumps(mark))}", what)
         for field, _, _ in columns:
             comment = (field.metadata or {}).get(b"comment")
@@ -453,17 +465,58 @@ def _mark(delta) -> dict[str, Any]:
     return {"autoflux_load_id": load.load_id or None, "delta_version": delta.version(), "source_file": load.source_file or None}
 
 
-def _batches(delta, dataset) -> Iterator[pa.RecordBatch]:
-    """The table's rows batch by batch: file by file when plain (less memory than a dataset scan)."""
+def _batches(delta, dataset, columns: list[str]) -> Iterator[pa.RecordBatch]:
+    """The table's ``columns`` batch by batch: file by file when it can (less memory than a dataset scan)."""
     import pyarrow.parquet as pq
 
-    features = set(delta.protocol().reader_features or ())
-    if delta.metadata().partition_columns or features & {"deletionVectors", "columnMapping"}:
-        yield from dataset.scanner(batch_size=BATCH_ROWS, batch_readahead=1, fragment_readahead=1).to_batches()
+    if not _rows_as_files(delta):
+        yield from dataset.scanner(columns=columns, batch_size=BATCH_ROWS, batch_readahead=1, fragment_readahead=1).to_batches()
         return
     for path in dataset.files:
         with dataset.filesystem.open_input_file(path) as source:
-            yield from pq.ParquetFile(source).iter_batches(batch_size=BATCH_ROWS, columns=dataset.schema.names)
+            yield from pq.ParquetFile(source).iter_batches(batch_size=BATCH_ROWS, columns=columns)
+
+
+def _rows_as_files(delta) -> bool:
+    """Whether the table's rows are its data files' rows as they are (no partition columns, deletion vectors or column mapping)."""
+    features = set(delta.protocol().reader_features or ())
+    return not delta.metadata().partition_columns and not features & {"deletionVectors", "columnMapping"}
+
+
+def _constant_lineage(delta, dataset) -> dict[str, str]:
+    """The last columns of a raw table, among its lineage columns, that hold one value in every row, as text (by the
+    data files' statistics).
+
+    Empty when the files cannot tell (no statistics, a partitioned table, deletion vectors).
+    """
+    import datetime as dt
+
+    import pyarrow.parquet as pq
+
+    if not _rows_as_files(delta) or not dataset.files or tuple(dataset.schema.names[-len(LINEAGE_COLUMNS) :]) != LINEAGE_COLUMNS:
+        return {}
+    values: dict[str, set[Any]] = {name: set() for name in LINEAGE_COLUMNS}
+    for path in dataset.files:
+        with dataset.filesystem.open_input_file(path) as source:
+            metadata = pq.ParquetFile(source).metadata
+        for group in range(metadata.num_row_groups):
+            row_group = metadata.row_group(group)
+            chunks = (row_group.column(i) for i in range(row_group.num_columns))
+            for chunk in (c for c in chunks if c.path_in_schema in values):
+                stats = chunk.statistics
+                if stats is None or not stats.has_min_max or stats.null_count != 0 or stats.min != stats.max:
+                    return {}
+                values[chunk.path_in_schema].add(stats.min)
+    constant: dict[str, str] = {}
+    for name in reversed(LINEAGE_COLUMNS):  # a suffix of the columns, so that they keep their order
+        value = values[name].pop() if len(values[name]) == 1 else None
+        if isinstance(value, str):
+            constant[name] = value
+        elif isinstance(value, dt.datetime) and value.tzinfo is not None:
+            constant[name] = value.isoformat()
+        else:
+            break
+    return constant
 
 
 def _same_load(published: dict[str, Any] | None, mark: dict[str, Any]) -> bool:

@@ -45,6 +45,17 @@ def load_ids(postgres, database: str, table: str) -> set[str]:
     return {row[0] for row in postgres.query(database, f'select distinct _load_id from raw."{table}"')}
 
 
+def lineage_as_in_the_lake(postgres, database: str, workspace: Path, table: str) -> list[str]:
+    """Asserts raw.<table>'s lineage columns hold the lake's values, row for row (by ``id``); returns the
+    columns PostgreSQL stores once for all rows (loaded as a default: one value in every row)."""
+    lineage = ["_load_id", "_source_file", "_ingested_at"]
+    rows = postgres.query(database, f'select id, {", ".join(lineage)} from raw."{table}" order by id')
+    lake = Workspace.open(workspace).lake.open(RAW, table).to_pyarrow_table().sort_by("id").select(["id", *lineage])
+    assert rows == [tuple(row.values()) for row in lake.to_pylist()]
+    query = f"select attname from pg_attribute where attrelid = 'raw.\"{table}\"'::regclass and atthasmissing order by attnum"
+    return [row[0] for row in postgres.query(database, query)]
+
+
 def copy_example(example_dir: Path, tmp_path: Path) -> Path:
     folder = tmp_path / "data"
     shutil.copytree(example_dir, folder)
@@ -348,6 +359,8 @@ def test_types_are_mapped_faithfully_and_read_back(pg_workspace, postgres, datab
     assert read.schema.metadata is None and all(not f.metadata for f in read.schema)
     assert read.schema == pa.schema([pa.field(f.name, f.type) for f in lake.schema])
     assert read.sort_by("i64").to_pylist() == lake.sort_by("i64").to_pylist()
+    stored_once = "select attname from pg_attribute where attrelid = 'raw.typed'::regclass and atthasmissing order by attnum"
+    assert [row[0] for row in postgres.query(database, stored_once)] == ["_load_id", "_source_file", "_ingested_at"]
 
 
 def test_read_arrow_of_a_missing_table_and_relations_of_missing_schemas(pg_workspace, pg_engine, database):
@@ -391,7 +404,9 @@ def test_a_folder_of_parts_is_one_raw_table_in_postgres_and_follows_its_files(pg
         (2, "a2", "events/part-00002.csv"),
         (3, "a3", "events/part-00003.csv"),
     ]
+    assert lineage_as_in_the_lake(postgres, database, pg_workspace, "events") == ["_ingested_at"]  # one load, three files
     (events / "part-00002.csv").unlink()
     (events / "part-00001.csv").write_text("id,v\n1,changed\n", encoding="utf-8")
     ingest(pg_workspace, [tmp_path / "data"])
     assert postgres.query(database, 'select id, v from raw."events" order by id') == [(1, "changed"), (3, "a3")]
+    assert lineage_as_in_the_lake(postgres, database, pg_workspace, "events") == []  # rows of two loads
