@@ -55,7 +55,10 @@ DELIMITERS = [",", "\t", ";", "|"]
 # Deliberate differences between the raw table and the file's text (or the independent reader's values).
 KINDS = {
     "null-spelling": "a field spelled as one of ingest.csv.null_values other than '' (NA, NaN, null, …) is null, in text columns too",
-    "numeric-as-text": "a numeric-looking column with leading zeros, a leading '+' or an integer past 64 bits is text, as written",
+    "numeric-as-text": (
+        "a numeric-looking column with leading zeros, a leading '+', an integer past 64 bits or a number beyond a double's range"
+        " is text, as written"
+    ),
     "number-spaces": "spaces around a number are not part of it (Arrow trims them for numbers and booleans)",
     "timestamp-utc": "a timestamp without a zone is stored as that time in UTC (microseconds)",
     "time-as-text": "a time-of-day column (hh:mm:ss) is text, as written",
@@ -202,6 +205,9 @@ def _kind(values: list[str], differences: Counter) -> str:
                 differences["number-spaces"] += padded
                 return "int"
             differences["numeric-as-text"] += len(values)
+            return "string"
+        if any(math.isinf(float(s)) and not s.lstrip("-").lower().startswith("inf") for s in stripped):
+            differences["numeric-as-text"] += len(values)  # 1E400: beyond a double's range
             return "string"
         differences["number-spaces"] += padded
         return "float"

@@ -361,6 +361,8 @@ def _with_numbers(batch: pa.RecordBatch, positions: dict[int, pa.DataType]) -> p
             failure = _PARSE_FAILURE.search(str(error))
             wider = _wider(str(kind), failure[1]) if failure else pa.string()
             raise WidenColumns({name: wider}, f"a value is not {kind}") from None
+        if pa.types.is_floating(kind) and (beyond := _beyond_range(values, arrays[index])) is not None:
+            raise WidenColumns({name: pa.string()}, f"value {beyond!r} is beyond a {kind}'s range, kept as written")
     return pa.RecordBatch.from_arrays(arrays, schema=pa.schema([f.with_type(a.type) for f, a in zip(schema, arrays, strict=True)]))
 
 
@@ -394,6 +396,15 @@ def _not_as_written(values: pa.Array, integer: bool) -> np.ndarray | None:
     if values.null_count:
         changed &= values.is_valid().to_numpy(zero_copy_only=False)
     return changed
+
+
+def _beyond_range(texts: pa.Array, numbers: pa.Array) -> str | None:
+    """A text that reads as an infinity without spelling one (``1E400``), or None."""
+    infinite = pc.is_inf(numbers)
+    if not pc.any(infinite).as_py():
+        return None
+    texts = texts.filter(infinite).to_pylist()
+    return next((text for text in texts if text.strip().lstrip("+-").lower() not in ("inf", "infinity")), None)
 
 
 def _digit(byte: np.ndarray) -> np.ndarray:

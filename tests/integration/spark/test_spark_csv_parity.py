@@ -3,8 +3,8 @@
 One test per file, parametrised over classic local Spark (``format: parquet``) and Spark Connect
 on Sail (``format: delta``); each compares Spark's raw table with the embedded engine's for the
 same file. The files are the ones Spark used to refuse or change: quoted values over several lines
-(``\\r\\n`` inside quotes kept), blank and repeated header names, leading zeros, null spellings, a
-header without rows, and a value after the first block that widens its column.
+(``\\r\\n`` inside quotes kept), blank and repeated header names, leading zeros, a number beyond
+a double, null spellings, a header without rows, and a value after the first block that widens its column.
 """
 
 from __future__ import annotations
@@ -27,15 +27,17 @@ FILES = {
     "crlf_in_quotes": 'id,text,n\r\n1,"two\r\nlines",1\r\n2,"unix\nbreak",2\r\n3,plain,\r\n4,"a ""q""",4\r\n',
     "lf_with_crlf_inside": 'id,text\n1,"two\r\nlines"\n2,"tab\there"\n3,"  padded  "\n',
     "blank_and_repeated_names": "Q1,Q1,,Name\n1,2,x,Ann\n3,4,y,Bob\n",
-    "leading_zeros": "id,zip,phone,code,amount,big\n1,08123,+44,007,1.5,1.5\n2,10115,33,12,2,12345678901234567890\n3,75001,1,3,-0.25,2\n",
+    "leading_zeros": (
+        "id,zip,phone,code,amount,big,huge\n1,08123,+44,007,1.5,1.5,1.5\n2,10115,33,12,2,12345678901234567890,1E400\n3,75001,1,3,-0.25,2,2\n"
+    ),
     "null_spellings": "id,text,number,flag\n1,NA,NA,true\n2,,N/A,false\n3,null,NULL,\n4,None,nan,TRUE\n5,kept,5,False\n",
     "header_only": "Id,Full Name,Q1,Q1\n",
     "types": (
         "id,i,f,d,ts,b,s\n1,-3,0.5,2024-01-31,2024-01-31 10:00:00,true,x\n2,40,1e3,2023-12-01,2024-02-01T11:30:00,false,y\n3,,,,,,\n"
     ),
-    "late_values": "id,zip,n,d\n"
-    + "".join(f"{i},{10_000 + i},{i},2024-01-01\n" for i in range(LATE))
-    + f"{LATE},00042,1.5,2024-01-01 10:00:00\n",
+    "late_values": "id,zip,n,d,far\n"
+    + "".join(f"{i},{10_000 + i},{i},2024-01-01,{i / 4}\n" for i in range(LATE))
+    + f"{LATE},00042,1.5,2024-01-01 10:00:00,1E400\n",
 }
 
 
@@ -94,11 +96,13 @@ def test_the_expected_tables(embedded):
     assert embedded["crlf_in_quotes"].sort_by("id")["text"].to_pylist() == ["two\r\nlines", "unix\nbreak", "plain", 'a "q"']
     assert embedded["blank_and_repeated_names"].column_names[:4] == ["q1", "q1_2", "column_3", "name"]
     zeros = embedded["leading_zeros"].schema
-    assert [str(zeros.field(c).type) for c in ("zip", "phone", "code", "amount", "big")] == ["string"] * 3 + ["double", "string"]
+    assert [str(zeros.field(c).type) for c in ("zip", "phone", "code", "amount", "big", "huge")] == ["string"] * 3 + ["double"] + [
+        "string"
+    ] * 2
     assert embedded["null_spellings"].sort_by("id")["text"].to_pylist() == [None, None, None, None, "kept"]
     assert embedded["header_only"].num_rows == 0
     late = embedded["late_values"].schema
-    assert [str(late.field(c).type) for c in ("zip", "n", "d")] == ["string", "double", "timestamp[us, tz=UTC]"]
+    assert [str(late.field(c).type) for c in ("zip", "n", "d", "far")] == ["string", "double", "timestamp[us, tz=UTC]", "string"]
 
 
 def test_a_ragged_row_beside_a_quoted_line_break_is_quarantined_with_its_line(spark_root, tmp_path, embedded, request):

@@ -25,6 +25,8 @@ def write(path, text: str, encoding: str = "utf-8"):
         (["1", "99999999999999999999999", "2"], "an integer past 64 bits"),
         (["1", "0x1F", "2"], "a hex number, which Arrow reads as 31"),
         (["5", "-0012", "6"], "a negative integer with leading zeros"),
+        (["1.5", "1E400", "2"], "a number beyond a double's range, which Arrow reads as infinity"),
+        (["1.5", "-1e999", "inf"], "a negative number beyond a double's range"),
     ],
 )
 def test_number_texts_a_number_would_not_give_back_stay_text(data_dir, ingest, raw, one, values, why):
@@ -43,6 +45,14 @@ def test_plain_numbers_are_still_numbers(data_dir, ingest, raw, one):
     table = raw("n")
     assert [table.schema.field(c).type for c in "ifz"] == [pa.int64(), pa.float64(), pa.int64()]
     assert table["i"].to_pylist() == [1, -2, 30] and table["f"].to_pylist() == [0.5, -0.25, 1000.0]
+
+
+def test_an_infinity_spelled_out_is_a_number(data_dir, ingest, raw, one):
+    write(data_dir / "n.csv", "f\n1.5\ninf\n-Infinity\n1e308\n")
+    assert one(ingest(data_dir)).outcome == "loaded"
+    table = raw("n")
+    assert table.schema.field("f").type == pa.float64()
+    assert table["f"].to_pylist() == [1.5, float("inf"), float("-inf"), 1e308]
 
 
 def test_spaces_around_a_number_are_not_part_of_it(data_dir, ingest, raw, one):
