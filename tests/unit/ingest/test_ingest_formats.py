@@ -406,6 +406,24 @@ def test_ndjson_read_by_value_names_the_line_of_bad_json(data_dir, ingest, lake_
     assert lake_snapshot(workspace) == before
 
 
+def test_ndjson_bad_json_in_the_first_block_names_its_line(data_dir, ingest, lake_snapshot, workspace, one):
+    (data_dir / "bad.ndjson").write_text('{"a": 1}\n\n{"a": 2,}\n')  # Arrow's reader would say "row 1"
+    before = lake_snapshot(workspace)
+    result = one(ingest(data_dir))
+    assert result.outcome == "failed"
+    assert "bad.ndjson, line 3: invalid JSON" in result.message, result.message
+    assert lake_snapshot(workspace) == before
+
+
+def test_ndjson_number_beyond_a_double_keeps_its_field_text_as_written(data_dir, ingest, raw, one):
+    (data_dir / "big.ndjson").write_text('{"id": 1, "x": 1.5}\n{"id": 2, "x": 1e400}\n{"id": 3, "x": -2.5E+999}\n')
+    result = one(ingest(data_dir))
+    assert result.outcome == "loaded", result.message
+    table = raw("big")
+    assert table.schema.field("id").type == pa.int64() and table.schema.field("x").type == pa.string()
+    assert table.column("x").to_pylist() == ["1.5", "1e400", "-2.5E+999"]
+
+
 def test_ndjson_read_by_value_does_not_invent_the_columns_of_the_table(workspace, configure, data_dir, ingest, raw, one):
     """A frozen table's column the file lacks is a difference, also when the file is read value by value."""
     configure(workspace, {"ingest": {"tables": {"late": {"mode": "append", "schema": "freeze"}}}})
