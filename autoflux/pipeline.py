@@ -19,7 +19,7 @@ from autoflux.lake import RAW
 from autoflux.lock import workspace_lock
 from autoflux.transform.build import dbt_views
 from autoflux.transform.dbt import NodeResult, TransformReport, built_as_now, run_dbt
-from autoflux.transform.dbt_process import prestart
+from autoflux.transform.dbt_process import close_shared, prestart
 from autoflux.transform.scaffold import init_workspace, sync_project, write_profiles
 from autoflux.workspace import Workspace
 
@@ -234,7 +234,9 @@ class Pipeline:
 
     def _run(self, sources: Sequence[str], *, refresh: bool, force: bool, report: bool) -> RunSummary:
         summary = RunSummary()
-        if not self.engine.DBT_IN_PROCESS and (force or not self._built_as_now_or_unknown()):
+        if self.engine.DBT_IN_PROCESS:
+            close_shared()  # one the command line started (autoflux.__main__): dbt runs in this process instead
+        elif force or not self._built_as_now_or_unknown():
             prestart(self.workspace.config.engine.type)  # dbt will run: its import overlaps ingest
         try:
             self._run_stages(summary, sources, refresh=refresh, force=force)

@@ -139,12 +139,13 @@ _shared_lock = threading.Lock()
 
 
 @atexit.register
-def _close_shared() -> None:
+def close_shared() -> None:
+    """End the dbt process of this AutoFlux process, if one runs."""
     if _shared is not None and _shared.alive:
         _shared.close()
 
 
-def prestart(adapter: str) -> None:
+def prestart(adapter: str | None) -> None:
     """Start AutoFlux's dbt process now, importing dbt and ``adapter`` (``dbt.adapters.<adapter>``), unless it runs.
 
     A process that cannot start is not an error here: the dbt command that needs it says why.

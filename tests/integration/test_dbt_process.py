@@ -100,3 +100,32 @@ def test_a_dbt_process_that_cannot_start_is_a_clear_error(ingested, monkeypatch)
     prestart("duckdb")  # only a head start: not an error
     with autoflux.Pipeline.open(ingested) as pipeline, pytest.raises(TransformError, match=r"cannot start dbt's process .*no-python-here"):
         pipeline.transform()
+
+
+def _dbt_processes(marker: str) -> list[int]:
+    """Pids of AutoFlux dbt processes whose environment holds ``marker``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if b"autoflux.transform.dbt_process" in (proc / "cmdline").read_bytes() and marker.encode() in (proc / "environ").read_bytes():
+                if Path(f"/proc/{proc.name}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
+                    found.append(int(proc.name))
+        except (FileNotFoundError, ProcessLookupError, PermissionError, NotADirectoryError):
+            continue
+    return found
+
+
+def test_the_run_command_starts_dbt_first_and_leaves_no_dbt_process_behind(tmp_path):
+    """``autoflux run`` starts dbt's process before anything else (autoflux.__main__); the command's end is the process's end."""
+    marker = f"AUTOFLUX_TEST_MARKER={os.getpid()}-{time.time_ns()}"
+    environment = {**os.environ, marker.split("=")[0]: marker.split("=")[1]}
+    command = subprocess.Popen(
+        [sys.executable, "-m", "autoflux", "run", "--help"], env=environment, stdout=subprocess.DEVNULL, cwd=tmp_path
+    )
+    seen: set[int] = set()
+    while command.poll() is None:
+        seen.update(_dbt_processes(marker))
+        time.sleep(0.005)
+    assert command.returncode == 0
+    assert seen, "no dbt process was started for `autoflux run`"
+    assert all(_gone(pid, within=5) for pid in seen)
