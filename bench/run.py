@@ -16,9 +16,9 @@ Each round runs, in turn, every one as a whole process (the real CLI, as a user 
   cache holding the example's parse (another project: dbt re-reads the files that differ);
 - the same run again, nothing changed.
 
-CPU seconds (user + system of AutoFlux's own process; its dbt process, which ends when AutoFlux does,
-is not waited for, so not counted) and the load average are printed beside each figure: the machine is shared, timings are noisy, so
-only the medians of several rounds and the ratios to a yardstick timed in the same round mean much.
+CPU seconds (user + system of AutoFlux's process and of its dbt process, which it reaps at exit) and
+the load average are printed beside each figure: the machine is shared, timings are noisy, so only the
+medians of several rounds and the ratios to a yardstick timed in the same round mean much.
 """
 
 from __future__ import annotations
