@@ -9,7 +9,8 @@ def main() -> None:
     """Run the command line; for ``autoflux run``, start dbt's process first.
 
     dbt's import (~1 s) then overlaps AutoFlux's own start-up as well as ingest: the process starts
-    before AutoFlux imports its stages (~0.25 s). A run that turns out to have nothing for dbt to do ends it.
+    before AutoFlux imports its stages (~0.25 s). It ends with the command, or when the engine runs
+    dbt in AutoFlux's own process (Spark).
     """
     if next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None) == "run":
         from autoflux.transform.dbt_process import prestart

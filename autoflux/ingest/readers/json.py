@@ -102,7 +102,8 @@ def _json_line_chunks(path: Path) -> Iterator[list[dict]]:
         try:
             record = json.loads(line.decode("utf-8-sig"), parse_float=_float_as_written)
         except json.JSONDecodeError as error:
-            raise IngestError(f"invalid JSON: {error.msg}", path=path, line=number, hint="fix the JSON on that line") from None
+            hint = "fix the JSON on that line (a JSON lines file holds one object per line)"
+            raise IngestError(f"invalid JSON: {error.msg}", path=path, line=number, hint=hint) from None
         except UnicodeDecodeError:
             raise IngestError("bytes that are not valid UTF-8", path=path, line=number, hint="save the file as UTF-8") from None
         chunk.append(record if isinstance(record, dict) else {"value": record})
