@@ -234,10 +234,10 @@ class Pipeline:
 
     def _run(self, sources: Sequence[str], *, refresh: bool, force: bool, report: bool) -> RunSummary:
         summary = RunSummary()
-        if self.engine.DBT_IN_PROCESS:
-            close_shared()  # one the command line started (autoflux.__main__): dbt runs in this process instead
-        elif force or not self._built_as_now_or_unknown():
+        if not self.engine.DBT_IN_PROCESS and (force or not self._built_as_now_or_unknown()):
             prestart(self.workspace.config.engine.type)  # dbt will run: its import overlaps ingest
+        else:  # one the command line started (autoflux.__main__) would only take a core from this run
+            close_shared()
         try:
             self._run_stages(summary, sources, refresh=refresh, force=force)
         except Exception:
