@@ -234,14 +234,9 @@ class Engine(BaseEngine):
         except self._errors() as error:
             raise self._query_error(error, what) from None
         if constant:  # added with their value as default: PostgreSQL keeps it once, for every row
-            added = [(_ident(f.name), pg_type) for f, pg_type, _ in columns[len(copied) :]]
-            values = [_literal(constant[f.name]) for f, _, _ in columns[len(copied) :]]
-            self._execute(
-                cursor,
-                f"alter table {new} " + ", ".join(f"add column {c} {t} default {v}" for (c, t), v in zip(added, values, strict=True)),
-                what,
-            )
-            self._execute(cursor, f"alter table {new} " + ", ".join(f"alter column {c} drop default" for c, _ in added), what)
+            added = [(_ident(f.name), pg_type, _literal(constant[f.name])) for f, pg_type, _ in columns[len(copied) :]]
+            self._execute(cursor, f"alter table {new} " + ", ".join(f"add column {c} {t} default {v}" for c, t, v in added), what)
+            self._execute(cursor, f"alter table {new} " + ", ".join(f"alter column {c} drop default" for c, _, _ in added), what)
         self._execute(cursor, f"comment on table {new} is {_literal(json.dumps(mark))}", what)
         for field, _, _ in columns:
             comment = (field.metadata or {}).get(b"comment")
