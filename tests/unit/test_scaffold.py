@@ -71,7 +71,8 @@ def test_duckdb_raw_view_keeps_the_row_order_across_the_files_of_a_version(works
 
     from autoflux.ingest import writer
 
-    monkeypatch.setattr(writer, "FILE_BYTES", 1)  # every batch its own file
+    monkeypatch.setattr(writer, "FILE_BYTES", 1)  # every row group its own file,
+    monkeypatch.setattr(writer, "ROW_GROUP_BYTES", 1)  # every batch its own row group
     configure(workspace, {"ingest": {"csv": {"block_size": 65536}}})
     data = tmp_path / "data"
     data.mkdir()
