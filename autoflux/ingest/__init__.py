@@ -475,20 +475,21 @@ def _ingest_file(
     print_ = None
     try:
         hints = _hints(workspace, data_file)
-        try:
-            print_ = fingerprint(data_file.path, _shape(workspace, data_file))
-        except OSError as error:
-            raise IngestError(
-                f"cannot read the file: {error.strerror}", path=data_file.path, hint="check it exists and is readable"
-            ) from None
+        shape = _shape(workspace, data_file)
         committed, version = store.state(data_file.table)
-        if not force and committed == print_:
-            return FileResult(outcome="unchanged", version=version, fingerprint=print_, seconds=time.perf_counter() - started, **base)
+        if committed is None or force:  # nothing to compare it with: the file is hashed while its rows load
+            fingerprint_of = _in_background(lambda: _fingerprint(data_file, shape))
+        else:
+            print_ = _fingerprint(data_file, shape)
+            if print_ == committed:
+                return FileResult(outcome="unchanged", version=version, fingerprint=print_, seconds=time.perf_counter() - started, **base)
+            fingerprint_of = lambda: print_  # noqa: E731 - known already
         rules = store.rules(data_file.table)
-        metadata = LoadMetadata(load_id, print_, data_file.relative, rules.policy.mode).to_dict()
+        metadata = _Later(lambda: LoadMetadata(load_id, fingerprint_of(), data_file.relative, rules.policy.mode).to_dict())
         lineage = Lineage(load_id, data_file.relative, datetime.now(UTC))
         load = TableLoad(data_file.table, lineage, hints, rules, metadata, on_batch)
         written = store.write(data_file, lambda types, **read: _open(workspace, data_file, types, **read), load)
+        print_ = fingerprint_of()
     except AutoFluxError as error:
         if error.path is None:
             error.path = str(data_file.path)
@@ -506,6 +507,45 @@ def _ingest_file(
         seconds=time.perf_counter() - started,
         **base,
     )
+
+
+def _fingerprint(data_file: DataFile, shape: dict[str, Any]) -> str:
+    try:
+        return fingerprint(data_file.path, shape)
+    except OSError as error:
+        raise IngestError(f"cannot read the file: {error.strerror}", path=data_file.path, hint="check it exists and is readable") from None
+
+
+def _in_background(make: Callable[[], str]) -> Callable[[], str]:
+    """``make()`` run in a thread of its own (hashing lets go of the GIL); call the result to wait for its value."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    executor = ThreadPoolExecutor(1, thread_name_prefix="autoflux-fingerprint")
+    future = executor.submit(make)
+    executor.shutdown(wait=False)
+    return future.result
+
+
+class _Later(Mapping[str, str]):
+    """A mapping made when first read: a load's commit metadata, whose fingerprint only the commit waits for."""
+
+    def __init__(self, make: Callable[[], Mapping[str, str]]) -> None:
+        self._make = make
+        self._made: Mapping[str, str] | None = None
+
+    def _mapping(self) -> Mapping[str, str]:
+        if self._made is None:
+            self._made = self._make()
+        return self._made
+
+    def __getitem__(self, key: str) -> str:
+        return self._mapping()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._mapping())
+
+    def __len__(self) -> int:
+        return len(self._mapping())
 
 
 def _shape(workspace: Workspace, data_file: DataFile) -> dict[str, Any]:

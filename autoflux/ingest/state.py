@@ -97,9 +97,10 @@ class LogEntry:
 def fingerprint(path: Path, settings: object) -> str:
     """SHA-256 over the file's bytes and a JSON rendering of ``settings``."""
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
-    with path.open("rb") as handle:
-        while chunk := handle.read(8 << 20):
-            digest.update(chunk)
+    chunk = memoryview(bytearray(1 << 20))
+    with path.open("rb", buffering=0) as handle:
+        while size := handle.readinto(chunk):
+            digest.update(chunk[:size])
     return digest.hexdigest()
 
 
