@@ -499,9 +499,10 @@ def _constant_lineage(delta, dataset) -> dict[str, str]:
             chunks = (row_group.column(i) for i in range(row_group.num_columns))
             for chunk in (c for c in chunks if c.path_in_schema in values):
                 stats = chunk.statistics
-                if stats is None or not stats.has_min_max or stats.null_count != 0 or stats.min != stats.max:
-                    return {}
-                values[chunk.path_in_schema].add(stats.min)
+                if stats is None or not stats.has_min_max or stats.null_count != 0:
+                    values[chunk.path_in_schema].add(object())  # unknown, or nulls: not one value
+                else:
+                    values[chunk.path_in_schema].update((stats.min, stats.max))
     constant: dict[str, str] = {}
     for name in reversed(LINEAGE_COLUMNS):  # a suffix of the columns, so that they keep their order
         value = values[name].pop() if len(values[name]) == 1 else None

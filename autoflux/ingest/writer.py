@@ -262,7 +262,9 @@ def write_files(lake: Lake, schema_name: str, table: str, schema: pa.Schema, bat
             path, rows, full = f"{root}/{name}", 0, False
             with (
                 filesystem.open(path, "wb") as handle,
-                pq.ParquetWriter(handle, schema, dictionary_pagesize_limit=DICTIONARY_BYTES) as parquet,
+                pq.ParquetWriter(
+                    handle, schema, dictionary_pagesize_limit=DICTIONARY_BYTES, write_statistics=_with_statistics(schema)
+                ) as parquet,
             ):
                 for group in groups:
                     parquet.write_table(group, row_group_size=group.num_rows)
@@ -280,6 +282,13 @@ def write_files(lake: Lake, schema_name: str, table: str, schema: pa.Schema, bat
                 filesystem.rm(f"{root}/{written}")
         raise
     return adds
+
+
+def _with_statistics(schema: pa.Schema) -> list[str]:
+    """The columns whose row groups get min/max statistics: all but text (a tenth of the write's time for
+    little pruning), and the lineage columns (the PostgreSQL engine reads their constants from them)."""
+    text = (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary, pa.types.is_large_binary)
+    return [f.name for f in schema if f.name in LINEAGE_COLUMNS or not any(is_(f.type) for is_ in text)]
 
 
 def _row_groups(batches: Iterator[pa.RecordBatch], schema: pa.Schema) -> Iterator[pa.Table]:
