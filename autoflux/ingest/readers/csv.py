@@ -335,8 +335,10 @@ def read_csv(
 # fractions) an integer too long for a double to hold exactly.
 _LONG_INTEGER = r"^-?[0-9]{16,}$"  # more digits than a double holds exactly
 _PARSE_FAILURE = re.compile(r"Failed to parse string: '(.*)' as a scalar of type (\w+)", re.S)
-_PLUS, _MINUS, _ZERO, _NINE = b"+-09"
-_SPACE = np.frombuffer(b" \t\r\n\v\f", dtype=np.uint8)
+_PLUS, _MINUS, _ZERO = b"+-0"
+_IS_SPACE = np.isin(np.arange(256), list(b" \t\r\n\v\f"))  # by byte value
+_IS_DIGIT = np.isin(np.arange(256), list(b"0123456789"))
+_PAD = np.zeros(3, dtype=np.uint8)
 
 
 def _with_numbers(batch: pa.RecordBatch, positions: dict[int, pa.DataType]) -> pa.RecordBatch:
@@ -372,27 +374,29 @@ def _not_as_written(values: pa.Array, integer: bool) -> np.ndarray | None:
     for a fraction, 16 digits or more. None when a value starts or ends with white space (check the
     trimmed values).
 
-    Looks at the first and last bytes of each value in place (numpy over Arrow's buffers), not value by value.
+    Looks at the first bytes and the last of each value in place (numpy over Arrow's buffers), not value by value.
     """
     _, offsets, data = values.buffers()
     bounds = np.frombuffer(offsets, dtype=np.int64 if pa.types.is_large_string(values.type) else np.int32)
-    bounds = bounds[values.offset : values.offset + len(values) + 1].astype(np.int64)
-    text = np.frombuffer(data, dtype=np.uint8) if data is not None and data.size else np.zeros(1, dtype=np.uint8)
-    starts, lengths = bounds[:-1], np.diff(bounds)
-
-    def byte(at: np.ndarray, present: np.ndarray) -> np.ndarray:
-        return np.where(present, text[np.clip(at, 0, text.size - 1)], 0)
-
-    first, second, third = (byte(starts + k, lengths > k) for k in range(3))
-    if np.isin(first, _SPACE).any() or np.isin(byte(bounds[1:] - 1, lengths > 0), _SPACE).any():
+    bounds = bounds[values.offset : values.offset + len(values) + 1]
+    # the values' bytes, and three zeros: a value's first three bytes can be read whatever its length
+    text = np.concatenate((np.frombuffer(data, dtype=np.uint8)[: bounds[-1]] if data is not None else _PAD[:0], _PAD))
+    starts, ends = bounds[:-1], bounds[1:]
+    lengths, present = ends - starts, ends > starts
+    first = text[starts]
+    if ((_IS_SPACE[first] | _IS_SPACE[text[ends - 1]]) & present).any():
         return None
+    second = text[starts + 1]
+    leading_zero = (first == _ZERO) & (lengths > 1)
+    negative_zero = (first == _MINUS) & (second == _ZERO) & (lengths > 2)
     if integer:
-        changed = (first == _PLUS) | ((first == _ZERO) & (lengths > 1)) | ((first == _MINUS) & (second == _ZERO) & (lengths > 2))
+        changed = (first == _PLUS) | leading_zero | negative_zero
     else:
-        changed = (first == _PLUS) | ((first == _ZERO) & _digit(second)) | ((first == _MINUS) & (second == _ZERO) & _digit(third))
+        changed = (first == _PLUS) | (leading_zero & _IS_DIGIT[second]) | (negative_zero & _IS_DIGIT[text[starts + 2]])
         long = lengths >= 16
         if long.any():
             changed[long] |= pc.match_substring_regex(values.filter(pa.array(long)), _LONG_INTEGER).to_numpy(zero_copy_only=False)
+    changed &= present
     if values.null_count:
         changed &= values.is_valid().to_numpy(zero_copy_only=False)
     return changed
@@ -405,10 +409,6 @@ def _beyond_range(texts: pa.Array, numbers: pa.Array) -> str | None:
         return None
     texts = texts.filter(infinite).to_pylist()
     return next((text for text in texts if text.strip().lstrip("+-").lower() not in ("inf", "infinity")), None)
-
-
-def _digit(byte: np.ndarray) -> np.ndarray:
-    return (byte >= _ZERO) & (byte <= _NINE)
 
 
 def _pick(hints: dict[str, pa.DataType], strict: set[str], clean: str, original: str) -> pa.DataType:
