@@ -517,12 +517,21 @@ def _fingerprint(data_file: DataFile, shape: dict[str, Any]) -> str:
 
 
 def _in_background(make: Callable[[], str]) -> Callable[[], str]:
-    """``make()`` run in a thread of its own (hashing lets go of the GIL); call the result to wait for its value."""
-    from concurrent.futures import ThreadPoolExecutor
+    """``make()`` run in a thread of its own (hashing lets go of the GIL); call the result to wait for its value.
 
-    executor = ThreadPoolExecutor(1, thread_name_prefix="autoflux-fingerprint")
-    future = executor.submit(make)
-    executor.shutdown(wait=False)
+    A daemon thread: a process that stops (Ctrl-C, a failed load) does not wait for a hash it no longer needs.
+    """
+    from concurrent.futures import Future
+
+    future: Future[str] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(make())
+        except BaseException as error:  # noqa: BLE001 - raised where the value is asked for
+            future.set_exception(error)
+
+    threading.Thread(target=run, name="autoflux-fingerprint", daemon=True).start()
     return future.result
 
 
