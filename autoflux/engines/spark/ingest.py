@@ -334,6 +334,7 @@ _INTEGER = r"^-?(0|[1-9][0-9]*)$"
 _FRACTION = r"^-?((0|[1-9][0-9]*)([.][0-9]*)?|[.][0-9]+)([eE][-+]?[0-9]+)?$"
 _LONG_INTEGER = r"^-?[0-9]{16,}$"
 _DOUBLE_MAX = "1.7976931348623157E308"
+_INFINITIES = ("inf", "-inf", "infinity", "-infinity")  # any case, as Arrow reads them (a + is kept as written)
 _DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _TIMESTAMP = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}(:[0-9]{2}(:[0-9]{2}([.][0-9]{1,9})?)?)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?$"
 _SPACES = " \t\n\r\x0b\f"  # white space around a number, as Java's \\s and Arrow's reader take it
@@ -370,8 +371,9 @@ def _fits(column: str, kind: pa.DataType) -> str:
         return f"({column} rlike {_sql_string(_INTEGER)} and try_cast({column} as bigint) is not null)"
     if pa.types.is_floating(kind):
         long = f"(length({column}) > 15 and {column} rlike {_sql_string(_LONG_INTEGER)})"
-        # 1E400 reads as infinity: beyond a double's range, kept as written
-        return f"({column} rlike {_sql_string(_FRACTION)} and not {long} and abs(try_cast({column} as double)) <= {_DOUBLE_MAX})"
+        # 1E400 reads as infinity: beyond a double's range, kept as written; inf and -Infinity spell one
+        number = f"({column} rlike {_sql_string(_FRACTION)} and not {long} and abs(try_cast({column} as double)) <= {_DOUBLE_MAX})"
+        return f"({number} or lower({column}) in ({', '.join(map(_sql_string, _INFINITIES))}))"
     if pa.types.is_date(kind):
         return f"({column} rlike {_sql_string(_DATE)} and try_cast({column} as date) is not null)"
     if pa.types.is_timestamp(kind):

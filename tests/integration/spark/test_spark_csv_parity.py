@@ -4,11 +4,12 @@ One test per file, parametrised over classic local Spark (``format: parquet``) a
 on Sail (``format: delta``); each compares Spark's raw table with the embedded engine's for the
 same file. The files are the ones Spark used to refuse or change: quoted values over several lines
 (``\\r\\n`` inside quotes kept), blank and repeated header names, leading zeros, a number beyond
-a double, null spellings, a header without rows, and a value after the first block that widens its column.
+a double, infinities, null spellings, a header without rows, and a value after the first block that widens its column.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pyarrow as pa
@@ -30,6 +31,7 @@ FILES = {
     "leading_zeros": (
         "id,zip,phone,code,amount,big,huge\n1,08123,+44,007,1.5,1.5,1.5\n2,10115,33,12,2,12345678901234567890,1E400\n3,75001,1,3,-0.25,2,2\n"
     ),
+    "infinities": "id,x,y\n1,1.5,inf\n2,-inf,Infinity\n3,2.5,-INFINITY\n4,INF,1\n",
     "null_spellings": "id,text,number,flag\n1,NA,NA,true\n2,,N/A,false\n3,null,NULL,\n4,None,nan,TRUE\n5,kept,5,False\n",
     "header_only": "Id,Full Name,Q1,Q1\n",
     "types": (
@@ -99,6 +101,9 @@ def test_the_expected_tables(embedded):
     assert [str(zeros.field(c).type) for c in ("zip", "phone", "code", "amount", "big", "huge")] == ["string"] * 3 + ["double"] + [
         "string"
     ] * 2
+    infinities = embedded["infinities"].sort_by("id")
+    assert infinities["x"].to_pylist() == [1.5, -math.inf, 2.5, math.inf]
+    assert infinities["y"].to_pylist() == [math.inf, math.inf, -math.inf, 1.0]
     assert embedded["null_spellings"].sort_by("id")["text"].to_pylist() == [None, None, None, None, "kept"]
     assert embedded["header_only"].num_rows == 0
     late = embedded["late_values"].schema
