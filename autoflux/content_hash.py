@@ -18,8 +18,6 @@ row count and the sum of the row hashes modulo 2⁶⁴ (a sum, so duplicated row
 from __future__ import annotations
 
 import hashlib
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
@@ -35,17 +33,11 @@ def content_hash(table: pa.Table) -> str:
     """The order- and engine-independent hash of ``table`` (see the module docstring)."""
     names = sorted(table.column_names)
     total = np.uint64(0)
-    # Two columns are hashed at a time (NumPy and Arrow let go of the GIL), and folded in order.
-    with ThreadPoolExecutor(2, thread_name_prefix="autoflux-hash") as pool, np.errstate(over="ignore"):
+    with np.errstate(over="ignore"):
         for batch in table.select(names).to_batches(max_chunksize=_BATCH):
             rows = np.full(batch.num_rows, 0x51ED_270B, dtype=np.uint64)
-            pending: deque[Future[np.ndarray]] = deque()
             for column in batch.columns:
-                pending.append(pool.submit(_quiet_values, column))
-                if len(pending) > 2:
-                    rows = _mix(rows ^ pending.popleft().result())
-            while pending:
-                rows = _mix(rows ^ pending.popleft().result())
+                rows = _mix(rows ^ _values(column))
             total = total + rows.sum(dtype=np.uint64)
     digest = hashlib.sha256()
     digest.update("\x1f".join(names).encode())
@@ -59,11 +51,6 @@ def _mix(x: np.ndarray) -> np.ndarray:
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return x ^ (x >> np.uint64(31))
-
-
-def _quiet_values(column: pa.Array) -> np.ndarray:
-    with np.errstate(over="ignore"):  # per thread
-        return _values(column)
 
 
 def _values(column: pa.Array) -> np.ndarray:
