@@ -84,3 +84,24 @@ def test_a_bounded_read_gives_every_row(tmp_path):
         values += batch.column(0).to_pylist()
     counter.close()
     assert values == list(range(200_000))
+
+
+def test_batches_are_gathered_into_row_groups_of_duckdbs_size_in_order(monkeypatch):
+    from autoflux.ingest import writer
+
+    monkeypatch.setattr(writer, "ROW_GROUP_ROWS", 100)
+    schema = pa.schema([("i", pa.int64())])
+    batches = [pa.record_batch([pa.array(range(start, start + 70))], schema=schema) for start in range(0, 350, 70)]
+    groups = list(writer._row_groups(iter(batches), schema))
+    assert [g.num_rows for g in groups] == [100, 100, 100, 50]  # batches split at the row group's end
+    assert pa.concat_tables(groups)["i"].to_pylist() == list(range(350))
+
+
+def test_a_row_group_of_wide_rows_ends_at_its_size_in_bytes(monkeypatch):
+    from autoflux.ingest import writer
+
+    schema = pa.schema([("i", pa.int64())])
+    monkeypatch.setattr(writer, "ROW_GROUP_BYTES", 8 * 60)  # 60 rows of int64
+    batches = [pa.record_batch([pa.array(range(start, start + 50))], schema=schema) for start in range(0, 200, 50)]
+    groups = list(writer._row_groups(iter(batches), schema))
+    assert [g.num_rows for g in groups] == [100, 100]
