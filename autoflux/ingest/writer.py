@@ -256,6 +256,7 @@ def write_files(lake: Lake, schema_name: str, table: str, schema: pa.Schema, bat
     filesystem, root = lake.filesystem(lake.table_uri(schema_name, table))
     filesystem.makedirs(root, exist_ok=True)
     adds: list[AddAction] = []
+    statistics = _with_statistics(schema)
     groups = read_ahead(_row_groups(batches, schema))  # the next row group is read while this one is encoded
     full = True
     try:
@@ -264,9 +265,7 @@ def write_files(lake: Lake, schema_name: str, table: str, schema: pa.Schema, bat
             path, rows, full = f"{root}/{name}", 0, False
             with (
                 filesystem.open(path, "wb") as handle,
-                pq.ParquetWriter(
-                    handle, schema, dictionary_pagesize_limit=DICTIONARY_BYTES, write_statistics=_with_statistics(schema)
-                ) as parquet,
+                pq.ParquetWriter(handle, schema, dictionary_pagesize_limit=DICTIONARY_BYTES, write_statistics=statistics) as parquet,
             ):
                 for group in groups:
                     parquet.write_table(group, row_group_size=group.num_rows)

@@ -35,7 +35,7 @@ from autoflux.exceptions import IngestError
 from autoflux.ingest.discover import partition_value
 from autoflux.ingest.policy import RESCUED_COLUMN, rescue, rescued_json
 from autoflux.ingest.readers import BadRow, BadRows
-from autoflux.ingest.readers.csv import CsvDialect, CsvOptions, first_block_types, sniff_csv
+from autoflux.ingest.readers.csv import INFINITY_WORDS, CsvDialect, CsvOptions, first_block_types, sniff_csv
 from autoflux.ingest.readers.encoding import read_head, split_suffixes
 from autoflux.ingest.schema import (
     LINEAGE_COLUMNS,
@@ -334,7 +334,7 @@ _INTEGER = r"^-?(0|[1-9][0-9]*)$"
 _FRACTION = r"^-?((0|[1-9][0-9]*)([.][0-9]*)?|[.][0-9]+)([eE][-+]?[0-9]+)?$"
 _LONG_INTEGER = r"^-?[0-9]{16,}$"
 _DOUBLE_MAX = "1.7976931348623157E308"
-_INFINITIES = ("inf", "-inf", "infinity", "-infinity")  # any case, as Arrow reads them (a + is kept as written)
+_INFINITIES = [f"{sign}{word}" for sign in ("", "-") for word in INFINITY_WORDS]  # any case; a + is kept as written
 _DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _TIMESTAMP = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}(:[0-9]{2}(:[0-9]{2}([.][0-9]{1,9})?)?)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?$"
 _SPACES = " \t\n\r\x0b\f"  # white space around a number, as Java's \\s and Arrow's reader take it

@@ -334,6 +334,7 @@ def read_csv(
 # Number texts a number does not give back: a sign +, a leading zero, and (in a column of
 # fractions) an integer too long for a double to hold exactly.
 _LONG_INTEGER = r"^-?[0-9]{16,}$"  # more digits than a double holds exactly
+INFINITY_WORDS = ("inf", "infinity")  # an infinity spelt out, in any case, after its sign
 _PARSE_FAILURE = re.compile(r"Failed to parse string: '(.*)' as a scalar of type (\w+)", re.S)
 _PLUS, _MINUS, _ZERO = b"+-0"
 _IS_SPACE = np.isin(np.arange(256), list(b" \t\r\n\v\f"))  # by byte value
@@ -408,7 +409,7 @@ def _beyond_range(texts: pa.Array, numbers: pa.Array) -> str | None:
     if not pc.any(infinite).as_py():
         return None
     texts = texts.filter(infinite).to_pylist()
-    return next((text for text in texts if text.strip().lstrip("+-").lower() not in ("inf", "infinity")), None)
+    return next((text for text in texts if text.strip().lstrip("+-").lower() not in INFINITY_WORDS), None)
 
 
 def _pick(hints: dict[str, pa.DataType], strict: set[str], clean: str, original: str) -> pa.DataType:
