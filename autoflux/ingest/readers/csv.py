@@ -339,7 +339,10 @@ _PARSE_FAILURE = re.compile(r"Failed to parse string: '(.*)' as a scalar of type
 _PLUS, _MINUS, _ZERO = b"+-0"
 _IS_SPACE = np.isin(np.arange(256), list(b" \t\r\n\v\f"))  # by byte value
 _IS_DIGIT = np.isin(np.arange(256), list(b"0123456789"))
-_PAD = np.zeros(3, dtype=np.uint8)
+_SPACE, _SIGN_OR_ZERO = 1, 2
+_FIRST_BYTE = np.zeros(256, dtype=np.uint8)  # by byte value: what a value's first byte may make of it
+_FIRST_BYTE[list(b" \t\r\n\v\f")] = _SPACE
+_FIRST_BYTE[list(b"+-0")] = _SIGN_OR_ZERO
 
 
 def _with_numbers(batch: pa.RecordBatch, positions: dict[int, pa.DataType]) -> pa.RecordBatch:
@@ -377,30 +380,42 @@ def _not_as_written(values: pa.Array, integer: bool) -> np.ndarray | None:
 
     Looks at the first bytes and the last of each value in place (numpy over Arrow's buffers), not value by value.
     """
-    _, offsets, data = values.buffers()
+    validity, offsets, data = values.buffers()
     bounds = np.frombuffer(offsets, dtype=np.int64 if pa.types.is_large_string(values.type) else np.int32)
     bounds = bounds[values.offset : values.offset + len(values) + 1]
-    # the values' bytes, and three zeros: a value's first three bytes can be read whatever its length
-    text = np.concatenate((np.frombuffer(data, dtype=np.uint8)[: bounds[-1]] if data is not None else _PAD[:0], _PAD))
+    changed = np.zeros(len(values), dtype=bool)
+    if data is None or bounds[-1] == bounds[0]:  # no value has a byte
+        return changed
+    text = np.frombuffer(data, dtype=np.uint8)
     starts, ends = bounds[:-1], bounds[1:]
-    lengths, present = ends - starts, ends > starts
-    first = text[starts]
-    if ((_IS_SPACE[first] | _IS_SPACE[text[ends - 1]]) & present).any():
+    present = ends > starts
+    if values.null_count:
+        present &= _bits(validity, values.offset, len(values))
+    # "clip": an empty value's byte is read from inside the data and then not looked at
+    first = _FIRST_BYTE.take(text.take(starts, mode="clip"))
+    if (((first == _SPACE) | _IS_SPACE.take(text.take(ends - 1, mode="clip"))) & present).any():
         return None
-    second = text[starts + 1]
-    leading_zero = (first == _ZERO) & (lengths > 1)
-    negative_zero = (first == _MINUS) & (second == _ZERO) & (lengths > 2)
-    if integer:
-        changed = (first == _PLUS) | leading_zero | negative_zero
-    else:
-        changed = (first == _PLUS) | (leading_zero & _IS_DIGIT[second]) | (negative_zero & _IS_DIGIT[text[starts + 2]])
-        long = lengths >= 16
+    at = np.flatnonzero((first == _SIGN_OR_ZERO) & present)  # the values that start with + - or 0
+    if at.size:
+        start, length = starts[at], ends[at] - starts[at]
+        lead, second = text.take(start), text.take(start + 1, mode="clip")
+        leading_zero = (lead == _ZERO) & (length > 1)
+        negative_zero = (lead == _MINUS) & (second == _ZERO) & (length > 2)
+        if integer:
+            changed[at] = (lead == _PLUS) | leading_zero | negative_zero
+        else:
+            third = text.take(start + 2, mode="clip")
+            changed[at] = (lead == _PLUS) | (leading_zero & _IS_DIGIT.take(second)) | (negative_zero & _IS_DIGIT.take(third))
+    if not integer:
+        long = ((ends - starts) >= 16) & present
         if long.any():
             changed[long] |= pc.match_substring_regex(values.filter(pa.array(long)), _LONG_INTEGER).to_numpy(zero_copy_only=False)
-    changed &= present
-    if values.null_count:
-        changed &= values.is_valid().to_numpy(zero_copy_only=False)
     return changed
+
+
+def _bits(bitmap: pa.Buffer, offset: int, length: int) -> np.ndarray:
+    """An Arrow bitmap's bits ``offset`` to ``offset + length`` as booleans."""
+    return np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), count=offset + length, bitorder="little")[offset:].view(bool)
 
 
 def _beyond_range(texts: pa.Array, numbers: pa.Array) -> str | None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import re
+
 import pyarrow as pa
 import pytest
 
@@ -113,3 +116,39 @@ def test_a_header_with_no_rows_is_an_empty_table(data_dir, ingest, raw, one):
     table = raw("empty")
     assert table.num_rows == 0
     assert table.column_names[:4] == ["id", "full_name", "q1", "q1_2"]
+
+
+def _changed_by_reading(value: bytes, integer: bool) -> bool:
+    """The rule of ``_not_as_written``, one value at a time: what it computes over Arrow's buffers."""
+    digit = b"0123456789"
+    if value[:1] == b"+":
+        return True
+    if value[:1] == b"0" and len(value) > 1 and (integer or value[1] in digit):
+        return True
+    if value[:2] == b"-0" and len(value) > 2 and (integer or value[2] in digit):
+        return True
+    return not integer and re.fullmatch(rb"-?[0-9]{16,}", value) is not None
+
+
+def test_the_vectorised_check_agrees_with_the_rule_value_by_value():
+    from autoflux.ingest.readers.csv import _not_as_written
+
+    pieces = ["0", "1", "9", "-", "+", ".", "e", "x", "é", "00", "-0", " ", "\t"]
+    rng = random.Random(15)
+    for _ in range(2_000):
+        values = [
+            None if rng.random() < 0.1 else rng.choice(["", "1" * rng.randint(14, 18), "".join(rng.choices(pieces, k=rng.randint(1, 4)))])
+            for _ in range(rng.randint(0, 10))
+        ]
+        array = pa.array(values, rng.choice([pa.string(), pa.large_string()]))
+        if len(array) > 2 and rng.random() < 0.5:  # a slice: offsets into the parent's buffers
+            start = rng.randrange(len(array))
+            array, values = array.slice(start, 3), values[start : start + 3]
+        texts = [v.encode() for v in values if v]
+        for integer in (True, False):
+            found = _not_as_written(array, integer)
+            if any(t[:1].isspace() or t[-1:].isspace() for t in texts):
+                assert found is None, values
+                continue
+            assert found is not None, values
+            assert found.tolist() == [bool(v) and _changed_by_reading(v.encode(), integer) for v in values], (values, integer)
