@@ -7,17 +7,19 @@ import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from autoflux.console import Console
 from autoflux.exceptions import AutoFluxError
-from autoflux.ingest import IngestReport
 from autoflux.pipeline import Pipeline, RunSummary, ingest_dict, transform_dict
-from autoflux.transform.dbt import TransformReport
 from autoflux.version import __version__
 from autoflux.workspace import Workspace
+
+if TYPE_CHECKING:
+    from autoflux.ingest import IngestReport
+    from autoflux.transform.dbt import TransformReport
 
 workspace_option = click.option(
     "--workspace", "-w", default=".", show_default=True, type=click.Path(file_okay=False), help="The workspace folder."

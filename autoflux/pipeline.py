@@ -14,17 +14,16 @@ from autoflux.engines import create_engine
 from autoflux.engines.base import Engine
 from autoflux.exceptions import AutoFluxError, IngestError
 from autoflux.files import atomic_path
-from autoflux.ingest import IngestReport, ingest_paths
 from autoflux.lake import RAW
 from autoflux.lock import workspace_lock
-from autoflux.transform.build import dbt_views
-from autoflux.transform.dbt import NodeResult, TransformReport, built_as_now, run_dbt
 from autoflux.transform.dbt_process import close_shared, prestart
 from autoflux.transform.scaffold import init_workspace, sync_project, write_profiles
 from autoflux.workspace import Workspace
 
 if TYPE_CHECKING:
     from autoflux.handoff import Format, TrainingData
+    from autoflux.ingest import IngestReport
+    from autoflux.transform.dbt import NodeResult, TransformReport
 
 
 @dataclass
@@ -147,6 +146,8 @@ class Pipeline:
             return self._ingest(sources, refresh=refresh, force=force)
 
     def _ingest(self, sources: Sequence[str], *, refresh: bool, force: bool) -> IngestReport:
+        from autoflux.ingest import ingest_paths
+
         roots = self.acquire(self._sources(sources), refresh=refresh)
         with self.console.progress() as progress:
             tasks: dict[str, Any] = {}
@@ -187,6 +188,8 @@ class Pipeline:
 
     def _publish_raw(self, tables: list[str]) -> None:
         """Show the raw tables to the engine; views of the dbt project may be dropped (dbt rebuilds them)."""
+        from autoflux.transform.build import dbt_views
+
         self.engine.publish_raw(tables, rebuilt_views=dbt_views(self.workspace.dbt_dir / "target"))
 
     def _configured(self, source: str) -> str:
@@ -206,6 +209,8 @@ class Pipeline:
             return self._transform(select=select, test=test, if_changed=if_changed)
 
     def _transform(self, *, select: str | None, test: bool | None, if_changed: bool = False) -> TransformReport:
+        from autoflux.transform.dbt import TransformReport, built_as_now, run_dbt
+
         raw_tables = self.engine.raw_store().tables()
         if not raw_tables:
             raise AutoFluxError("there are no raw tables yet", hint="run `autoflux ingest SOURCE` first")
@@ -250,6 +255,8 @@ class Pipeline:
 
     def _built_as_now_or_unknown(self) -> bool:
         """Whether the last build is as a build would be now; True when that cannot be told before ingest (the stages report why)."""
+        from autoflux.transform.dbt import built_as_now
+
         try:
             return built_as_now(self.workspace, self.engine, test=None)
         except Exception:  # noqa: BLE001 - only a guess whether to start dbt early

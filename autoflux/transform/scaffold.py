@@ -17,17 +17,17 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pyarrow as pa
 import yaml
 
 from autoflux.config import CONFIG_FILE
 from autoflux.engines.base import dbt_env_var
 from autoflux.exceptions import WorkspaceError
 from autoflux.files import write_text
-from autoflux.ingest.schema import LINEAGE_COLUMNS, SOURCE_NAME_KEY
 from autoflux.lake import RAW
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from autoflux.engines.base import Engine
     from autoflux.workspace import Workspace
 
@@ -115,6 +115,8 @@ def lake_location(workspace: Workspace) -> str:
 
 
 def _sources(workspace: Workspace, schemas: dict[str, pa.Schema], plugins: dict[str, str | None]) -> str:
+    from autoflux.ingest.schema import SOURCE_NAME_KEY  # the ingest package, only when there are tables (init stays light)
+
     lake = workspace.lake
     lake_expr = dbt_env_var(LAKE_ENV, lake_location(workspace))
     tables = []
@@ -137,6 +139,8 @@ def _sources(workspace: Workspace, schemas: dict[str, pa.Schema], plugins: dict[
 
 
 def _sql_type(arrow_type: pa.DataType) -> str:
+    import pyarrow as pa
+
     if pa.types.is_integer(arrow_type):
         return "bigint" if arrow_type.bit_width == 64 else "int"
     if pa.types.is_floating(arrow_type):
@@ -155,6 +159,8 @@ def _sql_type(arrow_type: pa.DataType) -> str:
 
 
 def _staging_model(table: str, schema: pa.Schema) -> str:
+    from autoflux.ingest.schema import LINEAGE_COLUMNS
+
     features = [f.name for f in schema if f.name not in LINEAGE_COLUMNS]
     lines = ",\n".join(f"    {_quoted(name)}" for name in [*features, *LINEAGE_COLUMNS])
     return (

@@ -71,3 +71,15 @@ def test_loading_a_config_imports_no_engine():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_the_command_line_imports_a_stage_only_when_a_command_needs_it(tmp_path):
+    """`autoflux init` and `--help` start fast: neither the ingest package (pyarrow's readers and writers) nor dbt's
+    wrapper is imported until a command runs a stage."""
+    code = (
+        "import sys; from autoflux.pipeline import Pipeline; Pipeline.init(sys.argv[1]);"
+        "print(sorted(m for m in sys.modules if m.partition('.')[0] == 'dbt' or m.startswith('autoflux.ingest')"
+        " or m in ('autoflux.transform.dbt', 'autoflux.transform.build')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "ws")], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
