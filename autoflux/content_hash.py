@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 _DIGITS = 12
+_LOWEST_POWER = -300  # 10**-300 is a normal double; a subnormal value's exponent goes below
 _BATCH = 1 << 20
 _NULL, _TRUE, _FALSE, _NAN, _INF, _NEG_INF = (np.uint64(x) for x in (0x9E37_79B9, 1, 2, 3, 4, 5))
 _INTEGER, _FLOAT, _DATE, _TIME, _TEXT = (np.uint64(x) for x in (11, 12, 13, 14, 15))
@@ -85,15 +86,22 @@ def _floats(values: np.ndarray) -> np.ndarray:
     if fraction.any():
         kept = values[fraction]
         exponent = np.floor(np.log10(np.abs(kept))).astype(np.int64) - (_DIGITS - 1)
-        mantissa = np.round(kept / np.power(10.0, exponent.astype(np.float64)))
+        mantissa = np.round(_over_power_of_ten(kept, exponent))
         over = np.abs(mantissa) >= 10.0**_DIGITS  # log10 put the value a digit low
         exponent = exponent + over
-        mantissa = np.where(over, np.round(kept / np.power(10.0, exponent.astype(np.float64))), mantissa).astype(np.int64)
+        mantissa = np.where(over, np.round(_over_power_of_ten(kept, exponent)), mantissa).astype(np.int64)
         hashed[fraction] = _mix(_mix(_FLOAT ^ mantissa.view(np.uint64)) ^ exponent.view(np.uint64))
     hashed[np.isnan(values)] = _NAN
     hashed[np.isposinf(values)] = _INF
     hashed[np.isneginf(values)] = _NEG_INF
     return hashed
+
+
+def _over_power_of_ten(values: np.ndarray, exponent: np.ndarray) -> np.ndarray:
+    """``values / 10**exponent``, in two steps where ``10**exponent`` is below a double's range (subnormal values:
+    one step would divide by zero); one exact step, as before, everywhere else."""
+    first = np.maximum(exponent, _LOWEST_POWER)
+    return values / np.power(10.0, first.astype(np.float64)) / np.power(10.0, (exponent - first).astype(np.float64))
 
 
 def _texts(column: pa.Array) -> np.ndarray:

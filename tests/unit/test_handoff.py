@@ -210,3 +210,13 @@ def test_reproduce_refuses_a_manifest_without_a_build_record(competition, cli):
     assert result.exit_code == 1
     assert "no build record" in result.error_lines()[0] and "autoflux transform" in result.error_lines()[0]
     assert cli("reproduce", str(competition / "nope.json"), cwd=competition).exit_code == 1
+
+
+def test_the_content_hash_tells_subnormal_floats_apart():
+    """A value below a double's normal range (1e-320) has a mantissa of its own, as every other float: one step
+    of ``value / 10**exponent`` divided by zero there, and every subnormal value of a sign hashed alike."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the division by zero warned
+        tiny = [content_hash(pa.table({"x": [value]})) for value in (1e-320, 3e-320, -1e-320, 5e-324)]
+    assert len(set(tiny)) == 4
+    assert content_hash(pa.table({"x": [1e-320]})) == content_hash(pa.table({"x": [1.0000000000001e-320]}))
