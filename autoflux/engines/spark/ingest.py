@@ -35,7 +35,7 @@ from autoflux.exceptions import IngestError
 from autoflux.ingest.discover import partition_value
 from autoflux.ingest.policy import RESCUED_COLUMN, rescue, rescued_json
 from autoflux.ingest.readers import BadRow, BadRows
-from autoflux.ingest.readers.csv import INFINITY_WORDS, CsvDialect, CsvOptions, first_block_types, sniff_csv
+from autoflux.ingest.readers.csv import INFINITY_WORDS, LONG_INTEGER, CsvDialect, CsvOptions, first_block_types, sniff_csv
 from autoflux.ingest.readers.encoding import read_head, split_suffixes
 from autoflux.ingest.schema import (
     LINEAGE_COLUMNS,
@@ -332,7 +332,6 @@ def _sql_string(text: str) -> str:
 # without a point (more than a double holds exactly). No look-around: Sail's regular expressions have none.
 _INTEGER = r"^-?(0|[1-9][0-9]*)$"
 _FRACTION = r"^-?((0|[1-9][0-9]*)([.][0-9]*)?|[.][0-9]+)([eE][-+]?[0-9]+)?$"
-_LONG_INTEGER = r"^-?[0-9]{16,}$"
 _DOUBLE_MAX = "1.7976931348623157E308"
 _INFINITIES = [f"{sign}{word}" for sign in ("", "-") for word in INFINITY_WORDS]  # any case; a + is kept as written
 _DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
@@ -370,7 +369,7 @@ def _fits(column: str, kind: pa.DataType) -> str:
     if pa.types.is_integer(kind):
         return f"({column} rlike {_sql_string(_INTEGER)} and try_cast({column} as bigint) is not null)"
     if pa.types.is_floating(kind):
-        long = f"(length({column}) > 15 and {column} rlike {_sql_string(_LONG_INTEGER)})"
+        long = f"(length({column}) > 15 and {column} rlike {_sql_string(LONG_INTEGER)})"
         # 1E400 reads as infinity: beyond a double's range, kept as written; inf and -Infinity spell one
         number = f"({column} rlike {_sql_string(_FRACTION)} and not {long} and abs(try_cast({column} as double)) <= {_DOUBLE_MAX})"
         return f"({number} or lower({column}) in ({', '.join(map(_sql_string, _INFINITIES))}))"

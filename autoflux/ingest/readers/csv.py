@@ -333,7 +333,7 @@ def read_csv(
 
 # Number texts a number does not give back: a sign +, a leading zero, and (in a column of
 # fractions) an integer too long for a double to hold exactly.
-_LONG_INTEGER = r"^-?[0-9]{16,}$"  # more digits than a double holds exactly
+LONG_INTEGER = r"^-?[0-9]{16,}$"  # more digits than a double holds exactly
 INFINITY_WORDS = ("inf", "infinity")  # an infinity spelt out, in any case, after its sign
 _PARSE_FAILURE = re.compile(r"Failed to parse string: '(.*)' as a scalar of type (\w+)", re.S)
 _PLUS, _MINUS, _ZERO = b"+-0"
@@ -409,7 +409,7 @@ def _not_as_written(values: pa.Array, integer: bool) -> np.ndarray | None:
     if not integer:
         long = ((ends - starts) >= 16) & present
         if long.any():
-            changed[long] |= pc.match_substring_regex(values.filter(pa.array(long)), _LONG_INTEGER).to_numpy(zero_copy_only=False)
+            changed[long] |= pc.match_substring_regex(values.filter(pa.array(long)), LONG_INTEGER).to_numpy(zero_copy_only=False)
     return changed
 
 
