@@ -94,24 +94,53 @@ def _json_lines_by_value(path: Path, types: dict[str, pa.DataType]) -> Columns:
 
 
 def _json_line_chunks(path: Path) -> Iterator[list[dict]]:
-    """The objects of the file's non-blank lines, :data:`JSON_LINES_PER_BATCH` at a time (a scalar as ``{"value": …}``)."""
+    """The file's objects (a scalar as ``{"value": …}``), :data:`JSON_LINES_PER_BATCH` at a time: see :func:`_json_values`."""
     chunk: list[dict] = []
-    for number, line in enumerate(lines(path), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line.decode("utf-8-sig"), parse_float=_float_as_written)
-        except json.JSONDecodeError as error:
-            hint = "fix the JSON on that line (a JSON lines file holds one object per line)"
-            raise IngestError(f"invalid JSON: {error.msg}", path=path, line=number, hint=hint) from None
-        except UnicodeDecodeError:
-            raise IngestError("bytes that are not valid UTF-8", path=path, line=number, hint="save the file as UTF-8") from None
+    for record in _json_values(path):
         chunk.append(record if isinstance(record, dict) else {"value": record})
         if len(chunk) == JSON_LINES_PER_BATCH:
             yield chunk
             chunk = []
     if chunk:
         yield chunk
+
+
+def _json_values(path: Path) -> Iterator[Any]:
+    """The JSON values of the file's non-blank lines, one a line; a value pretty-printed over lines (a line that is
+    only ``{`` or ``[`` opens it, a line that starts with ``}`` or ``]`` may close it) is read whole, as Arrow's reader
+    reads it. An error names the line where the JSON goes wrong."""
+    pending: list[str] = []  # the lines of a pretty-printed value read so far
+    first = 0  # the line it starts on
+    for number, line in enumerate(lines(path), start=1):
+        try:
+            text = line.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise IngestError("bytes that are not valid UTF-8", path=path, line=number, hint="save the file as UTF-8") from None
+        if not pending:
+            if not text.strip():
+                continue
+            first = number
+            if text.strip() in ("{", "["):
+                pending.append(text)
+                continue
+        else:
+            pending.append(text)
+            if text[:1] not in ("}", "]"):
+                continue
+        try:
+            value = json.loads("\n".join(pending) if pending else text, parse_float=_float_as_written)
+        except json.JSONDecodeError as error:
+            joined = "\n".join(pending)
+            if pending and error.pos >= len(joined.rstrip()):
+                continue  # the closing line of an inner value: the value goes on
+            hint = "fix the JSON on that line (a JSON lines file holds one object per line)"
+            raise IngestError(f"invalid JSON: {error.msg}", path=path, line=first + error.lineno - 1, hint=hint) from None
+        pending = []
+        yield value
+    if pending:
+        raise IngestError(
+            "a JSON value that starts on this line is never closed", path=path, line=first, hint="close its { or [ (or remove it)"
+        )
 
 
 def _float_as_written(text: str) -> float | str:

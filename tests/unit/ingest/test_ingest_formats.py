@@ -415,6 +415,34 @@ def test_ndjson_bad_json_in_the_first_block_names_its_line(data_dir, ingest, lak
     assert lake_snapshot(workspace) == before
 
 
+def test_pretty_printed_json_objects_are_read_by_value_as_arrow_reads_them(data_dir, ingest, raw, one):
+    """Objects spread over lines, one after the other, load through Arrow's reader; a later field of another type
+    sends them to the by-value read, which must read them whole too (it read line by line: "invalid JSON, line 1")."""
+    records = [{"id": i, "code": i, "tags": {"k": [i, i + 1]}} for i in range(3)] + [{"id": 3, "code": "A-7", "tags": {"k": []}}]
+    (data_dir / "pretty.json").write_text("".join(json.dumps(r, indent=2) + "\n" for r in records))
+    result = one(ingest(data_dir))
+    assert result.outcome == "loaded", result.message
+    table = raw("pretty")
+    assert table.column("id").to_pylist() == [0, 1, 2, 3]
+    assert table.column("code").to_pylist() == ["0", "1", "2", "A-7"]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "says"),
+    [
+        ('{"a": 1}\n{\n  "a": "x",\n  "b": 2,\n}\n', 5, "invalid JSON"),  # a trailing comma: the line of the }
+        ('{"a": 1}\n{"a": "x"}\n{\n  "a": 2,\n  "b": {\n    "c": 3\n  }\n', 3, "never closed"),
+    ],
+)
+def test_a_pretty_printed_json_error_names_its_line(data_dir, ingest, lake_snapshot, workspace, one, text, line, says):
+    (data_dir / "bad.ndjson").write_text(text)
+    before = lake_snapshot(workspace)
+    result = one(ingest(data_dir))
+    assert result.outcome == "failed"
+    assert f"bad.ndjson, line {line}: " in result.message and says in result.message, result.message
+    assert lake_snapshot(workspace) == before
+
+
 def test_ndjson_number_beyond_a_double_keeps_its_field_text_as_written(data_dir, ingest, raw, one):
     (data_dir / "big.ndjson").write_text('{"id": 1, "x": 1.5}\n{"id": 2, "x": 1e400}\n{"id": 3, "x": -2.5E+999}\n')
     result = one(ingest(data_dir))
