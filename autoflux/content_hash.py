@@ -25,6 +25,8 @@ import pyarrow.compute as pc
 
 _DIGITS = 12
 _LOWEST_POWER = -300  # 10**-300 is a normal double; a subnormal value's exponent goes below
+_POWERS_FROM = -340  # 10**k for every exponent a double's digits give, looked up, not computed value by value
+_POWERS_OF_TEN = np.power(10.0, np.arange(_POWERS_FROM, 309).astype(np.float64))
 _BATCH = 1 << 20
 _NULL, _TRUE, _FALSE, _NAN, _INF, _NEG_INF = (np.uint64(x) for x in (0x9E37_79B9, 1, 2, 3, 4, 5))
 _INTEGER, _FLOAT, _DATE, _TIME, _TEXT = (np.uint64(x) for x in (11, 12, 13, 14, 15))
@@ -99,9 +101,9 @@ def _floats(values: np.ndarray) -> np.ndarray:
 
 def _over_power_of_ten(values: np.ndarray, exponent: np.ndarray) -> np.ndarray:
     """``values / 10**exponent``, in two steps where ``10**exponent`` is below a double's range (subnormal values:
-    one step would divide by zero); one exact step, as before, everywhere else."""
+    one step would divide by zero); elsewhere the second step divides by 1, exactly."""
     first = np.maximum(exponent, _LOWEST_POWER)
-    return values / np.power(10.0, first.astype(np.float64)) / np.power(10.0, (exponent - first).astype(np.float64))
+    return values / _POWERS_OF_TEN[first - _POWERS_FROM] / _POWERS_OF_TEN[exponent - first - _POWERS_FROM]
 
 
 def _texts(column: pa.Array) -> np.ndarray:
