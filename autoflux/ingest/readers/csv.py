@@ -341,7 +341,7 @@ _IS_SPACE = np.isin(np.arange(256), list(b" \t\r\n\v\f"))  # by byte value
 _IS_DIGIT = np.isin(np.arange(256), list(b"0123456789"))
 _SPACE, _SIGN_OR_ZERO = 1, 2
 _FIRST_BYTE = np.zeros(256, dtype=np.uint8)  # by byte value: what a value's first byte may make of it
-_FIRST_BYTE[list(b" \t\r\n\v\f")] = _SPACE
+_FIRST_BYTE[_IS_SPACE] = _SPACE
 _FIRST_BYTE[list(b"+-0")] = _SIGN_OR_ZERO
 
 
@@ -388,7 +388,8 @@ def _not_as_written(values: pa.Array, integer: bool) -> np.ndarray | None:
         return changed
     text = np.frombuffer(data, dtype=np.uint8)
     starts, ends = bounds[:-1], bounds[1:]
-    present = ends > starts
+    lengths = ends - starts
+    present = lengths > 0
     if values.null_count:
         present &= _bits(validity, values.offset, len(values))
     # "clip": an empty value's byte is read from inside the data and then not looked at
@@ -397,7 +398,7 @@ def _not_as_written(values: pa.Array, integer: bool) -> np.ndarray | None:
         return None
     at = np.flatnonzero((first == _SIGN_OR_ZERO) & present)  # the values that start with + - or 0
     if at.size:
-        start, length = starts[at], ends[at] - starts[at]
+        start, length = starts[at], lengths[at]
         lead, second = text.take(start), text.take(start + 1, mode="clip")
         leading_zero = (lead == _ZERO) & (length > 1)
         negative_zero = (lead == _MINUS) & (second == _ZERO) & (length > 2)
@@ -407,7 +408,7 @@ def _not_as_written(values: pa.Array, integer: bool) -> np.ndarray | None:
             third = text.take(start + 2, mode="clip")
             changed[at] = (lead == _PLUS) | (leading_zero & _IS_DIGIT.take(second)) | (negative_zero & _IS_DIGIT.take(third))
     if not integer:
-        long = ((ends - starts) >= 16) & present
+        long = (lengths >= 16) & present
         if long.any():
             changed[long] |= pc.match_substring_regex(values.filter(pa.array(long)), LONG_INTEGER).to_numpy(zero_copy_only=False)
     return changed

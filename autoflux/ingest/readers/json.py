@@ -117,21 +117,21 @@ def _json_values(path: Path) -> Iterator[Any]:
         except UnicodeDecodeError:
             raise IngestError("bytes that are not valid UTF-8", path=path, line=number, hint="save the file as UTF-8") from None
         if not pending:
-            if not text.strip():
+            if not (stripped := text.strip()):
                 continue
             first = number
-            if text.strip() in ("{", "["):
+            if stripped in ("{", "["):
                 pending.append(text)
                 continue
         else:
             pending.append(text)
             if text[:1] not in ("}", "]"):
                 continue
+        source = "\n".join(pending) if pending else text
         try:
-            value = json.loads("\n".join(pending) if pending else text, parse_float=_float_as_written)
+            value = json.loads(source, parse_float=_float_as_written)
         except json.JSONDecodeError as error:
-            joined = "\n".join(pending)
-            if pending and error.pos >= len(joined.rstrip()):
+            if pending and error.pos >= len(source.rstrip()):
                 continue  # the closing line of an inner value: the value goes on
             hint = "fix the JSON on that line (a JSON lines file holds one object per line)"
             raise IngestError(f"invalid JSON: {error.msg}", path=path, line=first + error.lineno - 1, hint=hint) from None
