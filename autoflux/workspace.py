@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from autoflux.config import CONFIG_FILE, Config, load_config
 from autoflux.exceptions import WorkspaceError
 from autoflux.lake import Lake
+
+if TYPE_CHECKING:
+    from autoflux.config import Config
 
 STATE_DIR = ".autoflux"
 
@@ -22,6 +25,8 @@ class Workspace:
 
     @classmethod
     def open(cls, path: str | Path = ".", *, require_config: bool = False) -> Workspace:
+        from autoflux.config import CONFIG_FILE, load_config
+
         root = Path(path).expanduser().resolve()
         config_path = root / CONFIG_FILE
         if require_config and not config_path.exists():
@@ -33,6 +38,8 @@ class Workspace:
 
     @property
     def config_path(self) -> Path:
+        from autoflux.config import CONFIG_FILE
+
         return self.root / CONFIG_FILE
 
     @cached_property

@@ -36,7 +36,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from run import generate, timed  # noqa: E402 - the sibling benchmark's helpers
+from run import autoflux_env, generate, timed  # noqa: E402 - the sibling benchmark's helpers
 
 SPARK_YARDSTICK = """
 import sys, tempfile
@@ -119,7 +119,7 @@ def main() -> None:
     args = parser.parse_args()
     data = generate(args.data / f"rows-{args.rows}", args.rows)
     files = [data / "train.csv", data / "test.csv"]
-    env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
+    env = autoflux_env(HERE.parent)
     autoflux = [sys.executable, "-m", "autoflux"]
     figures: dict[str, list[float]] = {}
     loads: list[float] = []

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -42,7 +41,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from run import timed  # noqa: E402 - the sibling benchmark's helpers
+from run import autoflux_env, timed  # noqa: E402 - the sibling benchmark's helpers
 
 DUCKDB_YARDSTICK = """
 import sys, duckdb
@@ -71,7 +70,7 @@ def rows_of(folder: Path) -> int:
 
 class Bench:
     def __init__(self, src: Path, work: Path) -> None:
-        self.env = {**os.environ, "PYTHONPATH": str(src.resolve())}
+        self.env = autoflux_env(src)
         self.work = work
         self.autoflux = [sys.executable, "-m", "autoflux"]
 

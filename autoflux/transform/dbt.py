@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from autoflux.exceptions import TransformError
 from autoflux.files import copy_file, user_cache_dir, write_text
 from autoflux.transform.build import forget_build, raw_snapshot, record_build
-from autoflux.transform.dbt_process import NodeResult, invoke_here, shared_process
+from autoflux.transform.dbt_process import STAMP_FILE, NodeResult, invoke_here, shared_process
 from autoflux.transform.scaffold import LAKE_ENV, lake_location, profiles_yml
 
 if TYPE_CHECKING:
@@ -73,7 +73,6 @@ def dbt_command(workspace: Workspace, test: bool | None) -> str:
     return "build" if (workspace.config.dbt.test if test is None else test) else "run"
 
 
-STAMP_FILE = "transform.json"
 _NOT_PROJECT = {"target", "logs", "dbt_packages", ".user.yml"}
 
 

@@ -134,6 +134,19 @@ class DbtProcess:
             self._process.stdout.close()
 
 
+STAMP_FILE = "transform.json"  # in the workspace's state folder: the last successful build's stamp (autoflux.transform.dbt)
+
+
+def never_built(workspace: str | Path) -> bool:
+    """Whether the workspace at ``workspace`` has no successful build (no stamp), so ``autoflux run`` will run dbt.
+
+    Cheap enough to ask before AutoFlux imports its stages, to start dbt's process ahead only then.
+    """
+    from autoflux.workspace import STATE_DIR
+
+    return not (Path(workspace) / STATE_DIR / STAMP_FILE).exists()
+
+
 _shared: DbtProcess | None = None
 _shared_lock = threading.Lock()
 

@@ -115,17 +115,31 @@ def _dbt_processes(marker: str) -> list[int]:
     return found
 
 
-def test_the_run_command_starts_dbt_first_and_leaves_no_dbt_process_behind(tmp_path):
-    """``autoflux run`` starts dbt's process before anything else (autoflux.__main__); the command's end is the process's end."""
+def _dbt_processes_during(*arguments: str, cwd: Path) -> set[int]:
+    """The dbt processes seen while ``autoflux ARGUMENTS`` runs (a subprocess); each must end with it."""
     marker = f"AUTOFLUX_TEST_MARKER={os.getpid()}-{time.time_ns()}"
     environment = {**os.environ, marker.split("=")[0]: marker.split("=")[1]}
-    command = subprocess.Popen(
-        [sys.executable, "-m", "autoflux", "run", "--help"], env=environment, stdout=subprocess.DEVNULL, cwd=tmp_path
-    )
+    command = subprocess.Popen([sys.executable, "-m", "autoflux", *arguments], env=environment, stdout=subprocess.DEVNULL, cwd=cwd)
     seen: set[int] = set()
     while command.poll() is None:
         seen.update(_dbt_processes(marker))
         time.sleep(0.005)
     assert command.returncode == 0
-    assert seen, "no dbt process was started for `autoflux run`"
     assert all(_gone(pid, within=5) for pid in seen)
+    return seen
+
+
+def test_the_run_command_starts_dbt_first_and_leaves_no_dbt_process_behind(tmp_path):
+    """``autoflux run`` of a workspace never built starts dbt's process before anything else (autoflux.__main__);
+    the command's end is the process's end."""
+    assert _dbt_processes_during("run", "--help", cwd=tmp_path), "no dbt process was started for `autoflux run`"
+
+
+def test_the_run_command_of_a_built_workspace_leaves_dbt_to_the_run(ingested, tmp_path):
+    """A workspace built before is most often up to date: dbt's process is not started ahead (the run starts it when it
+    finds the build out of date), whichever way the workspace is named."""
+    with autoflux.Pipeline.open(ingested) as pipeline:
+        pipeline.transform()
+    for arguments in (["-w", str(ingested)], [f"--workspace={ingested}"], [f"-w{ingested}"]):
+        assert not _dbt_processes_during("run", *arguments, "--help", cwd=tmp_path), arguments
+    assert _dbt_processes_during("run", "-w", str(tmp_path), "--help", cwd=ingested), "a folder never built starts it"
