@@ -167,6 +167,9 @@ class Engine(BaseEngine):
                 result.append(Relation(schema, table.name, self._count(schema, table.name), kind))
         return result
 
+    def relation_exists(self, schema: str, name: str) -> bool:
+        return self.spark.catalog.tableExists(f"{quoted(schema)}.{quoted(name)}")
+
     def _count(self, schema: str, name: str) -> int | None:
         """Rows of a table or view; None for a view that cannot be read (its tables are gone)."""
         try:

@@ -327,7 +327,7 @@ def catalog_tables(spark: SparkSession, schema: str) -> list[Any]:
 
 def catalog_frame(spark: SparkSession, schema: str, table: str) -> DataFrame:
     """``schema.table`` of Spark's catalog as a DataFrame; raises TableNotFoundError when it is not there."""
-    if not any(t.name == table for t in catalog_tables(spark, schema)):
+    if not spark.catalog.tableExists(f"{quoted(schema)}.{quoted(table)}"):  # not listTables: it describes every table
         raise TableNotFoundError(f"no table {schema}.{table} in Spark's catalog", hint="run `autoflux transform` first")
     return spark.table(f"{quoted(schema)}.{quoted(table)}")
 
