@@ -208,14 +208,16 @@ class Pipeline:
         with self._writing("transform"):
             return self._transform(select=select, test=test, if_changed=if_changed)
 
-    def _transform(self, *, select: str | None, test: bool | None, if_changed: bool = False) -> TransformReport:
+    def _transform(self, *, select: str | None, test: bool | None, if_changed: bool = False, synced: bool = False) -> TransformReport:
+        """``synced``: this run's ingest has just shown the raw tables to the engine and synced the dbt project."""
         from autoflux.transform.dbt import TransformReport, built_as_now, run_dbt
 
         raw_tables = self.engine.raw_store().tables()
         if not raw_tables:
             raise AutoFluxError("there are no raw tables yet", hint="run `autoflux ingest SOURCE` first")
-        self._publish_raw(raw_tables)
-        sync_project(self.workspace, self.engine)
+        if not synced:
+            self._publish_raw(raw_tables)
+            sync_project(self.workspace, self.engine)
         if if_changed and select is None and built_as_now(self.workspace, self.engine, test=test) and self._ml_table_exists():
             return TransformReport(up_to_date=True)
         with self.console.progress() as progress:
@@ -290,7 +292,7 @@ class Pipeline:
         if summary.ingest.failed:
             return
         started = time.perf_counter()
-        summary.transform = self.transform(if_changed=not force)
+        summary.transform = self._transform(select=None, test=None, if_changed=not force, synced=True)
         summary.seconds["transform"] = time.perf_counter() - started
         started = time.perf_counter()
         ml = self.workspace.config.ml

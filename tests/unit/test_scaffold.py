@@ -86,3 +86,28 @@ def test_duckdb_raw_view_keeps_the_row_order_across_the_files_of_a_version(works
     with duckdb.connect(engine.database, read_only=True) as connection:
         ids = [row[0] for row in connection.execute('select id from raw."train"').fetchall()]
     assert ids == list(range(60_000))
+
+
+def test_a_run_reads_the_raw_tables_into_the_dbt_project_once_and_transform_alone_reads_them_too(workspace, tmp_path, monkeypatch):
+    import autoflux
+    import autoflux.pipeline
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.csv").write_text("id,x,target\n1,10,0\n2,20,1\n")
+    (data / "test.csv").write_text("id,x\n3,30\n")
+    synced: list[str] = []
+
+    def counted(ws, engine):
+        synced.append(ws.root.name)
+        return sync_project(ws, engine)
+
+    monkeypatch.setattr(autoflux.pipeline, "sync_project", counted)
+    summary = autoflux.run(workspace, [str(data)], report=False)
+    assert summary.handoff["train_rows"] == 2 and len(synced) == 1  # by ingest; transform, right after, reads no table again
+    (data / "test.csv").write_text("id,x\n3,30\n4,40\n")
+    with autoflux.Pipeline.open(workspace) as pipeline:
+        pipeline.ingest([str(data)])
+        assert len(synced) == 2
+        assert pipeline.transform().models and len(synced) == 3  # a transform of its own brings the project in step first
+    assert autoflux.load_training_data(workspace).test.shape[0] == 2
