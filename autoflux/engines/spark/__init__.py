@@ -26,7 +26,7 @@ from autoflux.engines.base import Engine as BaseEngine
 from autoflux.engines.base import Relation
 from autoflux.engines.spark import session as sessions
 from autoflux.engines.spark.ingest import quoted
-from autoflux.engines.spark.store import SparkRawStore, catalog_frame, catalog_tables
+from autoflux.engines.spark.store import SparkRawStore, catalog_frame, catalog_has, catalog_tables
 from autoflux.lake import RAW
 
 if TYPE_CHECKING:
@@ -168,7 +168,7 @@ class Engine(BaseEngine):
         return result
 
     def relation_exists(self, schema: str, name: str) -> bool:
-        return self.spark.catalog.tableExists(f"{quoted(schema)}.{quoted(name)}")
+        return catalog_has(self.spark, schema, name)
 
     def _count(self, schema: str, name: str) -> int | None:
         """Rows of a table or view; None for a view that cannot be read (its tables are gone)."""

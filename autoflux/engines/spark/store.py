@@ -312,10 +312,9 @@ class SparkRawStore(RawStore):
 
     def properties(self, table: str) -> dict[str, str]:
         """The raw table's properties; empty when the table does not exist."""
-        name = f"{RAW}.{quoted(table)}"
-        if not self.spark.catalog.tableExists(name):
+        if not catalog_has(self.spark, RAW, table):
             return {}
-        return {row["key"]: row["value"] for row in self.spark.sql(f"show tblproperties {name}").collect()}
+        return {row["key"]: row["value"] for row in self.spark.sql(f"show tblproperties {RAW}.{quoted(table)}").collect()}
 
 
 def catalog_tables(spark: SparkSession, schema: str) -> list[Any]:
@@ -325,9 +324,14 @@ def catalog_tables(spark: SparkSession, schema: str) -> list[Any]:
     return [t for t in spark.catalog.listTables(schema) if not t.isTemporary]
 
 
+def catalog_has(spark: SparkSession, schema: str, table: str) -> bool:
+    """Whether Spark's catalog has table or view ``schema.table``: one lookup (:func:`catalog_tables` describes every table)."""
+    return spark.catalog.tableExists(f"{quoted(schema)}.{quoted(table)}")
+
+
 def catalog_frame(spark: SparkSession, schema: str, table: str) -> DataFrame:
     """``schema.table`` of Spark's catalog as a DataFrame; raises TableNotFoundError when it is not there."""
-    if not spark.catalog.tableExists(f"{quoted(schema)}.{quoted(table)}"):  # not listTables: it describes every table
+    if not catalog_has(spark, schema, table):
         raise TableNotFoundError(f"no table {schema}.{table} in Spark's catalog", hint="run `autoflux transform` first")
     return spark.table(f"{quoted(schema)}.{quoted(table)}")
 
