@@ -1,6 +1,7 @@
 """PostgreSQL: the raw Delta tables are loaded into schema ``raw``; dbt-postgres builds the models.
 
-Raw tables are loaded by ADBC's binary COPY, streamed batch by batch from the Delta table, and
+Raw tables are loaded by binary ``COPY ... FREEZE`` (psycopg2, the driver dbt-postgres uses),
+streamed batch by batch from the Delta table and encoded by :mod:`autoflux.engines.pg_copy`, and
 only when the table's load id changed since it was last published. Each load fills a new table
 that replaces the old one by rename in the same transaction, so a reader sees the old rows or the
 new ones, never part of a load. The table's comment records what it holds (load id, Delta
@@ -128,7 +129,7 @@ def resolve_target(settings: Settings, environ: Mapping[str, str] = os.environ) 
 
 class Engine(BaseEngine):
     settings: Settings
-    PACKAGES = ("dbt-postgres", "adbc-driver-postgresql")
+    PACKAGES = ("dbt-postgres", "psycopg2-binary", "adbc-driver-postgresql")
 
     def __init__(self, settings: Settings, workspace: Workspace) -> None:
         super().__init__(settings, workspace)
@@ -165,13 +166,10 @@ class Engine(BaseEngine):
             self._admin(f"drop database if exists {_ident(settings.database)} with (force)", "dropping a scratch database")
 
     def _admin(self, sql: str, what: str) -> None:
-        from adbc_driver_postgresql import dbapi
-
-        try:
-            with dbapi.connect(self.target.uri(), autocommit=True) as connection, connection.cursor() as cursor:
-                cursor.execute(sql)
-        except dbapi.Error as error:
-            raise self._query_error(error, what) from None
+        with self._connect() as connection:
+            connection.autocommit = True
+            with connection.cursor() as cursor:
+                self._execute(cursor, sql, what)
 
     def publish_raw(self, tables: Iterable[str], *, rebuilt_views: Collection[str] = ()) -> None:
         """Load each raw Delta table whose load id changed into ``raw.<table>``, one transaction each.
@@ -228,11 +226,7 @@ class Engine(BaseEngine):
         what = f"loading raw.{name} into PostgreSQL"
         definition = ", ".join(f"{_ident(f.name)} {pg_type}" for f, pg_type, _ in copied)
         self._execute(cursor, f"create table {new} ({definition})", what)
-        batches = (batch.cast(schema, safe=False) for batch in _batches(delta, dataset, schema.names))
-        try:
-            cursor.adbc_ingest(staging, pa.RecordBatchReader.from_batches(schema, batches), mode="append", db_schema_name=RAW)
-        except self._errors() as error:
-            raise self._query_error(error, what) from None
+        self._copy(cursor, new, (batch.cast(schema, safe=False) for batch in _batches(delta, dataset, schema.names)), what)
         if constant:  # added with their value as default: PostgreSQL keeps it once, for every row
             added = [(_ident(f.name), pg_type, _literal(constant[f.name])) for f, pg_type, _ in columns[len(copied) :]]
             self._execute(cursor, f"alter table {new} " + ", ".join(f"add column {c} {t} default {v}" for c, t, v in added), what)
@@ -266,6 +260,18 @@ class Engine(BaseEngine):
         self._execute(cursor, f"comment on table {target} is {_literal(json.dumps(mark))}", what)
         self._execute(cursor, f"drop table {new}", what)
 
+    def _copy(self, cursor, table: str, batches: Iterator[pa.RecordBatch], what: str) -> None:
+        """Stream ``batches`` into ``table``, created in this transaction (so frozen: no later pass sets hint bits)."""
+        from autoflux.engines.pg_copy import BinaryCopy
+
+        stream = BinaryCopy(batches)
+        try:
+            cursor.copy_expert(f"copy {table} from stdin (format binary, freeze)", stream, size=1 << 20)
+        except self._errors() as error:
+            if stream.error is not None:  # reading the Delta table failed: the driver only says that read() did
+                raise stream.error from None
+            raise self._query_error(error, what) from None
+
     def relations(self, schemas: Iterable[str]) -> list[Relation]:
         wanted = list(schemas)
         if not wanted:
@@ -285,7 +291,7 @@ class Engine(BaseEngine):
         return result
 
     def read_arrow(self, schema: str, table: str) -> pa.Table:
-        with self._connect() as connection, connection.cursor() as cursor:
+        with self._connect_arrow() as connection, connection.cursor() as cursor:
             found = self._fetch(cursor, f"select to_regclass({_literal(_ident(schema) + '.' + _ident(table))})::text", "looking up a table")
             if found[0][0] is None:
                 raise TableNotFoundError(
@@ -295,7 +301,7 @@ class Engine(BaseEngine):
             try:
                 cursor.execute(f"select * from {_ident(schema)}.{_ident(table)}")
                 data = cursor.fetch_arrow_table()
-            except self._errors() as error:
+            except self._arrow_errors() as error:
                 raise self._query_error(error, f"reading {schema}.{table}") from None
         return _plain(data)
 
@@ -304,11 +310,11 @@ class Engine(BaseEngine):
     SQL_NESTED_BINS = True
 
     def query(self, sql: str) -> pa.Table:
-        with self._connect() as connection, connection.cursor() as cursor:
+        with self._connect_arrow() as connection, connection.cursor() as cursor:
             try:
                 cursor.execute(sql)
                 return _plain(cursor.fetch_arrow_table())
-            except self._errors() as error:
+            except self._arrow_errors() as error:
                 raise self._query_error(error, "a query") from None
 
     def sql_distinct(self, expression: str) -> str:
@@ -328,24 +334,46 @@ class Engine(BaseEngine):
 
     @contextmanager
     def _connect(self) -> Iterator[Any]:
+        """A psycopg2 connection, in a transaction: statements and COPY."""
+        try:
+            import psycopg2
+        except ImportError:
+            raise MissingDependencyError("the postgres engine", extra="postgres", package="psycopg2-binary") from None
+        with self._connection(psycopg2.connect, psycopg2.Error) as connection:
+            yield connection
+
+    @contextmanager
+    def _connect_arrow(self) -> Iterator[Any]:
+        """An ADBC connection: results as Arrow, by binary COPY."""
         try:
             from adbc_driver_postgresql import dbapi
         except ImportError:
             raise MissingDependencyError("the postgres engine", extra="postgres", package="adbc-driver-postgresql") from None
+        with self._connection(dbapi.connect, dbapi.Error) as connection:
+            yield connection
+
+    @contextmanager
+    def _connection(self, connect: Any, errors: type[Exception]) -> Iterator[Any]:
         try:
-            connection = dbapi.connect(self.target.uri())
-        except dbapi.Error as error:
+            connection = connect(self.target.uri())
+        except errors as error:
             raise self._connection_error(error) from None
         try:
             yield connection
-        except dbapi.Error as error:
+        except errors as error:
             raise self._query_error(error, "a statement") from None
         finally:
-            with suppress(dbapi.Error):
+            with suppress(errors):
                 connection.close()
 
     @staticmethod
     def _errors() -> type[Exception]:
+        from psycopg2 import Error
+
+        return Error
+
+    @staticmethod
+    def _arrow_errors() -> type[Exception]:
         from adbc_driver_manager import Error
 
         return Error
@@ -421,7 +449,7 @@ class Engine(BaseEngine):
         return down
 
     def _query_error(self, error: Exception, what: str) -> EngineError:
-        sqlstate = getattr(error, "sqlstate", None)
+        sqlstate = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
         detail = f" [SQLSTATE {sqlstate}]" if sqlstate else ""
         return EngineError(f"{what} failed on PostgreSQL at {self.target.address}: {self.target.scrub(_reason(error))}{detail}")
 
