@@ -2,8 +2,9 @@
 
 A row is a 16-bit field count, then per field a 32-bit length (-1 for NULL) and the value in
 PostgreSQL's binary form (big-endian numbers, days and microseconds since 2000-01-01, text as UTF-8).
-Fixed-width columns are laid out with numpy, rows are joined by Arrow's ``binary_join_element_wise``:
-no Python runs per value, except for ``numeric`` (rare in raw tables), which is encoded value by value.
+Lengths and fixed-width values are laid out side by side with numpy, then each row's pieces are
+joined by Arrow's ``binary_join_element_wise``: no Python runs per value, except for ``numeric``
+(rare in raw tables), which is encoded value by value.
 See "Binary Format" in https://www.postgresql.org/docs/current/sql-copy.html.
 """
 
@@ -19,7 +20,6 @@ import pyarrow.compute as pc
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)  # signature, flags, header extension length
 TRAILER = struct.pack(">h", -1)
-NULL_FIELD = struct.pack(">i", -1)
 NOTHING = pa.scalar(b"", pa.large_binary())  # the row join's separator
 EPOCH_DAYS = 10_957  # 2000-01-01 (PostgreSQL's epoch) in days since 1970-01-01
 EPOCH_MICROSECONDS = EPOCH_DAYS * 86_400_000_000
@@ -58,15 +58,35 @@ def encode(batch: pa.RecordBatch) -> bytes:
     rows = batch.num_rows
     if not rows:
         return b""
-    pieces: list[pa.Array | np.ndarray] = [np.full((rows, 1), batch.num_columns, ">i2").view(np.uint8)]
-    pieces += [_field(column) for column in batch.columns]
-    joined = pc.binary_join_element_wise(*_merged(pieces, rows), NOTHING, null_handling="replace", null_replacement=NULL_FIELD)
+    pieces: list[np.ndarray | pa.Array] = [np.broadcast_to(np.int16(batch.num_columns), rows)]
+    for column in batch.columns:
+        pieces += _field(column)
+    joined = pc.binary_join_element_wise(*_merged(pieces, rows), NOTHING, null_handling="replace", null_replacement=b"")
     start, end = np.frombuffer(joined.buffers()[1], np.int64, rows + 1, joined.offset * 8)[[0, -1]]
     return joined.buffers()[2][int(start) : int(end)].to_pybytes()
 
 
-def _merged(pieces: list[pa.Array | np.ndarray], rows: int) -> list[pa.Array]:
-    """Runs of fixed-width pieces (numpy ``rows × bytes``) made one binary array each; Arrow pieces as they are."""
+def _field(column: pa.Array) -> list[np.ndarray | pa.Array]:
+    """One column's fields as pieces of the row: numpy arrays are fixed-width values (sent big-endian), Arrow
+    arrays are variable-width bytes (a null sends nothing). The length comes first, -1 for a null."""
+    kind = column.type
+    if pa.types.is_decimal(kind):
+        column = pa.array([None if v is None else _numeric(v, kind.scale) for v in column.to_pylist()], pa.large_binary())
+    elif pa.types.is_string(kind) or pa.types.is_binary(kind) or pa.types.is_large_string(kind) or pa.types.is_large_binary(kind):
+        column = column.cast(pa.large_binary())
+    else:
+        values = _fixed_values(column)
+        width = values.dtype.itemsize
+        if not column.null_count:
+            return [np.broadcast_to(np.int32(width), len(column)), values]
+        valid = pc.is_valid(column)
+        lengths = np.where(valid.to_numpy(zero_copy_only=False), np.int32(width), np.int32(-1))
+        return [lengths, _as_binary(_block([values], len(column)), valid)]
+    return [pc.binary_length(column).fill_null(-1).to_numpy().astype(np.int32, copy=False), column]
+
+
+def _merged(pieces: list[np.ndarray | pa.Array], rows: int) -> list[pa.Array]:
+    """Each run of fixed-width pieces made one binary array (a block of bytes per row); Arrow pieces as they are."""
     merged: list[pa.Array] = []
     run: list[np.ndarray] = []
     for piece in [*pieces, None]:
@@ -74,30 +94,22 @@ def _merged(pieces: list[pa.Array | np.ndarray], rows: int) -> list[pa.Array]:
             run.append(piece)
             continue
         if run:
-            merged.append(_as_binary(np.hstack(run) if len(run) > 1 else run[0]))
+            merged.append(_as_binary(_block(run, rows)))
             run = []
         if piece is not None:
             merged.append(piece)
     return merged
 
 
-def _field(column: pa.Array) -> pa.Array | np.ndarray:
-    """One column's fields: a numpy ``rows × (4 + width)`` block when fixed-width without nulls, else a binary array
-    whose nulls the row join replaces by the NULL field."""
-    kind = column.type
-    if pa.types.is_string(kind) or pa.types.is_binary(kind) or pa.types.is_large_string(kind) or pa.types.is_large_binary(kind):
-        data = column.cast(pa.large_binary())
-        lengths = pc.binary_length(data).cast(pa.int32()).fill_null(0).to_numpy().astype(">i4")
-        return pc.binary_join_element_wise(_as_binary(lengths.view(np.uint8).reshape(-1, 4)), data, NOTHING)
-    if pa.types.is_decimal(kind):
-        scale = kind.scale
-        return pa.array([None if v is None else _numeric(v, scale) for v in column.to_pylist()], pa.large_binary())
-    values = _fixed_values(column)
-    width = values.dtype.itemsize
-    block = np.empty((len(column), 4 + width), np.uint8)
-    block[:, :4] = np.frombuffer(struct.pack(">i", width), np.uint8)
-    block[:, 4:] = values.astype(values.dtype.newbyteorder(">"), copy=False).view(np.uint8).reshape(-1, width)
-    return block if not column.null_count else _as_binary(block, valid=pc.is_valid(column))
+def _block(run: list[np.ndarray], rows: int) -> np.ndarray:
+    """The values of ``run`` side by side, big-endian: ``rows × (sum of their widths)`` bytes."""
+    block = np.empty((rows, sum(values.dtype.itemsize for values in run)), np.uint8)
+    at = 0
+    for values in run:
+        width = values.dtype.itemsize
+        block[:, at : at + width].view(values.dtype.newbyteorder(">"))[:, 0] = values
+        at += width
+    return block
 
 
 def _as_binary(block: np.ndarray, valid: pa.BooleanArray | None = None) -> pa.Array:
@@ -105,7 +117,7 @@ def _as_binary(block: np.ndarray, valid: pa.BooleanArray | None = None) -> pa.Ar
     rows, width = block.shape
     offsets = pa.py_buffer(np.arange(0, (rows + 1) * width, width, dtype=np.int64))
     bitmap = None if valid is None else valid.buffers()[1]  # is_valid's result: offset 0, no nulls of its own
-    return pa.LargeBinaryArray.from_buffers(pa.large_binary(), rows, [bitmap, offsets, pa.py_buffer(np.ascontiguousarray(block))])
+    return pa.LargeBinaryArray.from_buffers(pa.large_binary(), rows, [bitmap, offsets, pa.py_buffer(block)])
 
 
 def _fixed_values(column: pa.Array) -> np.ndarray:
@@ -147,6 +159,5 @@ def _numeric(value: Decimal, scale: int) -> bytes:
     while groups and groups[-1] == 0:
         groups.pop()
     if not groups:
-        return struct.pack(">ihhHh", 8, 0, 0, NUMERIC_POSITIVE, scale)
-    body = struct.pack(f">hhHh{len(groups)}H", len(groups), weight, NUMERIC_NEGATIVE if sign else NUMERIC_POSITIVE, scale, *groups)
-    return struct.pack(">i", len(body)) + body
+        return struct.pack(">hhHh", 0, 0, NUMERIC_POSITIVE, scale)
+    return struct.pack(f">hhHh{len(groups)}H", len(groups), weight, NUMERIC_NEGATIVE if sign else NUMERIC_POSITIVE, scale, *groups)
