@@ -18,6 +18,8 @@ row count and the sum of the row hashes modulo 2⁶⁴ (a sum, so duplicated row
 from __future__ import annotations
 
 import hashlib
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
@@ -36,11 +38,16 @@ def content_hash(table: pa.Table) -> str:
     """The order- and engine-independent hash of ``table`` (see the module docstring)."""
     names = sorted(table.column_names)
     total = np.uint64(0)
-    with np.errstate(over="ignore"):
+    # Columns are turned into numbers on two threads (numpy and Arrow release the GIL), folded in order here.
+    with np.errstate(over="ignore"), ThreadPoolExecutor(2) as pool:
         for batch in table.select(names).to_batches(max_chunksize=_BATCH):
             rows = np.full(batch.num_rows, 0x51ED_270B, dtype=np.uint64)
-            for column in batch.columns:
-                rows = _mix(rows ^ _values(column))
+            pending: deque[Future[np.ndarray]] = deque()
+            for column in [*batch.columns, None]:
+                if column is not None:
+                    pending.append(pool.submit(_values, column))
+                while pending and (column is None or len(pending) > 2):
+                    rows = _mix(rows ^ pending.popleft().result())
             total = total + rows.sum(dtype=np.uint64)
     digest = hashlib.sha256()
     digest.update("\x1f".join(names).encode())
@@ -90,8 +97,9 @@ def _floats(values: np.ndarray) -> np.ndarray:
         exponent = np.floor(np.log10(np.abs(kept))).astype(np.int64) - (_DIGITS - 1)
         mantissa = np.round(_over_power_of_ten(kept, exponent))
         over = np.abs(mantissa) >= 10.0**_DIGITS  # log10 put the value a digit low
-        exponent = exponent + over
-        mantissa = np.where(over, np.round(_over_power_of_ten(kept, exponent)), mantissa).astype(np.int64)
+        exponent[over] += 1
+        mantissa[over] = np.round(_over_power_of_ten(kept[over], exponent[over]))
+        mantissa = mantissa.astype(np.int64)
         hashed[fraction] = _mix(_mix(_FLOAT ^ mantissa.view(np.uint64)) ^ exponent.view(np.uint64))
     hashed[np.isnan(values)] = _NAN
     hashed[np.isposinf(values)] = _INF
