@@ -292,17 +292,19 @@ class Engine(BaseEngine):
 
     def read_arrow(self, schema: str, table: str) -> pa.Table:
         with self._connect_arrow() as connection, connection.cursor() as cursor:
-            found = self._fetch(cursor, f"select to_regclass({_literal(_ident(schema) + '.' + _ident(table))})::text", "looking up a table")
-            if found[0][0] is None:
-                raise TableNotFoundError(
-                    f"no table {schema}.{table} in PostgreSQL database {self.target.database!r} at {self.target.address}",
-                    hint="run `autoflux transform` first",
-                )
             try:
-                cursor.execute(f"select * from {_ident(schema)}.{_ident(table)}")
-                data = cursor.fetch_arrow_table()
+                cursor.execute(f"select to_regclass({_literal(_ident(schema) + '.' + _ident(table))})::text")
+                data = None
+                if cursor.fetchone()[0] is not None:
+                    cursor.execute(f"select * from {_ident(schema)}.{_ident(table)}")
+                    data = cursor.fetch_arrow_table()
             except self._arrow_errors() as error:
                 raise self._query_error(error, f"reading {schema}.{table}") from None
+        if data is None:
+            raise TableNotFoundError(
+                f"no table {schema}.{table} in PostgreSQL database {self.target.database!r} at {self.target.address}",
+                hint="run `autoflux transform` first",
+            )
         return _plain(data)
 
     SQL_DOUBLE = "double precision"
