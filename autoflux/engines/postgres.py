@@ -291,15 +291,12 @@ class Engine(BaseEngine):
         return result
 
     def read_arrow(self, schema: str, table: str) -> pa.Table:
-        with self._connect_arrow() as connection, connection.cursor() as cursor:
-            try:
-                cursor.execute(f"select to_regclass({_literal(_ident(schema) + '.' + _ident(table))})::text")
-                data = None
-                if cursor.fetchone()[0] is not None:
-                    cursor.execute(f"select * from {_ident(schema)}.{_ident(table)}")
-                    data = cursor.fetch_arrow_table()
-            except self._arrow_errors() as error:
-                raise self._query_error(error, f"reading {schema}.{table}") from None
+        with self._connect(arrow=True, what=f"reading {schema}.{table}") as connection, connection.cursor() as cursor:
+            cursor.execute(f"select to_regclass({_literal(_ident(schema) + '.' + _ident(table))})::text")
+            data = None
+            if cursor.fetchone()[0] is not None:
+                cursor.execute(f"select * from {_ident(schema)}.{_ident(table)}")
+                data = cursor.fetch_arrow_table()
         if data is None:
             raise TableNotFoundError(
                 f"no table {schema}.{table} in PostgreSQL database {self.target.database!r} at {self.target.address}",
@@ -312,12 +309,9 @@ class Engine(BaseEngine):
     SQL_NESTED_BINS = True
 
     def query(self, sql: str) -> pa.Table:
-        with self._connect_arrow() as connection, connection.cursor() as cursor:
-            try:
-                cursor.execute(sql)
-                return _plain(cursor.fetch_arrow_table())
-            except self._arrow_errors() as error:
-                raise self._query_error(error, "a query") from None
+        with self._connect(arrow=True, what="a query") as connection, connection.cursor() as cursor:
+            cursor.execute(sql)
+            return _plain(cursor.fetch_arrow_table())
 
     def sql_distinct(self, expression: str) -> str:
         return f"count(distinct {expression})"
@@ -335,48 +329,32 @@ class Engine(BaseEngine):
         return f"cast(extract(epoch from {expression}) as {self.SQL_DOUBLE}) / 86400.0"
 
     @contextmanager
-    def _connect(self) -> Iterator[Any]:
-        """A psycopg2 connection, in a transaction: statements and COPY."""
+    def _connect(self, *, arrow: bool = False, what: str = "a statement") -> Iterator[Any]:
+        """A connection, in a transaction: psycopg2 for statements and COPY, or ADBC (``arrow``) for results as
+        Arrow; a query error in the block is named as ``what`` failing."""
         try:
-            import psycopg2
+            if arrow:
+                from adbc_driver_postgresql import dbapi as driver
+            else:
+                import psycopg2 as driver
         except ImportError:
-            raise MissingDependencyError("the postgres engine", extra="postgres", package="psycopg2-binary") from None
-        with self._connection(psycopg2.connect, psycopg2.Error) as connection:
-            yield connection
-
-    @contextmanager
-    def _connect_arrow(self) -> Iterator[Any]:
-        """An ADBC connection: results as Arrow, by binary COPY."""
+            package = "adbc-driver-postgresql" if arrow else "psycopg2-binary"
+            raise MissingDependencyError("the postgres engine", extra="postgres", package=package) from None
         try:
-            from adbc_driver_postgresql import dbapi
-        except ImportError:
-            raise MissingDependencyError("the postgres engine", extra="postgres", package="adbc-driver-postgresql") from None
-        with self._connection(dbapi.connect, dbapi.Error) as connection:
-            yield connection
-
-    @contextmanager
-    def _connection(self, connect: Any, errors: type[Exception]) -> Iterator[Any]:
-        try:
-            connection = connect(self.target.uri())
-        except errors as error:
+            connection = driver.connect(self.target.uri())
+        except driver.Error as error:
             raise self._connection_error(error) from None
         try:
             yield connection
-        except errors as error:
-            raise self._query_error(error, "a statement") from None
+        except driver.Error as error:
+            raise self._query_error(error, what) from None
         finally:
-            with suppress(errors):
+            with suppress(driver.Error):
                 connection.close()
 
     @staticmethod
     def _errors() -> type[Exception]:
         from psycopg2 import Error
-
-        return Error
-
-    @staticmethod
-    def _arrow_errors() -> type[Exception]:
-        from adbc_driver_manager import Error
 
         return Error
 
