@@ -211,8 +211,13 @@ class Pipeline:
 
         rebuilt = dbt_views(self.workspace.dbt_dir / "target")
         loads = []
-        with ThreadPoolExecutor(2, thread_name_prefix="autoflux-publish") as pool:
+        pool = ThreadPoolExecutor(2, thread_name_prefix="autoflux-publish")
+        try:
             yield vet, lambda table: loads.append(pool.submit(self.engine.publish_raw, [table], rebuilt_views=rebuilt))
+        except BaseException:
+            pool.shutdown(cancel_futures=True)  # a load under way ends (one transaction); those waiting do not start
+            raise
+        pool.shutdown()
         for load in loads:
             load.result()
 
