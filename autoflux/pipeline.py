@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -163,18 +163,10 @@ class Pipeline:
                     counts[data_file.table] = counts.get(data_file.table, 0) + rows
                     progress.update(tasks[data_file.table], completed=done, detail=f"{counts[data_file.table]:,} rows")
 
-            with self._publishing_during_ingest() as (on_tables, on_table):
-                report = ingest_paths(
-                    self.workspace,
-                    roots,
-                    store=self.engine.raw_store(),
-                    force=force,
-                    on_file=on_file,
-                    on_progress=on_progress,
-                    on_tables=on_tables,
-                    on_table=on_table,
-                )
-        self._publish_raw(self.engine.raw_store().tables())  # what was not published yet (and the quarantine)
+            report = ingest_paths(
+                self.workspace, roots, store=self.engine.raw_store(), force=force, on_file=on_file, on_progress=on_progress
+            )
+        self._publish_raw(self.engine.raw_store().tables())
         sync_project(self.workspace, self.engine)
         return report
 
@@ -193,33 +185,6 @@ class Pipeline:
         if not chosen:
             raise IngestError("no sources to ingest", hint="pass a folder or URL, or list sources in autoflux.yml")
         return chosen
-
-    @contextlib.contextmanager
-    def _publishing_during_ingest(self) -> Iterator[tuple[Callable[[list[str]], None] | None, Callable[[str], None] | None]]:
-        """Ingest's ``on_tables`` and ``on_table`` on an engine with ``PUBLISH_DURING_INGEST`` (else None): the names
-        of the lake's and the ingest's tables are vetted before any is written; a committed table is published on
-        another thread (two at a time). The block ends when those loads have, raising the first one's error."""
-        if not self.engine.PUBLISH_DURING_INGEST:
-            yield None, None
-            return
-        from concurrent.futures import ThreadPoolExecutor
-
-        from autoflux.transform.build import dbt_views
-
-        def vet(tables: list[str]) -> None:
-            self.engine.check_raw_names({*self.engine.raw_store().tables(), *tables})
-
-        rebuilt = dbt_views(self.workspace.dbt_dir / "target")
-        loads = []
-        pool = ThreadPoolExecutor(2, thread_name_prefix="autoflux-publish")
-        try:
-            yield vet, lambda table: loads.append(pool.submit(self.engine.publish_raw, [table], rebuilt_views=rebuilt))
-        except BaseException:
-            pool.shutdown(cancel_futures=True)  # a load under way ends (one transaction); those waiting do not start
-            raise
-        pool.shutdown()
-        for load in loads:
-            load.result()
 
     def _publish_raw(self, tables: list[str]) -> None:
         """Show the raw tables to the engine; views of the dbt project may be dropped (dbt rebuilds them)."""

@@ -37,9 +37,6 @@ class Engine(ABC):
     - ``PACKAGES``: the Python packages whose versions a build record names (dbt adapter, client).
     - ``DBT_IN_PROCESS``: dbt runs in AutoFlux's process, sharing the engine's session; otherwise in
       AutoFlux's dbt process (:mod:`autoflux.transform.dbt_process`).
-    - ``PUBLISH_DURING_INGEST``: :meth:`publish_raw` takes a while (a copy into a server), so ingest
-      has it load each table, on another thread, as soon as the table is committed, while the next
-      file is read; :meth:`check_raw_names` vets every table's name before the first is written.
     The raw tables are the store :meth:`raw_store` gives (:mod:`autoflux.ingest.store`); an engine
     that ingests with its own readers, or keeps raw tables other than as Delta tables in the lake,
     returns a store of its own.
@@ -48,7 +45,6 @@ class Engine(ABC):
     FRAME_FORMATS: ClassVar[tuple[str, ...]] = ()
     PACKAGES: ClassVar[tuple[str, ...]] = ()
     DBT_IN_PROCESS: ClassVar[bool] = False
-    PUBLISH_DURING_INGEST: ClassVar[bool] = False
 
     def __init__(self, settings: EngineSettings, workspace: Workspace) -> None:
         self.settings = settings
@@ -93,9 +89,6 @@ class Engine(ABC):
         (``schema.name``) are the views dbt recreates: an engine that binds views to a table's
         columns may drop them when those columns change.
         """
-
-    def check_raw_names(self, tables: Collection[str]) -> None:
-        """Raise when the engine cannot hold raw tables of these names side by side; nothing to check by default."""
 
     @abstractmethod
     def relations(self, schemas: Iterable[str]) -> list[Relation]:

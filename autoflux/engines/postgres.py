@@ -130,7 +130,6 @@ def resolve_target(settings: Settings, environ: Mapping[str, str] = os.environ) 
 class Engine(BaseEngine):
     settings: Settings
     PACKAGES = ("dbt-postgres", "psycopg2-binary", "adbc-driver-postgresql")
-    PUBLISH_DURING_INGEST = True
 
     def __init__(self, settings: Settings, workspace: Workspace) -> None:
         super().__init__(settings, workspace)
@@ -182,7 +181,7 @@ class Engine(BaseEngine):
         names = list(tables)
         if not names:
             return
-        self.check_raw_names(names)
+        _check_identifiers(names, "table")
         lake = self.workspace.lake
         with self._connect() as connection, connection.cursor() as cursor:
             self._execute(cursor, f"create schema if not exists {_ident(RAW)}", "creating schema raw")
@@ -211,9 +210,6 @@ class Engine(BaseEngine):
         with ThreadPoolExecutor(PARALLEL_LOADS) as pool:
             for loaded in [pool.submit(load, *table) for table in changed]:
                 loaded.result()
-
-    def check_raw_names(self, tables: Collection[str]) -> None:
-        _check_identifiers(list(tables), "table")
 
     def _load(self, cursor, name: str, delta, mark: dict[str, Any], rebuilt_views: set[str]) -> None:
         self._execute(cursor, f"select pg_advisory_xact_lock(hashtext({_literal('autoflux raw.' + name)}))", f"locking raw.{name}")

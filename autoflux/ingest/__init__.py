@@ -105,22 +105,16 @@ def ingest_paths(
     force: bool = False,
     on_file: Callable[[DataFile], None] | None = None,
     on_progress: ProgressCallback | None = None,
-    on_tables: Callable[[list[str]], None] | None = None,
-    on_table: Callable[[str], None] | None = None,
 ) -> IngestReport:
     """Ingest the data files under local ``roots`` into ``raw`` tables of the workspace's lake.
 
     ``store`` (the raw store of the workspace's engine) writes the tables and knows what each last loaded.
-    ``on_tables`` gets the names of the tables the files make before any is written (it may raise to stop
-    the ingest); ``on_table`` gets a table's name once this ingest has committed rows to it.
     Raises :class:`TableNameClashError` (before anything is written) when two files would become
     the same table; every other per-file problem is reported in the result.
     """
     started = time.perf_counter()
     report = IngestReport(new_load_id())
     found, report.skipped = find_files(workspace, roots)
-    if on_tables:
-        on_tables(sorted({f.table for f in found}))
     report.recovered = _finish_interrupted(workspace, store)
     singles, groups = _split_groups(found)
     for data_file in singles:
@@ -128,16 +122,11 @@ def ingest_paths(
             on_file(data_file)
         progress = (lambda rows, done, f=data_file: on_progress(f, rows, done)) if on_progress else None
         report.files.append(_ingest_file(workspace, store, data_file, report.load_id, force=force, on_batch=progress))
-        if on_table and report.files[-1].outcome == "loaded":
-            on_table(data_file.table)
     for table, files in groups.items():
         if on_file:
             on_file(files[0])
         progress = (lambda rows, done, f=files[0]: on_progress(f, rows, None)) if on_progress else None
-        results = _ingest_group(workspace, store, table, files, report.load_id, force=force, on_batch=progress)
-        report.files += results
-        if on_table and any(r.outcome in ("loaded", "removed") for r in results):
-            on_table(table)
+        report.files += _ingest_group(workspace, store, table, files, report.load_id, force=force, on_batch=progress)
     _publish_quarantine(workspace, store)
     fault("log")
     grouped = set(groups)

@@ -244,30 +244,9 @@ def test_a_reader_during_a_load_sees_the_old_table_or_the_new_one(pg_workspace, 
     assert any(loading and state == old for state, loading in seen), "no read happened while the COPY ran"
 
 
-def test_each_table_is_loaded_into_postgresql_while_ingest_reads_the_next(pg_workspace, postgres, database, tmp_path, monkeypatch):
-    from autoflux.engines.postgres import Engine
-
-    calls = []
-    publish = Engine.publish_raw
-
-    def recording(self, tables, **options):
-        tables = list(tables)
-        calls.append((tables, threading.current_thread().name.startswith("autoflux-publish")))
-        return publish(self, tables, **options)
-
-    monkeypatch.setattr(Engine, "publish_raw", recording)
-    data = tmp_path / "two"
-    data.mkdir()
-    write_rows(data / "first.csv", 1_000, "a")
-    write_rows(data / "second.csv", 2_000, "b")
-    ingest(pg_workspace, [data])
-    assert sorted(calls[:2]) == [(["first"], True), (["second"], True)]  # each as soon as committed, on the side
-    assert calls[2:] == [(["first", "second"], False)]  # then the rest (nothing left to load)
-    assert postgres.query(database, "select count(*), max(label) from raw.first") == [(1_000, "a")]
-    assert postgres.query(database, "select count(*), max(label) from raw.second") == [(2_000, "b")]
-
-
-def test_a_load_refused_on_the_side_stops_the_ingest_after_it_committed_the_lake(pg_workspace, postgres, database, tmp_path):
+def test_a_users_view_on_a_raw_table_whose_columns_change_stops_the_load_and_keeps_the_old_table(
+    pg_workspace, postgres, database, tmp_path
+):
     data = tmp_path / "v"
     data.mkdir()
     write_rows(data / "big.csv", 100, "old")

@@ -8,7 +8,6 @@ import os
 import pyarrow as pa
 import pytest
 
-from autoflux.exceptions import IngestError
 from autoflux.ingest.schema import LINEAGE_COLUMNS, SOURCE_NAME_KEY
 from autoflux.ingest.state import read_log
 from autoflux.lake import RAW
@@ -182,43 +181,3 @@ def test_a_late_failure_in_a_big_file_keeps_the_stored_table(workspace, data_dir
     assert f"line {rows + 2}" in result.message
     assert lake(workspace).open(RAW, "t").version() == 0
     assert raw("t").num_rows == 1
-
-
-def test_the_tables_are_named_before_any_is_written_and_each_announced_once_committed(workspace, data_dir):
-    """``on_tables`` and ``on_table``: how an engine vets the names, then loads each table into its server while ingest goes on."""
-    from ingesting import run_ingest
-
-    (data_dir / "a.csv").write_text("id\n1\n")
-    (data_dir / "b.csv").write_text("id\n2\n")
-    (data_dir / "events").mkdir()
-    for part in (1, 2):
-        (data_dir / "events" / f"part-{part}.csv").write_text(f"id\n{part}\n")
-    configured = Workspace.open(workspace)
-    seen = []
-
-    def on_tables(tables):
-        seen.append((tables, configured.lake.tables(RAW)))
-
-    def on_table(table):
-        seen.append((table, lake(workspace).open(RAW, table).version(), configured.lake.exists(RAW, "b")))
-
-    run_ingest(configured, [data_dir], on_tables=on_tables, on_table=on_table)
-    assert seen == [(["a", "b", "events"], []), ("a", 0, False), ("b", 0, True), ("events", 0, True)]  # a: before b was read
-    run_ingest(configured, [data_dir], on_tables=on_tables, on_table=on_table)
-    assert seen[4:] == [(["a", "b", "events"], ["a", "b", "events"])]  # nothing changed: no table to announce
-    (data_dir / "events" / "part-2.csv").unlink()
-    run_ingest(configured, [data_dir], on_table=on_table)
-    assert seen[5:] == [("events", 1, True)]  # a part gone: the table changed
-
-
-def test_an_ingest_stopped_by_on_tables_writes_nothing(workspace, data_dir):
-    from ingesting import run_ingest
-
-    (data_dir / "a.csv").write_text("id\n1\n")
-
-    def refuse(tables):
-        raise IngestError(f"refused {tables}")
-
-    with pytest.raises(IngestError, match=r"refused \['a'\]"):
-        run_ingest(Workspace.open(workspace), [data_dir], on_tables=refuse)
-    assert not lake(workspace).exists(RAW, "a")
