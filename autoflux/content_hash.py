@@ -43,11 +43,12 @@ def content_hash(table: pa.Table) -> str:
         for batch in table.select(names).to_batches(max_chunksize=_BATCH):
             rows = np.full(batch.num_rows, 0x51ED_270B, dtype=np.uint64)
             pending: deque[Future[np.ndarray]] = deque()
-            for column in [*batch.columns, None]:
-                if column is not None:
-                    pending.append(pool.submit(_values, column))
-                while pending and (column is None or len(pending) > 2):
+            for column in batch.columns:
+                pending.append(pool.submit(_values, column))
+                if len(pending) > 2:
                     rows = _mix(rows ^ pending.popleft().result())
+            for values in pending:
+                rows = _mix(rows ^ values.result())
             total = total + rows.sum(dtype=np.uint64)
     digest = hashlib.sha256()
     digest.update("\x1f".join(names).encode())

@@ -48,7 +48,7 @@ class BinaryCopy:
 def _stream(batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
     yield HEADER
     for batch in batches:
-        if batch.num_rows:
+        if batch.num_rows:  # an empty read() would end the COPY
             yield encode(batch)
     yield TRAILER
 

@@ -266,7 +266,7 @@ class Engine(BaseEngine):
 
         stream = BinaryCopy(batches)
         try:
-            cursor.copy_expert(f"copy {table} from stdin (format binary, freeze)", stream, size=1 << 20)
+            cursor.copy_expert(f"copy {table} from stdin (format binary, freeze)", stream)
         except self._errors() as error:
             if stream.error is not None:  # reading the Delta table failed: the driver only says that read() did
                 raise stream.error from None
@@ -546,7 +546,7 @@ def _check_identifiers(names: list[str], kind: str) -> None:
 
 
 def _postgres_type(field: pa.Field, table: str) -> tuple[str, pa.DataType]:
-    """The PostgreSQL column type for an Arrow field, and the Arrow type ADBC's COPY sends for it."""
+    """The PostgreSQL column type for an Arrow field, and the Arrow type the binary COPY sends for it (:mod:`.pg_copy`)."""
     kind = field.type
     if pa.types.is_boolean(kind):
         return "boolean", kind
