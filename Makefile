@@ -31,10 +31,11 @@ deps:
 	  apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless libpostgresql-jdbc-java chromium fonts-dejavu-core $$(command -v npm >/dev/null || echo nodejs npm); }
 	test -x node_modules/.bin/azurite-blob || npm install --no-save --no-audit --no-fund --loglevel=error azurite
 
+# Two test processes (pytest-xdist): the Spark tests on one, the rest on the other (tests/conftest.py).
 test: $(STAMP) deps bytecode
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[bench]"

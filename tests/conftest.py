@@ -59,6 +59,33 @@ def example_dir() -> Path:
     return EXAMPLE
 
 
+# ------------------------------------------------------------------- two processes (pytest-xdist)
+
+# Tests whose id names Spark or Sail start a JVM or a Spark Connect server, and share one per process;
+# these modules' Spark runs in processes of its own (a CLI subprocess; a standalone master and worker).
+SPARK_TEST = re.compile(r"spark|sail", re.IGNORECASE)
+SPARK_ELSEWHERE = {"tests/integration/spark/test_spark_quiet.py", "tests/integration/spark/test_spark_cluster.py"}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """How ``pytest -n 2`` (``make test``) shares the tests between its two processes.
+
+    The Spark tests are one unit, run in collection order by one process: the suite starts one
+    in-process JVM, and the Spark tests that build on one another keep their order. Each other
+    module is a unit (its module fixtures made once) for whichever process is free. The Spark
+    unit, the largest, starts first; it keeps ~1.6 of the two cores busy, the others ~1.
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SparkTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "spark" if SPARK_TEST.search(nodeid) and module not in SPARK_ELSEWHERE else module
+
+    return SparkTogether(config, log)
+
+
 # ------------------------------------------------------------------------------ workspaces
 
 

@@ -259,13 +259,27 @@ def test_a_users_view_on_a_raw_table_whose_columns_change_stops_the_load_and_kee
     assert Workspace.open(pg_workspace).lake.open(RAW, "big").to_pyarrow_table().column("label").to_pylist() == ["new"]
 
 
-def test_a_load_killed_halfway_leaves_the_old_table(pg_workspace, postgres, database, tmp_path):
+def test_a_load_killed_halfway_leaves_the_old_table(pg_workspace, postgres, database, tmp_path, monkeypatch):
+    from autoflux.engines.pg_copy import BinaryCopy
+
     data = tmp_path / "big"
     data.mkdir()
     write_rows(data / "big.csv", 100_000, "old")
     ingest(pg_workspace, [data])
     write_rows(data / "big.csv", 400_000, "new")
     killed: list[int] = []
+    read = BinaryCopy.read
+
+    def read_then_wait_for_the_kill(stream: BinaryCopy, *args: int) -> bytes:
+        """The first block goes out; the next waits until the server has killed the load (halfway, on any machine's pace)."""
+        if getattr(stream, "sent_one", False):
+            deadline = time.monotonic() + 60
+            while not killed and time.monotonic() < deadline:
+                time.sleep(0.01)
+        stream.sent_one = True
+        return read(stream, *args)
+
+    monkeypatch.setattr(BinaryCopy, "read", read_then_wait_for_the_kill)
 
     def kill() -> None:
         deadline = time.monotonic() + 60
