@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 REPORT_DIR = "report"
 RUN_FILE = "run.json"
+PROFILES_FILE = "raw_profiles.pickle"
 QUARANTINE_ROWS = 20
 DRIFT_CHARTS = 4
 
@@ -113,10 +114,13 @@ class Gatherer:
     """Collects the report's context; each part that fails is recorded under ``missing``, never raised."""
 
     def __init__(self, workspace: Workspace, engine: Engine) -> None:
+        from autoflux.report.profile import KeptProfiles
+
         self.workspace = workspace
         self.engine = engine
         self.missing: list[dict[str, str]] = []
         self.specs: dict[str, Any] = {}
+        self.raw_profiles = KeptProfiles(workspace.state_dir / REPORT_DIR / PROFILES_FILE)
         self.unreachable: str | None = None  # the engine did not answer: its other parts are not tried
 
     def on_engine(self, what: str, function, default=None):
@@ -165,9 +169,8 @@ class Gatherer:
         if any(n["status"] in ("error", "fail") for n in dbt_nodes):
             failed = ", ".join(n["name"] for n in dbt_nodes if n["status"] in ("error", "fail"))
             self.missing.append({"what": "a successful dbt build", "why": f"the last dbt build failed: {failed}"})
-        tables = []
-        for name in raw_tables:
-            tables.append(self._raw_section(name))
+        tables = [self._raw_section(name) for name in raw_tables]
+        self.attempt("the raw tables' kept profiles", self.raw_profiles.save)
         mart = self._mart_section(handoff)
         files = self._files(run, log)
         frames = None
@@ -279,8 +282,13 @@ class Gatherer:
             table = self.engine.raw_store().table(name)
             originals = {f.name: (f.metadata or {}).get(SOURCE_NAME_KEY.encode(), b"").decode() or None for f in table.schema}
             section["version"] = table.version
-            with raw_relation(self.workspace, self.engine, name) as (relation, run):
-                return profile_table(self.engine, run, relation, schema=RAW, table=name, skip=LINEAGE_COLUMNS, originals=originals)
+
+            def query():
+                with raw_relation(self.workspace, self.engine, name) as (relation, run):
+                    return profile_table(self.engine, run, relation, schema=RAW, table=name, skip=LINEAGE_COLUMNS, originals=originals)
+
+            identity = (self.workspace.config.engine.type, table.version, sorted(table.metadata.items()))
+            return self.raw_profiles.get(name, identity, query)
 
         section["profile"] = self.on_engine(f"the profile of raw.{name}", profile)
         section["history"] = self.attempt(f"the history of raw.{name}", lambda: _history(self.workspace, name), [])

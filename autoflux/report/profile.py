@@ -9,14 +9,18 @@ Identifiers are quoted and dialect differences taken from the engine (:mod:`auto
 from __future__ import annotations
 
 import contextlib
+import os
+import pickle
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from autoflux.checks.sql import column_kind, literal
+from autoflux.version import __version__
 
 if TYPE_CHECKING:
     from autoflux.engines.base import Engine
@@ -63,6 +67,65 @@ class TableProfile:
 
 
 Runner = Callable[[str], pa.Table]
+
+
+class KeptProfiles:
+    """The raw tables' profiles of the last report, each under its table's identity (the engine, the
+    Delta version and the last load): a report after a run that changed nothing queries no raw table.
+
+    Kept in ``path`` as a pickle that only profiles and their values may come back from; a file that
+    does not read back is ignored, and every table is profiled again.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.kept = _read_kept(path)
+        self.used: dict[str, tuple[Any, TableProfile]] = {}
+
+    def get(self, table: str, identity: Any, profile: Callable[[], TableProfile]) -> TableProfile:
+        """``table``'s kept profile when it was made of this ``identity``; else ``profile()``."""
+        identity = (__version__, [f.name for f in fields(ColumnProfile)], identity)
+        kept = self.kept.get(table)
+        found = kept[1] if kept is not None and kept[0] == identity else profile()
+        self.used[table] = (identity, found)
+        return found
+
+    def save(self) -> None:
+        """Keep the profiles used by this report (those of tables that no longer exist are dropped)."""
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        temporary.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_bytes(pickle.dumps(self.used, protocol=pickle.HIGHEST_PROTOCOL))
+        temporary.replace(self.path)
+
+
+class _ProfileUnpickler(pickle.Unpickler):
+    ALLOWED = {
+        ("autoflux.report.profile", "TableProfile"),
+        ("autoflux.report.profile", "ColumnProfile"),
+        ("copyreg", "_reconstructor"),
+        ("builtins", "object"),
+        ("datetime", "date"),
+        ("datetime", "datetime"),
+        ("datetime", "time"),
+        ("datetime", "timedelta"),
+        ("datetime", "timezone"),
+        ("zoneinfo", "ZoneInfo"),
+        ("decimal", "Decimal"),
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"{module}.{name} is not part of a profile")
+        return super().find_class(module, name)
+
+
+def _read_kept(path: Path) -> dict[str, tuple[Any, TableProfile]]:
+    try:
+        with path.open("rb") as file:
+            kept = _ProfileUnpickler(file).load()
+    except Exception:  # noqa: BLE001 - no file, or one this version cannot read: profile again
+        return {}
+    return kept if isinstance(kept, dict) else {}
 
 
 @contextlib.contextmanager

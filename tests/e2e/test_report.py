@@ -157,3 +157,44 @@ def test_quarantined_rows_and_history_are_shown(tmp_path, cli, configure):
     assert "1 rows set aside" in section and "2,b,extra" in section
     assert "+ amount double" in section  # the second load's schema change, in the history
     assert "dbt has not run yet" in html
+
+
+def test_a_report_after_a_run_that_changed_nothing_profiles_no_raw_table_again(tmp_path, cli, monkeypatch):
+    import os
+    import pickle
+
+    from autoflux.engines import create_engine
+    from autoflux.report import Gatherer, profile
+    from autoflux.workspace import Workspace
+
+    assert cli("init", "ws", cwd=tmp_path).exit_code == 0
+    ws = tmp_path / "ws"
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.csv").write_text("id,x\n1,0.5\n2,1.5\n", encoding="utf-8")
+    (data / "b.csv").write_text("id,y\n1,p\n", encoding="utf-8")
+    assert cli("ingest", str(data), cwd=ws).exit_code == 0
+    profiled: list[str] = []
+    real = profile.profile_table
+    monkeypatch.setattr(profile, "profile_table", lambda *a, **k: profiled.append(k["table"]) or real(*a, **k))
+
+    def rows() -> dict[str, int]:
+        engine = create_engine(Workspace.open(ws))
+        try:
+            return {t["name"]: t["profile"].rows for t in Gatherer(Workspace.open(ws), engine).gather()["tables"]}
+        finally:
+            engine.close()
+
+    assert rows() == {"a": 2, "b": 1} and profiled == ["a", "b"]
+    assert rows() == {"a": 2, "b": 1} and profiled == ["a", "b"]  # nothing changed: the kept profiles
+    (data / "a.csv").write_text("id,x\n1,0.5\n2,1.5\n3,2.5\n", encoding="utf-8")
+    assert cli("ingest", str(data), cwd=ws).exit_code == 0
+    assert rows() == {"a": 3, "b": 1} and profiled == ["a", "b", "a"]  # a new version of raw.a only
+
+    class Payload:
+        def __reduce__(self):
+            return os.mkdir, (str(tmp_path / "ran"),)
+
+    (ws / ".autoflux" / "report" / "raw_profiles.pickle").write_bytes(pickle.dumps({"a": Payload()}))
+    assert rows() == {"a": 3, "b": 1} and profiled == ["a", "b", "a", "a", "b"]  # a file that is not profiles: ignored
+    assert not (tmp_path / "ran").exists()
