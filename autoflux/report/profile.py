@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
@@ -94,8 +95,16 @@ class KeptProfiles:
         """Keep the profiles used by this report (those of tables that no longer exist are dropped)."""
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         temporary.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_bytes(pickle.dumps(self.used, protocol=pickle.HIGHEST_PROTOCOL))
+        with temporary.open("wb") as file:
+            _ProfilePickler(file, protocol=pickle.HIGHEST_PROTOCOL).dump(self.used)
         temporary.replace(self.path)
+
+
+class _ProfilePickler(pickle.Pickler):
+    def reducer_override(self, value: Any) -> Any:
+        if isinstance(value, ZoneInfo) and value.key:  # by its key: ZoneInfo's own pickle goes through getattr
+            return ZoneInfo, (value.key,)
+        return NotImplemented
 
 
 class _ProfileUnpickler(pickle.Unpickler):

@@ -172,7 +172,7 @@ def test_a_report_after_a_run_that_changed_nothing_profiles_no_raw_table_again(t
     data = tmp_path / "data"
     data.mkdir()
     (data / "a.csv").write_text("id,x\n1,0.5\n2,1.5\n", encoding="utf-8")
-    (data / "b.csv").write_text("id,y\n1,p\n", encoding="utf-8")
+    (data / "b.csv").write_text("id,y,at\n1,p,2024-03-01T10:00:00+01:00\n", encoding="utf-8")  # a zoned value
     assert cli("ingest", str(data), cwd=ws).exit_code == 0
     profiled: list[str] = []
     real = profile.profile_table
