@@ -9,7 +9,6 @@ Identifiers are quoted and dialect differences taken from the engine (:mod:`auto
 from __future__ import annotations
 
 import contextlib
-import os
 import pickle
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 
 from autoflux.checks.sql import column_kind, literal
+from autoflux.files import atomic_path
 from autoflux.version import __version__
 
 if TYPE_CHECKING:
@@ -68,6 +68,7 @@ class TableProfile:
 
 
 Runner = Callable[[str], pa.Table]
+_LAYOUT = (__version__, tuple(f.name for f in fields(ColumnProfile)))  # a kept profile of another layout is made again
 
 
 class KeptProfiles:
@@ -85,7 +86,7 @@ class KeptProfiles:
 
     def get(self, table: str, identity: Any, profile: Callable[[], TableProfile]) -> TableProfile:
         """``table``'s kept profile when it was made of this ``identity``; else ``profile()``."""
-        identity = (__version__, [f.name for f in fields(ColumnProfile)], identity)
+        identity = (_LAYOUT, identity)
         kept = self.kept.get(table)
         found = kept[1] if kept is not None and kept[0] == identity else profile()
         self.used[table] = (identity, found)
@@ -93,11 +94,8 @@ class KeptProfiles:
 
     def save(self) -> None:
         """Keep the profiles used by this report (those of tables that no longer exist are dropped)."""
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        temporary.parent.mkdir(parents=True, exist_ok=True)
-        with temporary.open("wb") as file:
+        with atomic_path(self.path) as temporary, temporary.open("wb") as file:
             _ProfilePickler(file, protocol=pickle.HIGHEST_PROTOCOL).dump(self.used)
-        temporary.replace(self.path)
 
 
 class _ProfilePickler(pickle.Pickler):
