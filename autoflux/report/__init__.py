@@ -47,16 +47,16 @@ def default_path(workspace: Workspace) -> Path:
 
 def save_run(workspace: Workspace, summary: dict[str, Any]) -> None:
     """Keep the last run's summary (stages' times, files' outcomes) for the report."""
-    path = workspace.state_dir / REPORT_DIR / RUN_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(summary | {"finished_at": datetime.now(UTC).isoformat()}, default=str, indent=2), encoding="utf-8")
-    temporary.replace(path)
+    from autoflux.files import write_text
+
+    summary = summary | {"finished_at": datetime.now(UTC).isoformat()}
+    write_text(workspace.state_dir / REPORT_DIR / RUN_FILE, json.dumps(summary, default=str, indent=2))
 
 
 def write_report(workspace: Workspace, engine: Engine, out: Path | None = None) -> ReportResult:
     """Write the report to ``out`` (default ``.autoflux/report/index.html``) and say where, how big and what was missing."""
     from autoflux.exceptions import AutoFluxError
+    from autoflux.files import write_text
     from autoflux.report import charts
 
     started = time.perf_counter()
@@ -66,11 +66,7 @@ def write_report(workspace: Workspace, engine: Engine, out: Path | None = None) 
         html = render(context, bundle)
     except Exception as error:  # a bug: still one line, not a traceback
         raise AutoFluxError(f"cannot render the report: {type(error).__name__}: {error}", hint="please report this as a bug") from error
-    path = out or default_path(workspace)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(html, encoding="utf-8")
-    temporary.replace(path)
+    path = write_text(out or default_path(workspace), html)
     return ReportResult(path, path.stat().st_size, time.perf_counter() - started, [m["what"] for m in context["missing"]])
 
 
