@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -246,7 +247,7 @@ class Pipeline:
         else:  # one the command line started (autoflux.__main__) would only take a core from this run
             close_shared()
         try:
-            self._run_stages(summary, sources, refresh=refresh, force=force)
+            self._run_stages(summary, sources, refresh=refresh, force=force, report=report)
         except Exception:
             if report:
                 self._run_report(summary)
@@ -283,7 +284,7 @@ class Pipeline:
 
         return write_report(self.workspace, self.engine, out)
 
-    def _run_stages(self, summary: RunSummary, sources: Sequence[str], *, refresh: bool, force: bool) -> None:
+    def _run_stages(self, summary: RunSummary, sources: Sequence[str], *, refresh: bool, force: bool, report: bool) -> None:
         started = time.perf_counter()
         self.acquired = []
         summary.ingest = self.ingest(sources, refresh=refresh, force=force)
@@ -291,6 +292,25 @@ class Pipeline:
         summary.seconds["ingest"] = time.perf_counter() - started
         if summary.ingest.failed:
             return
+        profiling = self._profile_raw_ahead() if report and summary.ingest.loaded else None
+        try:
+            self._build_and_hand_off(summary, force=force)
+        finally:
+            if profiling is not None:
+                profiling.join()
+
+    def _profile_raw_ahead(self) -> threading.Thread | None:
+        """Profile the raw tables for the report on a thread while dbt runs in its own process (on the core
+        it leaves idle while it parses); None when dbt runs in this one, sharing the engine's session."""
+        if self.engine.DBT_IN_PROCESS:
+            return None
+        from autoflux.report import keep_raw_profiles
+
+        thread = threading.Thread(target=keep_raw_profiles, args=(self.workspace, self.engine), name="autoflux-raw-profiles", daemon=True)
+        thread.start()
+        return thread
+
+    def _build_and_hand_off(self, summary: RunSummary, *, force: bool) -> None:
         started = time.perf_counter()
         summary.transform = self._transform(select=None, test=None, if_changed=not force, synced=True)
         summary.seconds["transform"] = time.perf_counter() - started

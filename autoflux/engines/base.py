@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -126,6 +127,17 @@ class Engine(ABC):
     def query(self, sql: str) -> pa.Table:
         """The result of a read-only query as Arrow."""
         raise NotImplementedError(f"{type(self).__name__} runs no queries")
+
+    @contextlib.contextmanager
+    def raw_scan(self, table: str) -> Iterator[tuple[str, Callable[[str], pa.Table]]]:
+        """A SQL relation reading ``raw.<table>`` and the function that runs read-only queries over it.
+
+        By default the catalog relation and :meth:`query`. It must also read while dbt runs in its own
+        process: ``autoflux run`` profiles the raw tables then, from another thread.
+        """
+        from autoflux.lake import RAW
+
+        yield f"{self.quote(RAW)}.{self.quote(table)}", self.query
 
     def sql_distinct(self, expression: str) -> str:
         """An aggregate counting the distinct values of ``expression`` (approximately where the engine can)."""

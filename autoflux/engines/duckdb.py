@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -189,16 +189,43 @@ class Engine(BaseEngine):
             return connection.sql(f"select * from {_quoted(schema, table)}").to_arrow_table()
 
     def query(self, sql: str) -> pa.Table:
-        import duckdb
-
         connection = self._connect()
         if connection is None:
             raise TableNotFoundError(f"no DuckDB database at {self.database}", hint="run `autoflux transform` first")
         with connection as connection:
-            try:
-                return connection.sql(sql).to_arrow_table()
-            except duckdb.Error as error:
-                raise EngineError(f"a query failed on DuckDB: {str(error).splitlines()[0]}", path=self.database) from None
+            return _query(connection, sql, "a query", path=self.database)
+
+    @contextlib.contextmanager
+    def raw_scan(self, table: str) -> Iterator[tuple[str, Callable[[str], pa.Table]]]:
+        """``raw.<table>`` read in a DuckDB of its own, in memory: the view's ``select`` over the table's
+        files, or its Arrow dataset where no view can read it. The database file is not opened, so this
+        reads while dbt holds it."""
+        import duckdb
+
+        from autoflux.lake import RAW
+
+        connection = duckdb.connect()
+        try:
+            connection.execute("set enable_progress_bar = false")
+            if os.environ.get("AF_T1"):
+                connection.execute("set threads = 1")
+            source = self._view_source(table)
+            if source is None:
+                connection.register("af_raw", self.workspace.lake.open(RAW, table).to_pyarrow_dataset())
+            else:
+                connection.execute(f"create view af_raw as {_view_select(connection, *source)}")
+            yield '"af_raw"', lambda sql: _query(connection, sql, f"a query of raw.{table}")
+        finally:
+            connection.close()
+
+
+def _query(connection, sql: str, what: str, *, path: str | None = None) -> pa.Table:
+    import duckdb
+
+    try:
+        return connection.sql(sql).to_arrow_table()
+    except duckdb.Error as error:
+        raise EngineError(f"{what} failed on DuckDB: {str(error).splitlines()[0]}", path=path) from None
 
 
 def _count(connection, schema: str, name: str) -> int | None:

@@ -11,6 +11,7 @@ that does not answer) is reported in the page as missing, with the reason, and t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -70,6 +71,28 @@ def write_report(workspace: Workspace, engine: Engine, out: Path | None = None) 
     return ReportResult(path, path.stat().st_size, time.perf_counter() - started, [m["what"] for m in context["missing"]])
 
 
+def keep_raw_profiles(workspace: Workspace, engine: Engine) -> None:
+    """Profile each raw table whose kept profile is out of date, and keep it for the next report.
+
+    ``autoflux run`` calls it on a thread of its own while dbt runs in its process, on the core dbt
+    leaves idle while it parses. A table that cannot be profiled now is left to the report, which
+    says why.
+    """
+    from autoflux.report.profile import raw_profile
+
+    kept = _kept_profiles(workspace)
+    for name in engine.raw_store().tables():
+        with contextlib.suppress(Exception):
+            raw_profile(engine, name, kept)
+    kept.save()
+
+
+def _kept_profiles(workspace: Workspace):
+    from autoflux.report.profile import KeptProfiles
+
+    return KeptProfiles(workspace.state_dir / REPORT_DIR / PROFILES_FILE)
+
+
 def render(context: dict[str, Any], bundle: str) -> str:
     import jinja2
     from markupsafe import Markup
@@ -110,13 +133,11 @@ class Gatherer:
     """Collects the report's context; each part that fails is recorded under ``missing``, never raised."""
 
     def __init__(self, workspace: Workspace, engine: Engine) -> None:
-        from autoflux.report.profile import KeptProfiles
-
         self.workspace = workspace
         self.engine = engine
         self.missing: list[dict[str, str]] = []
         self.specs: dict[str, Any] = {}
-        self.raw_profiles = KeptProfiles(workspace.state_dir / REPORT_DIR / PROFILES_FILE)
+        self.raw_profiles = _kept_profiles(workspace)
         self.unreachable: str | None = None  # the engine did not answer: its other parts are not tried
 
     def on_engine(self, what: str, function, default=None):
@@ -268,23 +289,14 @@ class Gatherer:
         return files
 
     def _raw_section(self, name: str) -> dict[str, Any]:
-        from autoflux.ingest.schema import LINEAGE_COLUMNS, SOURCE_NAME_KEY
         from autoflux.lake import RAW
-        from autoflux.report.profile import profile_table, raw_relation
+        from autoflux.report.profile import raw_profile
 
         section: dict[str, Any] = {"schema": RAW, "name": name, "anchor": f"table-raw-{name}"}
 
         def profile():
-            table = self.engine.raw_store().table(name)
-            originals = {f.name: (f.metadata or {}).get(SOURCE_NAME_KEY.encode(), b"").decode() or None for f in table.schema}
-            section["version"] = table.version
-
-            def query():
-                with raw_relation(self.workspace, self.engine, name) as (relation, run):
-                    return profile_table(self.engine, run, relation, schema=RAW, table=name, skip=LINEAGE_COLUMNS, originals=originals)
-
-            identity = (self.workspace.config.engine.type, table.version, sorted(table.metadata.items()))
-            return self.raw_profiles.get(name, identity, query)
+            section["version"], found = raw_profile(self.engine, name, self.raw_profiles)
+            return found
 
         section["profile"] = self.on_engine(f"the profile of raw.{name}", profile)
         section["history"] = self.attempt(f"the history of raw.{name}", lambda: _history(self.workspace, name), [])

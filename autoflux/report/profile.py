@@ -8,10 +8,9 @@ Identifiers are quoted and dialect differences taken from the engine (:mod:`auto
 
 from __future__ import annotations
 
-import contextlib
 import pickle
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +24,6 @@ from autoflux.version import __version__
 
 if TYPE_CHECKING:
     from autoflux.engines.base import Engine
-    from autoflux.workspace import Workspace
 
 BINS = 20
 MAX_VALUES = 50  # a column with more distinct values gets no value counts (numbers get a histogram)
@@ -135,29 +133,20 @@ def _read_kept(path: Path) -> dict[str, tuple[Any, TableProfile]]:
     return kept if isinstance(kept, dict) else {}
 
 
-@contextlib.contextmanager
-def raw_relation(workspace: Workspace, engine: Engine, table: str) -> Iterator[tuple[str, Runner]]:
-    """A SQL relation for ``raw.<table>`` and a function running queries over it on the engine.
-
-    The engine's catalog relation ``raw.<table>`` when it has one (:meth:`Engine.source_plugin` is
-    None); otherwise (a Delta table dbt reads through a plugin) the Delta table is scanned as an
-    Arrow dataset.
-    """
+def raw_profile(engine: Engine, table: str, kept: KeptProfiles) -> tuple[int, TableProfile]:
+    """``raw.<table>``'s Delta version and profile: the one ``kept`` holds when the table is as it was then, else made now."""
+    from autoflux.ingest.schema import LINEAGE_COLUMNS, SOURCE_NAME_KEY
     from autoflux.lake import RAW
 
-    if engine.source_plugin(table) is None:
-        yield f"{engine.quote(RAW)}.{engine.quote(table)}", engine.query
-        return
-    import duckdb
+    delta = engine.raw_store().table(table)
+    originals = {f.name: (f.metadata or {}).get(SOURCE_NAME_KEY.encode(), b"").decode() or None for f in delta.schema}
 
-    dataset = workspace.lake.open(RAW, table).to_pyarrow_dataset()
-    connection = duckdb.connect()
-    try:
-        connection.execute("set enable_progress_bar = false")
-        connection.register("af_raw", dataset)
-        yield '"af_raw"', lambda sql: connection.sql(sql).to_arrow_table()
-    finally:
-        connection.close()
+    def profile() -> TableProfile:
+        with engine.raw_scan(table) as (relation, run):
+            return profile_table(engine, run, relation, schema=RAW, table=table, skip=LINEAGE_COLUMNS, originals=originals)
+
+    identity = (engine.settings.type, delta.version, sorted(delta.metadata.items()))
+    return delta.version, kept.get(table, identity, profile)
 
 
 def profile_table(

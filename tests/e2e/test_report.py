@@ -198,3 +198,42 @@ def test_a_report_after_a_run_that_changed_nothing_profiles_no_raw_table_again(t
     (ws / ".autoflux" / "report" / "raw_profiles.pickle").write_bytes(pickle.dumps({"a": Payload()}))
     assert rows() == {"a": 3, "b": 1} and profiled == ["a", "b", "a", "a", "b"]  # a file that is not profiles: ignored
     assert not (tmp_path / "ran").exists()
+
+
+def test_a_run_profiles_the_raw_tables_it_loaded_beside_dbt_and_its_report_reads_them_back(workspace, cli, tmp_path, monkeypatch):
+    import threading
+
+    from autoflux.engines import create_engine
+    from autoflux.ingest.schema import LINEAGE_COLUMNS
+    from autoflux.report import profile
+    from autoflux.workspace import Workspace
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.csv").write_text("id,x,at,kind,target\n1,0.5,2024-03-01T10:00:00+01:00,a,0\n2,,2024-03-02T10:00:00+01:00,b,1\n")
+    (data / "test.csv").write_text("id,x,at,kind\n3,1.5,2024-03-03T10:00:00+01:00,a\n")
+    threads: dict[str, list[str]] = {}
+    real = profile.profile_table
+    monkeypatch.setattr(
+        profile, "profile_table", lambda *a, **k: threads.setdefault(k["table"], []).append(threading.current_thread().name) or real(*a, **k)
+    )
+    assert cli("run", str(data), cwd=workspace).exit_code == 0
+    # each loaded raw table once, on the run's own thread beside dbt; the report reads them back; the mart after dbt
+    assert threads == {"train": ["autoflux-raw-profiles"], "test": ["autoflux-raw-profiles"], "ml_training_set": ["MainThread"]}
+
+    def facts(table: profile.TableProfile) -> list:
+        return [table.rows] + [(c.name, c.type, c.count, c.nulls, c.distinct, c.min, c.max, c.mean, c.top, c.histogram) for c in table.columns]
+
+    kept = profile.KeptProfiles(workspace / ".autoflux" / "report" / "raw_profiles.pickle").kept
+    engine = create_engine(Workspace.open(workspace))
+    try:  # the same profiles as the engine's own raw views give (DuckDB's are read in a database of their own)
+        for name in ("train", "test"):
+            direct = real(engine, engine.query, f'"raw"."{name}"', schema="raw", table=name, skip=LINEAGE_COLUMNS)
+            assert facts(kept[name][1]) == facts(direct)
+    finally:
+        engine.close()
+    assert kept["train"][1].columns[2].min.utcoffset() is not None  # the zoned timestamp, as a zoned value
+
+    (data / "test.csv").write_text("id,x,at,kind\n3,1.5,2024-03-03T10:00:00+01:00,a\n4,2.5,2024-03-04T10:00:00+01:00,c\n")
+    assert cli("run", str(data), "--no-report", cwd=workspace).exit_code == 0
+    assert threads["test"] == ["autoflux-raw-profiles"]  # no report, no profiles
