@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from autoflux.exceptions import TableNotFoundError
 
@@ -92,6 +93,14 @@ class Lake:
             out.makedirs(destination.rsplit("/", 1)[0], exist_ok=True)
             with fs.open(path, "rb") as reader, out.open(destination, "wb") as writer:
                 shutil.copyfileobj(reader, writer)
+
+
+def data_files(delta: DeltaTable) -> list[str]:
+    """Where the data files of ``delta``'s version are, in its log's order: local paths, or URIs on an object store.
+
+    delta-rs gives them percent-encoded (a space as ``%20``, ``é`` as ``%C3%A9``); these are the names as stored.
+    """
+    return [unquote(uri.removeprefix("file://")) for uri in delta.file_uris()]
 
 
 def s3_endpoint() -> str | None:

@@ -75,7 +75,7 @@ class Engine(BaseEngine):
 
     def _view_source(self, table: str) -> tuple[list[str], pa.Schema] | None:
         """The Parquet files of ``raw.<table>``'s current version (in the log's order) and its schema; None when a view cannot read it."""
-        from autoflux.lake import RAW
+        from autoflux.lake import RAW, data_files
 
         lake = self.workspace.lake
         if not lake.is_local:
@@ -83,7 +83,7 @@ class Engine(BaseEngine):
         delta = lake.open(RAW, table)
         if delta.protocol().min_reader_version > 1 or delta.metadata().partition_columns:
             return None
-        return [uri.removeprefix("file://") for uri in delta.file_uris()], pa.schema(delta.schema().to_arrow())
+        return data_files(delta), pa.schema(delta.schema().to_arrow())
 
     def publish_raw(self, tables: Iterable[str], *, rebuilt_views: Collection[str] = ()) -> None:
         """Make each raw table a view ``raw.<table>`` over its current Parquet files (see the module's doc).

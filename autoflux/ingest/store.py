@@ -21,7 +21,7 @@ from autoflux.exceptions import AutoFluxError, ReproduceError
 from autoflux.ingest.rules import TableLoad, WriteRules, write_rules
 from autoflux.ingest.state import committed_fingerprint, committed_load, files_manifest, last_load, unlogged_loads
 from autoflux.ingest.writer import PACK_BYTES, Packer, commit_group, current_schema, stage_file, write_table
-from autoflux.lake import RAW, Lake
+from autoflux.lake import RAW, Lake, data_files
 
 if TYPE_CHECKING:
     from autoflux.config import IngestSettings
@@ -184,9 +184,9 @@ class RawStore:
         try:
             data = delta.to_pyarrow_table()
         except Exception as error:  # noqa: BLE001 - a missing data file is an OSError, or delta-rs's own error
-            uris = delta.file_uris()
-            gone = sum(not fs.exists(path) for fs, path in map(self.lake.filesystem, uris))
-            reason = f"its files were vacuumed ({gone} of {len(uris)} data files are gone)" if gone else str(error).splitlines()[0]
+            files = data_files(delta)
+            gone = sum(not fs.exists(path) for fs, path in map(self.lake.filesystem, files))
+            reason = f"its files were vacuumed ({gone} of {len(files)} data files are gone)" if gone else str(error).splitlines()[0]
             raise ReproduceError(
                 f"raw.{table} version {version}: {reason}",
                 hint="vacuum removed them (raise --retention-hours next time); they cannot be reproduced",

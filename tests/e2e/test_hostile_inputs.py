@@ -116,6 +116,22 @@ def test_line_endings(workspace, tmp_path, cli, ending):
     assert rows == [{"id": 1, "name": "a"}, {"id": 2, "name": "multi\r\nline"}, {"id": 3, "name": "c"}, {"id": 4, "name": "d"}]
 
 
+def test_a_workspace_whose_folder_name_has_a_space_an_accent_and_a_hash_runs_end_to_end(tmp_path, cli):
+    # delta-rs names such a table's files percent-encoded (my%20d%C3%A9p%C3%B4t%20%231): the raw views must not
+    root = tmp_path / "my dépôt #1"
+    root.mkdir()
+    assert cli("init", "ws", cwd=root).exit_code == 0
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.csv").write_text("id,x,target\n1,0.5,0\n2,1.5,1\n", encoding="utf-8")
+    (data / "test.csv").write_text("id,x\n3,2.5\n", encoding="utf-8")
+    result = cli("run", str(data), cwd=root / "ws")
+    assert result.exit_code == 0, result.output
+    assert "2 train rows, 1 test rows" in result.stdout
+    with duckdb.connect(str(root / "ws" / "warehouse.duckdb"), read_only=True) as connection:
+        assert connection.sql('select sum(x) from raw."train"').fetchall() == [(2.0,)]  # the view reads the files as named
+
+
 def test_nul_bytes_are_kept_as_data(workspace, tmp_path, cli):
     data = tmp_path / "data"
     data.mkdir()

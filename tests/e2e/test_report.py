@@ -215,14 +215,18 @@ def test_a_run_profiles_the_raw_tables_it_loaded_beside_dbt_and_its_report_reads
     threads: dict[str, list[str]] = {}
     real = profile.profile_table
     monkeypatch.setattr(
-        profile, "profile_table", lambda *a, **k: threads.setdefault(k["table"], []).append(threading.current_thread().name) or real(*a, **k)
+        profile,
+        "profile_table",
+        lambda *a, **k: threads.setdefault(k["table"], []).append(threading.current_thread().name) or real(*a, **k),
     )
     assert cli("run", str(data), cwd=workspace).exit_code == 0
     # each loaded raw table once, on the run's own thread beside dbt; the report reads them back; the mart after dbt
     assert threads == {"train": ["autoflux-raw-profiles"], "test": ["autoflux-raw-profiles"], "ml_training_set": ["MainThread"]}
 
     def facts(table: profile.TableProfile) -> list:
-        return [table.rows] + [(c.name, c.type, c.count, c.nulls, c.distinct, c.min, c.max, c.mean, c.top, c.histogram) for c in table.columns]
+        return [table.rows] + [
+            (c.name, c.type, c.count, c.nulls, c.distinct, c.min, c.max, c.mean, c.top, c.histogram) for c in table.columns
+        ]
 
     kept = profile.KeptProfiles(workspace / ".autoflux" / "report" / "raw_profiles.pickle").kept
     engine = create_engine(Workspace.open(workspace))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import pyarrow as pa
 
@@ -337,8 +338,8 @@ def catalog_frame(spark: SparkSession, schema: str, table: str) -> DataFrame:
 
 
 def _same_location(left: str, right: str) -> bool:
-    def plain(uri: str) -> str:
-        return uri.removeprefix("file://").removeprefix("file:").rstrip("/")
+    def plain(uri: str) -> str:  # a catalog may give its location percent-encoded (a space as %20)
+        return unquote(uri.removeprefix("file://").removeprefix("file:").rstrip("/"))
 
     return plain(left) == plain(right)
 
