@@ -9,18 +9,21 @@ into the dbt project.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from autoflux.exceptions import TableNotFoundError
+from autoflux.exceptions import ConfigError, TableNotFoundError
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
 
 RAW = "raw"
 SYSTEM = "_autoflux"
+# What delta-rs cannot take in a local path: it panics on these characters, and reads %20 as a space.
+_NOT_FOR_DELTA = re.compile(r"[\[\]^|\\]|%[0-9A-Fa-f]{2}")
 
 
 def is_uri(location: str) -> bool:
@@ -40,7 +43,13 @@ class Lake:
             uri = location.rstrip("/")
             return cls(uri, storage_options(uri))
         path = Path(location.removeprefix("file://")).expanduser()
-        return cls(str(path if path.is_absolute() else (base / path).resolve()))
+        path = path if path.is_absolute() else (base / path).resolve()
+        if found := _NOT_FOR_DELTA.search(path.as_posix()):
+            raise ConfigError(
+                f"the lake's folder {path} has {found.group()!r} in its path, which delta-rs (the Delta Lake library) cannot use",
+                hint="move the workspace to a folder whose path has none of [ ] ^ | \\ or %XX, or set lake: in autoflux.yml to one",
+            )
+        return cls(str(path))
 
     @property
     def is_local(self) -> bool:

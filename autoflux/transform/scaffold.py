@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from autoflux.config import CONFIG_FILE
+from autoflux.config import CONFIG_FILE, load_config
 from autoflux.engines.base import dbt_env_var
 from autoflux.exceptions import WorkspaceError
 from autoflux.files import write_text
-from autoflux.lake import RAW
+from autoflux.lake import RAW, Lake
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -41,6 +41,7 @@ def init_workspace(path: Path) -> Path:
     root = path.expanduser().resolve()
     if (root / CONFIG_FILE).exists():
         raise WorkspaceError(f"{root} is already a workspace ({CONFIG_FILE} exists)", hint="use it, or pick another folder")
+    Lake.at(load_config(None).lake, base=root)  # a folder the lake cannot be in says so before anything is written
     templates = resources.files("autoflux") / "templates"
     root.mkdir(parents=True, exist_ok=True)
     (root / CONFIG_FILE).write_text((templates / CONFIG_FILE).read_text(encoding="utf-8"), encoding="utf-8")

@@ -132,6 +132,21 @@ def test_a_workspace_whose_folder_name_has_a_space_an_accent_and_a_hash_runs_end
         assert connection.sql('select sum(x) from raw."train"').fetchall() == [(2.0,)]  # the view reads the files as named
 
 
+@pytest.mark.parametrize("folder", ["proj [v2]", "a|b", "x%41y"])
+def test_a_folder_delta_rs_cannot_hold_a_lake_in_is_refused_before_anything_is_written(tmp_path, cli, workspace, example_dir, folder):
+    # delta-rs panics on [ ] ^ | in a local path, and reads %41 as A
+    result = cli("init", str(tmp_path / folder / "ws"), cwd=tmp_path)
+    assert result.exit_code != 0 and not (tmp_path / folder).exists()
+    assert f"the lake's folder {tmp_path / folder / 'ws' / 'lake'} has" in result.output and "delta-rs" in result.output
+    config = workspace / "autoflux.yml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("\nlake: lake\n", f"\nlake: '{tmp_path / folder / 'lake'}'\n"), encoding="utf-8"
+    )
+    result = cli("ingest", str(example_dir), cwd=workspace)
+    assert result.exit_code == 1 and "delta-rs" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / folder).exists()
+
+
 def test_nul_bytes_are_kept_as_data(workspace, tmp_path, cli):
     data = tmp_path / "data"
     data.mkdir()
