@@ -18,6 +18,7 @@ from urllib.parse import unquote
 from autoflux.exceptions import ConfigError, TableNotFoundError
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from deltalake import DeltaTable
 
 RAW = "raw"
@@ -69,6 +70,31 @@ class Lake:
         if not self.exists(schema, table):
             raise TableNotFoundError(f"no table {schema}.{table} in the lake at {self.uri}", hint="run `autoflux ingest` first")
         return DeltaTable(self.table_uri(schema, table), version=version, storage_options=self.storage_options or None)
+
+    def read_appended(self, schema: str, table: str, columns: list[str] | None = None) -> pa.Table:
+        """A table AutoFlux only appends to (the load log, the quarantine) as Arrow, in the order of its files.
+
+        On this machine its files are read one by one with ``pyarrow.parquet``: ``DeltaTable.to_pyarrow_table``
+        goes through ``pyarrow.dataset``, whose import alone (it imports pandas) takes longer than a run
+        that changed nothing spends reading the load log. A column a file lacks (written before the column
+        was added) reads as null in that file's rows.
+        """
+        delta = self.open(schema, table)
+        if not self.is_local:
+            return delta.to_pyarrow_table(columns=columns)
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        whole = pa.schema(delta.schema().to_arrow())
+        wanted = whole if columns is None else pa.schema([whole.field(name) for name in columns])
+        parts = []
+        for path in data_files(delta):
+            parquet = pq.ParquetFile(path)
+            present = set(parquet.schema_arrow.names)
+            part = parquet.read(columns=[name for name in wanted.names if name in present])
+            arrays = [part[f.name].cast(f.type) if f.name in present else pa.nulls(part.num_rows, f.type) for f in wanted]
+            parts.append(pa.Table.from_arrays(arrays, schema=wanted))
+        return pa.concat_tables(parts) if parts else wanted.empty_table()
 
     def tables(self, schema: str = RAW) -> list[str]:
         """Names of the Delta tables in ``schema``, sorted."""

@@ -75,7 +75,7 @@ def publish(lake: Lake, folder: Path, committed: Callable[[str, str], bool]) -> 
     if keep:
         present: set[tuple[str, str]] = set()
         if lake.exists(SYSTEM, QUARANTINE):
-            found = lake.open(SYSTEM, QUARANTINE).to_pyarrow_table(columns=["load_id", "table"])
+            found = lake.read_appended(SYSTEM, QUARANTINE, ["load_id", "table"])
             present = set(zip(found["load_id"].to_pylist(), found["table"].to_pylist(), strict=True))
         new = [t for _, t in keep if (t["load_id"][0].as_py(), t["table"][0].as_py()) not in present]
         if new:
@@ -95,4 +95,4 @@ def read_quarantine(lake: Lake) -> pa.Table:
     """Every quarantined row (empty when there is none)."""
     if not lake.exists(SYSTEM, QUARANTINE):
         return SCHEMA.empty_table()
-    return lake.open(SYSTEM, QUARANTINE).to_pyarrow_table()
+    return lake.read_appended(SYSTEM, QUARANTINE)

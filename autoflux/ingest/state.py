@@ -233,4 +233,4 @@ def read_log(lake: Lake, columns: list[str] | None = None) -> pa.Table:
     """The load log, or some of its ``columns`` (empty when nothing was loaded yet)."""
     if not lake.exists(SYSTEM, LOAD_LOG):
         return _LOG_SCHEMA.empty_table().select(columns or _LOG_SCHEMA.names)
-    return lake.open(SYSTEM, LOAD_LOG).to_pyarrow_table(columns=columns)
+    return lake.read_appended(SYSTEM, LOAD_LOG, columns)

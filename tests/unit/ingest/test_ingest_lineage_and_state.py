@@ -181,3 +181,27 @@ def test_a_late_failure_in_a_big_file_keeps_the_stored_table(workspace, data_dir
     assert f"line {rows + 2}" in result.message
     assert lake(workspace).open(RAW, "t").version() == 0
     assert raw("t").num_rows == 1
+
+
+def test_an_appended_table_reads_as_delta_reads_it_in_a_folder_delta_rs_percent_encodes(tmp_path):
+    """``Lake.read_appended`` reads the files itself: the same rows, order and types as delta-rs's own reader,
+    a column added later read as null in older files, in a folder whose name delta-rs gives percent-encoded."""
+    from deltalake import DeltaTable, write_deltalake
+
+    from autoflux.lake import SYSTEM, Lake
+
+    lake = Lake(str(tmp_path / "my lake é"))
+    uri = lake.table_uri(SYSTEM, "log")
+    write_deltalake(uri, pa.table({"a": [1, 2], "b": ["x", None]}))
+    added = pa.table({"a": [3], "b": ["y"], "at": pa.array([dt.datetime(2024, 1, 1, tzinfo=dt.UTC)], pa.timestamp("us", tz="UTC"))})
+    write_deltalake(uri, added, mode="append", schema_mode="merge")
+    write_deltalake(uri, pa.table({"a": [4], "b": ["z"], "at": added["at"]}), mode="append")
+    for columns in (None, ["at", "a"]):
+        read = lake.read_appended(SYSTEM, "log", columns)
+        assert read.equals(DeltaTable(uri).to_pyarrow_table(columns=columns))
+    assert sorted(lake.read_appended(SYSTEM, "log", ["a", "at"]).to_pylist(), key=lambda r: r["a"]) == [
+        {"a": 1, "at": None},
+        {"a": 2, "at": None},
+        {"a": 3, "at": added["at"][0].as_py()},
+        {"a": 4, "at": added["at"][0].as_py()},
+    ]
