@@ -172,8 +172,9 @@ class Gatherer:
         ws = self.workspace
         ml = ws.config.ml
         run = self.attempt("the last run's summary", self._run)
-        log = self.attempt("the load log", self._log, [])
         raw_tables = self.attempt("the raw tables", self.engine.raw_store().tables, [])
+        # the load log only when it is shown: the files of its last load, where no run's summary lists them
+        log = [] if (run or {}).get("ingest") and raw_tables else self.attempt("the load log", self._log, [])
         if not raw_tables and not log:
             self.missing.append({"what": "data", "why": "nothing has been loaded yet: run `autoflux run SOURCE`"})
         dbt_manifest = self.attempt("dbt's manifest", lambda: _json(ws.dbt_dir / "target" / "manifest.json"))

@@ -140,6 +140,17 @@ def test_second_run_says_nothing_to_do_and_changes_nothing(example_ws, cli, exam
     assert "1,000 train rows, 400 test rows" in result.stdout
 
 
+def test_a_run_that_changed_nothing_imports_neither_pandas_nor_pyarrow_dataset(example_ws, cli_process, example_dir):
+    """Each import costs a fifth of such a run: pyarrow imports pandas on its first array made of Python values,
+    on its first zoned timestamp turned into Python, and with ``pyarrow.dataset``."""
+    run = cli_process("run", str(example_dir), cwd=example_ws.ws, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert run.exit_code == 0, run.output
+    assert "nothing to do" in run.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in run.stderr.splitlines() if line.startswith("import time:")}
+    assert {"pyarrow", "deltalake", "duckdb"} <= imported  # the imports are seen
+    assert not imported & {"pandas", "pyarrow.dataset"}
+
+
 def test_run_rebuilds_when_a_model_a_raw_table_or_force_says_so(workspace, cli, tmp_path):
     data = tmp_path / "data"
     data.mkdir()

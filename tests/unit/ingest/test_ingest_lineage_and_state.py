@@ -205,3 +205,20 @@ def test_an_appended_table_reads_as_delta_reads_it_in_a_folder_delta_rs_percent_
         {"a": 3, "at": added["at"][0].as_py()},
         {"a": 4, "at": added["at"][0].as_py()},
     ]
+
+
+def test_the_load_log_keeps_every_value_as_logged(tmp_path):
+    """The log is written from JSON lines (no pandas import): each value comes back as it was, byte for byte."""
+    from autoflux.ingest.state import LogEntry, append_log
+    from autoflux.lake import Lake
+
+    lake = Lake(str(tmp_path / "lake"))
+    at = dt.datetime(2024, 2, 29, 23, 59, 59, 999999, tzinfo=dt.UTC)
+    entries = [
+        LogEntry("id-1", "t", 'a "b" \\ c\n\té😀.csv', "loaded", 2**62, 0, 0.1 + 0.2, 0, "f" * 64, "line 1\r\nline 2\u2028", at, 3),
+        LogEntry("id-1", "u", "/x", "failed", None, 5, 1e-300, None, None, None, dt.datetime(1999, 1, 1), None),
+    ]
+    append_log(lake, entries)
+    logged = read_log(lake).to_pylist()
+    assert logged[0] == vars(entries[0])
+    assert logged[1] == vars(entries[1]) | {"at": dt.datetime(1999, 1, 1, tzinfo=dt.UTC)}  # a naive time is UTC
