@@ -14,11 +14,14 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import jinja2
 
 if TYPE_CHECKING:
     from autoflux.engines.base import Engine
@@ -94,7 +97,6 @@ def _kept_profiles(workspace: Workspace):
 
 
 def render(context: dict[str, Any], bundle: str) -> str:
-    import jinja2
     from markupsafe import Markup
 
     environment = jinja2.Environment(
@@ -103,12 +105,32 @@ def render(context: dict[str, Any], bundle: str) -> str:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        bytecode_cache=_CompiledTemplates(),
     )
     environment.filters["number"] = _number
     environment.filters["share"] = lambda v: "" if v is None else f"{v:.1%}"
     # The bundle is the libraries' own code: inlined as it is, "</script" cannot occur in it unescaped.
     environment.globals["vega_bundle"] = Markup(bundle.replace("</script", "<\\/script"))
     return environment.get_template("report.html.j2").render(**context)
+
+
+class _CompiledTemplates(jinja2.FileSystemBytecodeCache):
+    """The report's template compiled once per machine (Jinja keys it by the template's source): compiling it
+    is a twentieth of a run that changed nothing. A cache that cannot be written only costs the compile."""
+
+    def __init__(self) -> None:
+        from autoflux.files import user_cache_dir
+
+        super().__init__(str(user_cache_dir() / "jinja"))
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        with contextlib.suppress(OSError):
+            super().load_bytecode(bucket)
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        with contextlib.suppress(OSError):
+            os.makedirs(self.directory, exist_ok=True)
+            super().dump_bytecode(bucket)
 
 
 def _number(value: Any) -> str:

@@ -241,3 +241,31 @@ def test_a_run_profiles_the_raw_tables_it_loaded_beside_dbt_and_its_report_reads
     (data / "test.csv").write_text("id,x,at,kind\n3,1.5,2024-03-03T10:00:00+01:00,a\n4,2.5,2024-03-04T10:00:00+01:00,c\n")
     assert cli("run", str(data), "--no-report", cwd=workspace).exit_code == 0
     assert threads["test"] == ["autoflux-raw-profiles"]  # no report, no profiles
+
+
+def test_the_report_template_is_compiled_once_per_machine(ran, cli, tmp_path, monkeypatch):
+    import jinja2
+
+    ws, _ = ran
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    compiled: list[str] = []
+    real = jinja2.Environment.compile
+    monkeypatch.setattr(
+        jinja2.Environment, "compile", lambda self, source, name=None, *a, **k: compiled.append(name) or real(self, source, name, *a, **k)
+    )
+
+    def report(name: str) -> str:
+        result = cli("report", "--out", str(tmp_path / name), cwd=ws)
+        assert result.exit_code == 0, result.output
+        return (tmp_path / name).read_text(encoding="utf-8")
+
+    first = report("first.html")
+    parts = list(compiled)  # the page and what it includes
+    assert "report.html.j2" in parts and list((tmp_path / "cache" / "autoflux" / "jinja").iterdir())
+    second = report("second.html")
+    assert compiled == parts  # read back compiled
+    assert re.sub(r"\d", "", first) == re.sub(r"\d", "", second)  # the same page, but its times
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "a-file"))
+    (tmp_path / "a-file").write_text("not a folder")
+    report("third.html")  # a cache that cannot be made only costs the compile
+    assert compiled == parts + parts
