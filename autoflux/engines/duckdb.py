@@ -207,8 +207,6 @@ class Engine(BaseEngine):
         connection = duckdb.connect()
         try:
             connection.execute("set enable_progress_bar = false")
-            if os.environ.get("AF_T1"):
-                connection.execute("set threads = 1")
             source = self._view_source(table)
             if source is None:
                 connection.register("af_raw", self.workspace.lake.open(RAW, table).to_pyarrow_dataset())

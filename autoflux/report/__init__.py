@@ -25,6 +25,7 @@ import jinja2
 
 if TYPE_CHECKING:
     from autoflux.engines.base import Engine
+    from autoflux.report.profile import KeptProfiles
     from autoflux.workspace import Workspace
 
 REPORT_DIR = "report"
@@ -84,13 +85,14 @@ def keep_raw_profiles(workspace: Workspace, engine: Engine) -> None:
     from autoflux.report.profile import raw_profile
 
     kept = _kept_profiles(workspace)
-    for name in engine.raw_store().tables():
-        with contextlib.suppress(Exception):
-            raw_profile(engine, name, kept)
-    kept.save()
+    with contextlib.suppress(Exception):  # on its own thread: nothing of it may reach the console
+        for name in engine.raw_store().tables():
+            with contextlib.suppress(Exception):
+                raw_profile(engine, name, kept)
+        kept.save()
 
 
-def _kept_profiles(workspace: Workspace):
+def _kept_profiles(workspace: Workspace) -> KeptProfiles:
     from autoflux.report.profile import KeptProfiles
 
     return KeptProfiles(workspace.state_dir / REPORT_DIR / PROFILES_FILE)
