@@ -8,10 +8,10 @@ import sys
 def main() -> None:
     """Run the command line; for ``autoflux run`` of a workspace never built, start dbt's process first.
 
-    dbt's import (~1 s) then overlaps AutoFlux's own start-up as well as ingest: the process starts
+    dbt's import (1.5–2 s) then overlaps AutoFlux's own start-up as well as ingest: the process starts
     before AutoFlux imports its stages (~0.25 s). It ends with the command, or as soon as the run
     finds dbt will not run in it (the engine runs dbt in AutoFlux's own process: Spark). A workspace
-    built before is most often up to date, and dbt's import would only take ~1 CPU-s from a run that
+    built before is most often up to date, and dbt's import would only take 1.5–2 CPU-s from a run that
     needs none: there the run starts dbt's process itself once it finds the build out of date.
     """
     arguments = sys.argv[1:]

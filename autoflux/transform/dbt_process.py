@@ -1,4 +1,4 @@
-"""dbt in a process of its own, which can start ahead: importing dbt-core takes ~1 s (on 2 cores), so
+"""dbt in a process of its own, which can start ahead: importing dbt-core takes 1.5–2 s, so
 ``autoflux run`` starts the process (:func:`prestart`) and the import overlaps ingest.
 
 The process imports dbt, then serves invocations one at a time: a request is one JSON line on its stdin
