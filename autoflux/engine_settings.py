@@ -7,6 +7,7 @@ error listing them.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -30,6 +31,19 @@ class DuckDBSettings(EngineSettings):
     path: str = "warehouse.duckdb"
     threads: int | None = None
     memory_limit: str | None = None
+
+    def database(self, root: Path) -> Path:
+        """The DuckDB file (``path``, relative to the workspace at ``root``); a ConfigError when DuckDB cannot
+        open it: it takes a ``?`` in a file's path for the start of options, and then finds no such file."""
+        from autoflux.exceptions import ConfigError
+
+        database = root / Path(self.path).expanduser()  # an absolute path stays as it is
+        if "?" in str(database):
+            raise ConfigError(
+                f"the DuckDB database {database} has '?' in its path, which DuckDB cannot open",
+                hint="move the workspace to a folder whose path has no '?', or set engine.path in autoflux.yml to one",
+            )
+        return database
 
 
 class PostgresSettings(EngineSettings):

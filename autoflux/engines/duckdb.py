@@ -37,9 +37,13 @@ class Engine(BaseEngine):
     PACKAGES = ("dbt-duckdb", "duckdb")
     settings: Settings
 
+    def __init__(self, settings: Settings, workspace) -> None:
+        super().__init__(settings, workspace)
+        settings.database(workspace.root)  # a path DuckDB cannot open fails here, before anything is written
+
     @property
     def database(self) -> str:
-        return str(self.workspace.resolve(self.settings.path))
+        return str(self.settings.database(self.workspace.root))
 
     @property
     def database_from_project(self) -> str:

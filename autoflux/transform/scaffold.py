@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from autoflux.config import CONFIG_FILE, load_config
+from autoflux.engine_settings import DuckDBSettings
 from autoflux.engines.base import dbt_env_var
 from autoflux.exceptions import WorkspaceError
 from autoflux.files import write_text
@@ -41,7 +42,10 @@ def init_workspace(path: Path) -> Path:
     root = path.expanduser().resolve()
     if (root / CONFIG_FILE).exists():
         raise WorkspaceError(f"{root} is already a workspace ({CONFIG_FILE} exists)", hint="use it, or pick another folder")
-    Lake.at(load_config(None).lake, base=root)  # a folder the lake cannot be in says so before anything is written
+    config = load_config(None)  # a folder the lake or the DuckDB file cannot be in says so before anything is written
+    Lake.at(config.lake, base=root)
+    if isinstance(config.engine, DuckDBSettings):
+        config.engine.database(root)
     templates = resources.files("autoflux") / "templates"
     root.mkdir(parents=True, exist_ok=True)
     (root / CONFIG_FILE).write_text((templates / CONFIG_FILE).read_text(encoding="utf-8"), encoding="utf-8")

@@ -147,6 +147,20 @@ def test_a_folder_delta_rs_cannot_hold_a_lake_in_is_refused_before_anything_is_w
     assert not (tmp_path / folder).exists()
 
 
+def test_a_duckdb_file_whose_path_has_a_question_mark_is_refused_before_anything_is_written(tmp_path, cli, workspace, example_dir):
+    # DuckDB takes a ? in a database's path for the start of options, then finds no such file
+    result = cli("init", str(tmp_path / "q?x" / "ws"), cwd=tmp_path)
+    assert result.exit_code != 0 and not (tmp_path / "q?x").exists()
+    assert f"the DuckDB database {tmp_path / 'q?x' / 'ws' / 'warehouse.duckdb'} has '?'" in result.output
+    config = workspace / "autoflux.yml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("  path: warehouse.duckdb ", f"  path: '{tmp_path / 'q?x.duckdb'}' "), encoding="utf-8")
+    assert config.read_text(encoding="utf-8") != text
+    result = cli("ingest", str(example_dir), cwd=workspace)
+    assert result.exit_code == 1 and "DuckDB cannot open" in result.output and "Traceback" not in result.output
+    assert not (workspace / "lake").exists()  # nothing loaded
+
+
 def test_nul_bytes_are_kept_as_data(workspace, tmp_path, cli):
     data = tmp_path / "data"
     data.mkdir()
