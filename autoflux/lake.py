@@ -74,7 +74,7 @@ class Lake:
     def read_appended(self, schema: str, table: str, columns: list[str] | None = None) -> pa.Table:
         """A table AutoFlux only appends to (the load log, the quarantine) as Arrow, in the order of its files.
 
-        On this machine its files are read one by one with ``pyarrow.parquet``: ``DeltaTable.to_pyarrow_table``
+        In a lake on a local folder its files are read one by one with ``pyarrow.parquet``: ``DeltaTable.to_pyarrow_table``
         goes through ``pyarrow.dataset``, whose import alone (it imports pandas) takes longer than a run
         that changed nothing spends reading the load log. A column a file lacks (written before the column
         was added) reads as null in that file's rows.
