@@ -43,8 +43,28 @@ def postgres_keywords(server) -> set[str]:
     return {row[0] for row in server.query("postgres", "select word from pg_get_keywords() where catcode <> 'U'")}
 
 
-def spark_keywords() -> set[str]:
-    """Spark's reserved keywords, from a local Spark in a child process (whatever session this process holds)."""
+def spark_keywords(shared: Path) -> set[str]:
+    """Spark's reserved keywords, from a local Spark in a child process (whatever session this process holds).
+
+    A JVM's start costs seconds: the first test process to ask keeps the answer in the folder
+    ``shared`` (the test run's, which every pytest-xdist process sees), for the version of pyspark
+    installed; the others wait for it there.
+    """
+    import fcntl
+    import json
+    from importlib.metadata import version
+
+    kept = shared / f"spark-{version('pyspark')}-reserved-keywords.json"
+    with (shared / f"{kept.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if kept.exists():
+            return set(json.loads(kept.read_text(encoding="utf-8")))
+        keywords = _ask_spark_for_keywords()
+        kept.write_text(json.dumps(sorted(keywords)), encoding="utf-8")
+        return keywords
+
+
+def _ask_spark_for_keywords() -> set[str]:
     import json
     import subprocess
     import sys

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import time
@@ -13,6 +14,12 @@ from typing import Any
 import yaml
 
 PG_JAR = "/usr/share/java/postgresql.jar"
+# What must not reach the terminal of a run on Spark (a CLI process), and a line of Spark's own log.
+NOISE = re.compile(
+    r"\bWARN\b|\bINFO\b|WARNING:|log4j|Traceback|BrokenPipe|py4j|FutureWarning|Exception|^\s+at |SparkSession|Setting default log level|NativeCodeLoader",
+    re.MULTILINE,
+)
+SPARK_LOG_LINE = re.compile(r"^\d\d/\d\d/\d\d \d\d:\d\d:\d\d (WARN|ERROR|INFO) ", re.MULTILINE)
 JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 SPARK_CONF = {
     "spark.driver.extraClassPath": PG_JAR,  # the JVM starts once per process: any later metastore may be PostgreSQL

@@ -210,8 +210,8 @@ def conform(
     from pyspark.sql.types import ByteType, IntegerType, LongType, ShortType
 
     columns = []
-    fields = frame.schema.fields[: len(source_names)]
-    for index, (field, source, clean) in enumerate(zip(fields, source_names, unique_column_names(source_names), strict=True)):
+    fields = frame.schema.fields[: len(source_names)]  # once: pyspark asks the JVM at each frame.schema or frame.columns
+    for field, source, clean in zip(fields, source_names, unique_column_names(source_names), strict=True):
         hinted = hints.get(clean) or hints.get(source)
         if hinted is not None:
             target = spark_type(hinted)
@@ -220,7 +220,7 @@ def conform(
         else:
             target = lake_spark_type(field.dataType)
         metadata = {SOURCE_NAME_KEY: source, "comment": f"source column {source!r}"}
-        column = F.col(quoted(frame.columns[index]))
+        column = F.col(quoted(field.name))
         if target != field.dataType:
             column = column.cast(target)
         columns.append(column.alias(clean, metadata=metadata))

@@ -333,11 +333,12 @@ def aligned(frame: DataFrame, struct: StructType, keep: list[str] | tuple[str, .
     """
     from pyspark.sql import functions as F
 
-    present = set(frame.columns)
+    # one call for the schema: pyspark asks the JVM for it, and parses it whole, at each ``frame.schema``
+    present = {field.name: field.dataType for field in frame.schema.fields}
     columns = []
     for field in struct.fields:
         column = F.col(quoted(field.name)) if field.name in present else F.lit(None)
-        if field.name not in present or frame.schema[field.name].dataType != field.dataType:
+        if present.get(field.name) != field.dataType:
             column = column.cast(field.dataType)
         columns.append(column.alias(field.name, metadata=field.metadata))
     return frame.select(*columns, *[F.col(quoted(name)) for name in keep])

@@ -1,15 +1,22 @@
 """Test 3: a standalone cluster — a master and one worker started from pyspark's ``spark-class`` —
 runs the example pipeline at ``spark://127.0.0.1:PORT``; a master that does not answer fails fast.
+
+The run is ``autoflux run`` in a process of its own, as a user's shell starts it: its JVM is started
+by that run, so the test also shows that the terminal gets AutoFlux's lines only, and Spark's, py4j's
+and the executors' output goes to the log folder (test_spark_quiet has the other quiet case).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.request
 
 import pytest
 from spark_helpers import (
+    NOISE,
+    SPARK_LOG_LINE,
     free_port,
     local_engine,
     make_workspace,
@@ -18,8 +25,6 @@ from spark_helpers import (
     wait_for_port,
 )
 
-import autoflux
-from autoflux.engines import create_engine
 from autoflux.exceptions import EngineError
 from autoflux.pipeline import Pipeline
 from autoflux.workspace import Workspace
@@ -74,7 +79,7 @@ def cluster(java, tmp_path_factory):
             time.sleep(1)
         else:
             pytest.fail("the worker did not register with the master")
-        yield url
+        yield url, logs / "work"
     finally:
         from autoflux.engines.spark import stop
 
@@ -84,15 +89,20 @@ def cluster(java, tmp_path_factory):
                 stop_process(process)
 
 
-def test_the_example_runs_on_a_standalone_cluster(cluster, tmp_path, example_dir):
-    engine = local_engine(master=cluster, conf={"spark.driver.host": "127.0.0.1", "spark.executor.memory": "1g", "spark.cores.max": "2"})
+def test_the_example_runs_on_a_standalone_cluster_and_prints_only_autoflux_lines(cluster, tmp_path, example_dir, cli_process):
+    url, work = cluster
+    engine = local_engine(master=url, conf={"spark.driver.host": "127.0.0.1", "spark.executor.memory": "1g", "spark.cores.max": "2"})
     root = make_workspace(tmp_path / "ws", engine)
-    summary = autoflux.run(root, [example_dir])
-    assert [f.outcome for f in summary.ingest.files] == ["loaded"] * 3
-    assert summary.handoff["train_rows"] == 1000 and summary.handoff["test_rows"] == 400
-    spark = create_engine(Workspace.open(root)).spark
-    assert spark.sparkContext.master == cluster
-    assert spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size() >= 2  # the driver and an executor on the worker
+    result = cli_process("run", str(example_dir), "-w", str(root), timeout=900)
+    output = result.stdout + result.stderr
+    assert result.exit_code == 0, output
+    loaded = dict(re.findall(r"raw\.(\w+)\W+loaded\W+(\d+)\b", output))  # the ingest table: table, outcome, rows
+    assert loaded == {"train": "1000", "test": "400", "sample_submission": "400"}, output
+    assert "Training data: marts.ml_training_set — 1,000 train rows, 400 test rows" in output
+    assert list(work.glob("app-*/*/stderr")), "no executor of the run started on the cluster's worker"
+    assert not NOISE.search(output), output
+    log = root / ".autoflux" / "logs" / "spark.log"
+    assert log.exists() and SPARK_LOG_LINE.search(log.read_text(errors="replace")), "Spark's log is in the workspace's log folder"
 
 
 def test_an_unreachable_master_fails_within_seconds(java, tmp_path, example_dir):
