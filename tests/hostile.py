@@ -83,10 +83,10 @@ def _ask_spark_for_keywords() -> set[str]:
     return {word.lower() for word in json.loads(done.stdout.strip().splitlines()[-1])}
 
 
-def write_hostile_competition(folder: Path, keywords: list[str] = ()) -> Path:
+def write_hostile_competition(folder: Path, keywords: list[str] = (), *, keyword_table: bool = True) -> Path:
     """train.csv (6 rows), test.csv (3 rows, no target), a file named with SQL, a table named
-    ``order``, and keywords.csv; every name in ``keywords`` is also a feature column of train and
-    test, between the hostile columns and the target."""
+    ``order``, and (``keyword_table``) keywords.csv, whose columns are the keywords alone; every name
+    in ``keywords`` is also a feature column of train and test, between the hostile columns and the target."""
     folder.mkdir(parents=True, exist_ok=True)
     extra = [k for k in keywords if k not in HOSTILE_COLUMNS.values()]
     names = [*list(HOSTILE_COLUMNS)[:-1], *extra, "target"]
@@ -95,7 +95,8 @@ def write_hostile_competition(folder: Path, keywords: list[str] = ()) -> Path:
     (folder / "train.csv").write_text(csv_line(names) + "".join(map(csv_line, train)), encoding="utf-8")
     (folder / "test.csv").write_text(csv_line(names[:-1]) + "".join(map(csv_line, test)), encoding="utf-8")
     if keywords:
-        (folder / "keywords.csv").write_text(",".join(keywords) + "\n" + ",".join("1" for _ in keywords) + "\n")
+        if keyword_table:
+            (folder / "keywords.csv").write_text(",".join(keywords) + "\n" + ",".join("1" for _ in keywords) + "\n")
         (folder / "order.csv").write_text("select,from\n1,2\n")
     (folder / HOSTILE_FILE).write_text("a\n1\n")
     return folder

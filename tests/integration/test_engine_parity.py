@@ -95,7 +95,8 @@ def dataset(request, tmp_path_factory) -> Path:
     keywords = (
         duckdb_keywords() | postgres_keywords(request.getfixturevalue("postgres")) | spark_keywords(tmp_path_factory.getbasetemp().parent)
     )
-    return write_hostile_competition(tmp_path_factory.mktemp("hostile") / "data", sorted(keywords))
+    # train and test have every keyword as a column, through to the mart: keywords.csv (tests/e2e) would add a third wide file
+    return write_hostile_competition(tmp_path_factory.mktemp("hostile") / "data", sorted(keywords), keyword_table=False)
 
 
 @pytest.fixture(scope="module")
