@@ -47,8 +47,8 @@ def spark_keywords(shared: Path) -> set[str]:
     """Spark's reserved keywords, from a local Spark in a child process (whatever session this process holds).
 
     A JVM's start costs seconds: the first test process to ask keeps the answer in the folder
-    ``shared`` (the test run's, which every pytest-xdist process sees), for the version of pyspark
-    installed; the others wait for it there.
+    ``shared`` (one every pytest-xdist process of the run sees; later runs may find it there too),
+    for the version of pyspark installed; the others wait for it there.
     """
     import fcntl
     import json

@@ -81,9 +81,6 @@ def cluster(java, tmp_path_factory):
             pytest.fail("the worker did not register with the master")
         yield url, logs / "work"
     finally:
-        from autoflux.engines.spark import stop
-
-        stop()
         for process in (worker, master):
             if process is not None:
                 stop_process(process)
