@@ -68,7 +68,8 @@ def test_spark_logs_to_the_workspace_log_folder(workspace, monkeypatch):
     given = conf(workspace, monkeypatch, format="parquet", conf={"spark.driver.extraJavaOptions": "-Xss4m"})
     options = given["spark.driver.extraJavaOptions"]
     config = workspace.state_dir / "logs" / "log4j2.properties"
-    assert options == f"-Dlog4j2.configurationFile={config.as_uri()} -Xss4m"
+    derby_home = (workspace.state_dir / "metastore_db").resolve().parent  # derby.log lands there, not where Spark runs
+    assert options == f"-Dderby.system.home={derby_home} -Dlog4j2.configurationFile={config.as_uri()} -Xss4m"
     assert str(workspace.state_dir / "logs" / "spark.log") in config.read_text()
 
 

@@ -162,7 +162,8 @@ def spark_conf(settings: Settings, workspace: Workspace) -> dict[str, str]:
     if packages:
         conf["spark.jars.packages"] = ",".join(packages)
     log_config = _log4j_config(workspace)
-    conf["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile={log_config.as_uri()}"
+    java_options = [conf.get("spark.driver.extraJavaOptions"), f"-Dlog4j2.configurationFile={log_config.as_uri()}"]
+    conf["spark.driver.extraJavaOptions"] = " ".join(filter(None, java_options))  # Derby's home (its derby.log), then the log's
     for key, value in settings.conf.items():
         if key in ("spark.driver.extraClassPath", "spark.jars") and conf.get(key):
             value = f"{conf[key]}{':' if key.endswith('ClassPath') else ','}{value}"
