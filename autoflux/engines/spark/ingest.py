@@ -11,7 +11,8 @@ names and whether a quoted value spans lines; Spark gets an explicit schema of t
 by position (the header line is skipped, never parsed for names, so blank and repeated names are
 fine) and ``multiLine`` where quoted line breaks need it. Fields equal to one of
 ``ingest.csv.null_values`` are null. Each column then gets the embedded engine's type: the type
-:func:`~autoflux.ingest.readers.csv.first_block_types` infers from the file's first block, checked
+:func:`~autoflux.ingest.readers.csv.first_block_types` infers from the file's first block (from
+every block of a file no bigger than one and :data:`TYPED_HERE_BYTES`: its types are then settled without a pass of Spark's), checked
 against every value in one aggregation — a value that does not fit (or would not read back as
 written: a leading zero, a ``+``, an integer too long for a double) widens the column, int →
 double → string, date → timestamp → string, as on the embedded engine. Integers are ``bigint``.
@@ -52,6 +53,9 @@ if TYPE_CHECKING:
     from autoflux.ingest.rules import Lineage
 
 SPARK_FORMATS = {"csv", "json", "parquet"}
+# A CSV file up to this size (and a block) is read whole by AutoFlux's reader, here, to type its columns: cheaper
+# than a pass of Spark's over it, which is then needed only for type hints.
+TYPED_HERE_BYTES = 4 << 20
 SPARK_COMPRESSIONS = {None, "gzip", "bz2"}
 FILE = "_autoflux_file"
 
@@ -132,7 +136,7 @@ def read_group(
     joined = frame.join(F.broadcast(files), on=FILE, how="inner")
     data = [quoted(c) for c in frame.columns[: len(names)]]
     ordered = joined.select(*data, *[f.name for f in fields[2:]], source, *kept)
-    return conform(ordered, [*names, *keys], hints, lineage, text=as_text, keep=kept, source_column=F.col(source))
+    return conform(ordered, [*names, *keys], hints, lineage, text=as_text, keep=kept, source_column=source)
 
 
 def key_path(spark: SparkSession, key: str) -> Path:
@@ -199,19 +203,18 @@ def conform(
     *,
     text: bool = False,
     keep: list[str] | tuple[str, ...] = (),
-    source_column: Any = None,
+    source_column: str | None = None,
 ) -> DataFrame:
     """Rename, retype and annotate ``frame``'s columns by the ingest rules; append the lineage columns.
 
-    The columns named in ``keep`` (after the file's) come last, as they are. ``source_column`` is
-    the ``_source_file`` column (default: ``lineage.source_file`` on every row).
+    The columns named in ``keep`` (after the file's) come last, as they are. ``source_column`` names
+    the column that holds ``_source_file`` (default: ``lineage.source_file`` on every row).
     """
-    from pyspark.sql import functions as F
-    from pyspark.sql.types import ByteType, IntegerType, LongType, ShortType
+    from pyspark.sql.types import ByteType, IntegerType, LongType, ShortType, StringType, StructField, TimestampType
 
-    columns = []
-    fields = frame.schema.fields[: len(source_names)]  # once: pyspark asks the JVM at each frame.schema or frame.columns
-    for field, source, clean in zip(fields, source_names, unique_column_names(source_names), strict=True):
+    present = frame.schema.fields  # once: pyspark asks the JVM at each frame.schema or frame.columns
+    columns, fields = [], []
+    for field, source, clean in zip(present[: len(source_names)], source_names, unique_column_names(source_names), strict=True):
         hinted = hints.get(clean) or hints.get(source)
         if hinted is not None:
             target = spark_type(hinted)
@@ -219,22 +222,49 @@ def conform(
             target = LongType()
         else:
             target = lake_spark_type(field.dataType)
-        metadata = {SOURCE_NAME_KEY: source, "comment": f"source column {source!r}"}
-        column = F.col(quoted(field.name))
-        if target != field.dataType:
-            column = column.cast(target)
-        columns.append(column.alias(clean, metadata=metadata))
-    lineage_values = [
-        F.lit(lineage.load_id).alias(LINEAGE_COLUMNS[0]),
-        (F.lit(lineage.source_file) if source_column is None else source_column).alias(LINEAGE_COLUMNS[1]),
-        F.lit(lineage.ingested_at).cast("timestamp").alias(LINEAGE_COLUMNS[2]),
+        columns.append(f"{_cast(quoted(field.name), field.dataType, target)} as {quoted(clean)}")
+        fields.append(StructField(clean, target, True, {SOURCE_NAME_KEY: source, "comment": f"source column {source!r}"}))
+    source_file = _sql_string(lineage.source_file) if source_column is None else quoted(source_column)
+    lineage_values = [_sql_string(lineage.load_id), source_file, f"cast({_sql_string(lineage.ingested_at.isoformat())} as timestamp)"]
+    columns += [f"{value} as {name}" for value, name in zip(lineage_values, LINEAGE_COLUMNS, strict=True)]
+    fields += [
+        StructField(name, kind, True) for name, kind in zip(LINEAGE_COLUMNS, (StringType(), StringType(), TimestampType()), strict=True)
     ]
-    return frame.select(*columns, *lineage_values, *[F.col(quoted(name)) for name in keep])
+    by_name = {f.name: f for f in present}
+    return annotated(frame.selectExpr(*columns, *map(quoted, keep)), [*fields, *(by_name[name] for name in keep)])
+
+
+def annotated(frame: DataFrame, fields: list[Any]) -> DataFrame:
+    """``frame`` (whose columns are ``fields``, in order, of the same types) with the ``fields``' metadata.
+
+    One call for all the columns (``DataFrame.to``): a wide file's columns would otherwise cost several calls into the JVM each.
+    """
+    from pyspark.sql.types import StructType
+
+    return frame.to(StructType(fields))
+
+
+def _cast(column: str, current: Any, target: Any) -> str:
+    """SQL: ``column`` (of Spark type ``current``) as ``target``."""
+    return column if current == target else f"cast({column} as {sql_type(target)})"
 
 
 def quoted(name: str) -> str:
     """``name`` as a Spark column reference, whatever characters it holds."""
     return "`" + name.replace("`", "``") + "`"
+
+
+def sql_type(data_type: Any) -> str:
+    """A Spark type as SQL text; field names of nested structs quoted (``simpleString`` leaves them bare)."""
+    from pyspark.sql.types import ArrayType, MapType, StructType
+
+    if isinstance(data_type, StructType):
+        return f"struct<{','.join(f'{quoted(f.name)}:{sql_type(f.dataType)}' for f in data_type.fields)}>"
+    if isinstance(data_type, ArrayType):
+        return f"array<{sql_type(data_type.elementType)}>"
+    if isinstance(data_type, MapType):
+        return f"map<{sql_type(data_type.keyType)},{sql_type(data_type.valueType)}>"
+    return data_type.simpleString()
 
 
 def lake_spark_type(data_type: Any) -> Any:
@@ -298,14 +328,12 @@ def _is_remote(spark: SparkSession) -> bool:
     return type(spark).__module__.startswith("pyspark.sql.connect")
 
 
-def _texts(positional: list[str], dialect: CsvDialect, options: Mapping[str, str], null_values: tuple[str, ...]) -> list:
-    """Each column's text as the embedded engine keeps it: null where it is one of ``null_values``, else as written.
+def _texts(positional: list[str], dialect: CsvDialect, options: Mapping[str, str], null_values: tuple[str, ...]) -> list[str]:
+    """SQL: each column's text as the embedded engine keeps it: null where it is one of ``null_values``, else as written.
 
-    Built as SQL text, one expression a column: a wide file's columns would otherwise cost dozens of
-    calls into the JVM each.
+    Columns are built as SQL text, all selected in one call (``selectExpr``): a wide file's columns
+    would otherwise cost several calls into the JVM each.
     """
-    from pyspark.sql import functions as F
-
     nulls = ", ".join(_sql_string(v) for v in null_values)
     columns = []
     for index, name in enumerate(positional):
@@ -316,7 +344,7 @@ def _texts(positional: list[str], dialect: CsvDialect, options: Mapping[str, str
             column = f"coalesce({column}, '')"
         if null_values:
             column = f"case when {column} in ({nulls}) then cast(null as string) else {column} end"
-        columns.append(F.expr(f"{column} as {name}"))
+        columns.append(f"{column} as {name}")
     return columns
 
 
@@ -328,9 +356,9 @@ def _sql_string(text: str) -> str:
 
 
 # What the embedded engine (Arrow's inference, then the values-as-written rules) reads as each type.
-# A number as written: no sign +, no leading zero (a lone 0 is one); a fraction, not 16 digits or more
-# without a point (more than a double holds exactly). No look-around: Sail's regular expressions have none.
-_INTEGER = r"^-?(0|[1-9][0-9]*)$"
+# A number as written: no sign +, no leading zero (a lone 0 is one); an integer is -?(0|[1-9][0-9]*), a
+# fraction not 16 digits or more without a point (more than a double holds exactly). No look-around:
+# Sail's regular expressions have none.
 _FRACTION = r"^-?((0|[1-9][0-9]*)([.][0-9]*)?|[.][0-9]+)([eE][-+]?[0-9]+)?$"
 _DOUBLE_MAX = "1.7976931348623157E308"
 _INFINITIES = [f"{sign}{word}" for sign in ("", "-") for word in INFINITY_WORDS]  # any case; a + is kept as written
@@ -366,8 +394,8 @@ def _fits(column: str, kind: pa.DataType) -> str:
 
     A number is checked in ``column`` as it is: give :func:`_trimmed` text.
     """
-    if pa.types.is_integer(kind):
-        return f"({column} rlike {_sql_string(_INTEGER)} and try_cast({column} as bigint) is not null)"
+    if pa.types.is_integer(kind):  # as written: a bigint's own text (or -0), cheaper to check than a regular expression
+        return f"(coalesce(cast(try_cast({column} as bigint) as string) = {column}, false) or {column} = '-0')"
     if pa.types.is_floating(kind):
         long = f"(length({column}) > 15 and {column} rlike {_sql_string(LONG_INTEGER)})"
         # 1E400 reads as infinity: beyond a double's range, kept as written; inf and -Infinity spell one
@@ -407,18 +435,16 @@ def _settle_types(
     another pass. A hinted column (``hinted``: position → type) must fit its hint: a value that does
     not fails the load, naming its file (by :data:`FILE` when ``texts`` has it, else ``path``).
     """
-    from pyspark.sql import functions as F
-
     by_file = FILE in texts.columns
     types = dict(hinted)
     rank = {i: 0 for i in range(len(candidates)) if i not in hinted}  # the candidate each open column is checked against
-    checks = []  # SQL text, one call into the JVM each (see _texts)
+    checks = []  # SQL text, all selected in one call (see _texts)
     for index, hint in hinted.items():
         if not pa.types.is_string(hint):
             column = positional[index]
             misfit = f"{column} is not null and try_cast({column} as {spark_type(hint).simpleString()}) is null"
             found = f"named_struct('v', {column}, 'f', {FILE})" if by_file else column
-            checks.append(F.expr(f"first(case when {misfit} then {found} end, true) as h{index}"))
+            checks.append(f"first(case when {misfit} then {found} end, true) as h{index}")
     while True:
         for index in [i for i, r in rank.items() if r == len(candidates[i]) - 1]:
             types[index] = candidates[index][rank.pop(index)]  # text: every value fits
@@ -426,15 +452,15 @@ def _settle_types(
         for index, r in rank.items():
             column, kind = positional[index], candidates[index][r]
             if pa.types.is_integer(kind) or pa.types.is_floating(kind):
-                numbers.append(F.expr(f"{_trimmed(column)} as t{index}"))  # trimmed once a row, in a projection
+                numbers.append(f"{_trimmed(column)} as t{index}")  # trimmed once a row, in a projection
                 checked = f"t{index}"
             else:
                 checked = column
-            checks.append(F.expr(f"count(case when {column} is not null and not {_fits(checked, kind)} then 1 end) as m{index}"))
+            checks.append(f"count(case when {column} is not null and not {_fits(checked, kind)} then 1 end) as m{index}")
         if not checks:
             return [types[i] for i in range(len(candidates))]
         try:
-            found = texts.select("*", *numbers).agg(*checks).first().asDict()
+            found = texts.selectExpr("*", *numbers).selectExpr(*checks).first().asDict()
         except Exception as error:
             raise read_error(error, path) from None
         checks = []
@@ -484,20 +510,21 @@ def _read_csv(
         fields.append(StructField(corrupt, StringType()))
         spark_options |= {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": corrupt}
     raw = _scan(spark, lambda ps: spark.read.options(**spark_options).schema(StructType(fields)).csv(ps), paths, by_file)
-    kept = [F.col(c) for c in (corrupt, FILE if by_file else None) if c]
-    texts = raw.select(*_texts(positional, dialect, spark_options, options.null_values), *kept)
+    kept = [quoted(c) for c in (corrupt, FILE if by_file else None) if c]
+    texts = raw.selectExpr(*_texts(positional, dialect, spark_options, options.null_values), *kept)
     hinted = {i: h for i, (c, n) in enumerate(zip(clean, names, strict=True)) if (h := hints.get(c) or hints.get(n)) is not None}
     if text:
         candidates = [[pa.string()] for _ in names]
     else:
-        candidates = [_chain(t) for t in first_block_types(paths[0], options)]
+        whole = len(paths) == 1 and paths[0].stat().st_size <= min(options.block_size, TYPED_HERE_BYTES)
+        candidates = [_chain(t)[: 1 if whole else None] for t in first_block_types(paths[0], options, every_block=whole)]
     parsed = texts.where(F.col(corrupt).isNull()) if corrupt else texts
     types = _settle_types(parsed, positional, candidates, hinted, path, clean)
     for index, name in enumerate(clean):
         if index not in hinted and name in table_types and (wider := widen(table_types[name], types[index])) is not None:
             types[index] = wider
-    columns = [F.expr(f"{_typed(p, t)} as {p}") for p, t in zip(positional, types, strict=True)]
-    return texts.select(*columns, *kept), names, True
+    columns = [f"{_typed(p, t)} as {p}" for p, t in zip(positional, types, strict=True)]
+    return texts.selectExpr(*columns, *kept), names, True
 
 
 def bad_rows(spark: SparkSession, path: Path, options: CsvOptions, corrupt: str) -> BadRows:

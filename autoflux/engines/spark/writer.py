@@ -331,17 +331,20 @@ def aligned(frame: DataFrame, struct: StructType, keep: list[str] | tuple[str, .
 
     The columns named in ``keep`` follow, as they are.
     """
-    from pyspark.sql import functions as F
+    from autoflux.engines.spark.ingest import annotated, sql_type
 
     # one call for the schema: pyspark asks the JVM for it, and parses it whole, at each ``frame.schema``
-    present = {field.name: field.dataType for field in frame.schema.fields}
+    present = {field.name: field for field in frame.schema.fields}
     columns = []
     for field in struct.fields:
-        column = F.col(quoted(field.name)) if field.name in present else F.lit(None)
-        if present.get(field.name) != field.dataType:
-            column = column.cast(field.dataType)
-        columns.append(column.alias(field.name, metadata=field.metadata))
-    return frame.select(*columns, *[F.col(quoted(name)) for name in keep])
+        found = present.get(field.name)
+        if found is None:
+            columns.append(f"cast(null as {sql_type(field.dataType)}) as {quoted(field.name)}")
+        elif found.dataType != field.dataType:
+            columns.append(f"cast({quoted(field.name)} as {sql_type(field.dataType)}) as {quoted(field.name)}")
+        else:
+            columns.append(quoted(field.name))
+    return annotated(frame.selectExpr(*columns, *map(quoted, keep)), [*struct.fields, *(present[name] for name in keep)])
 
 
 def spark_struct(schema: pa.Schema, metadata: Mapping[str, dict[str, Any]] | None = None) -> StructType:

@@ -203,12 +203,13 @@ def _quoted_line_breaks(path: Path, encoding: str) -> bool:
 _NOT_QUOTE_OR_LINE_BREAK = bytes(b for b in range(256) if b not in b'"\r\n')
 
 
-def first_block_types(path: Path, options: CsvOptions) -> list[pa.DataType]:
+def first_block_types(path: Path, options: CsvOptions, *, every_block: bool = False) -> list[pa.DataType]:
     """The lake type of each column as :func:`read_csv` infers it from the file's first block.
 
     Values kept as written (leading zeros, ``+``) and values of the first block that do not fit
     are applied, as the embedded engine does; values further on are not looked at (an engine that
-    reads the rest checks them, and widens as :func:`read_csv` would).
+    reads the rest checks them, and widens as :func:`read_csv` would). With ``every_block``
+    they are, so the types are those the embedded engine gives the whole file.
     """
     from dataclasses import replace
 
@@ -221,7 +222,8 @@ def first_block_types(path: Path, options: CsvOptions) -> list[pa.DataType]:
             columns = read_csv(path, replace(options, block_size=block_size), types, strict=())
             batches = columns.batches
             try:
-                next(batches, None)
+                for _ in batches if every_block else [next(batches, None)]:
+                    pass
             finally:
                 batches.close()  # type: ignore[attr-defined]
         except ReadAgain as again:

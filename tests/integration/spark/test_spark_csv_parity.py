@@ -2,7 +2,8 @@
 
 One test per file, parametrised over classic local Spark (``format: parquet``) and Spark Connect
 on Sail (``format: delta``); each compares Spark's raw table with the embedded engine's for the
-same file. The files are the ones Spark used to refuse or change: quoted values over several lines
+same file, typed by AutoFlux's reader (a file smaller than a block) or by Spark's own checks (as a
+bigger file is). The files are the ones Spark used to refuse or change: quoted values over several lines
 (``\\r\\n`` inside quotes kept), blank and repeated header names, leading zeros, a number beyond
 a double, infinities, null spellings, a header without rows, and a value after the first block that widens its column.
 """
@@ -17,6 +18,7 @@ import pytest
 from spark_helpers import local_or_sail_engine, make_workspace
 
 from autoflux.engines import create_engine
+from autoflux.engines.spark import ingest as spark_ingest
 from autoflux.ingest.schema import LINEAGE_COLUMNS, lake_type
 from autoflux.pipeline import Pipeline
 from autoflux.workspace import Workspace
@@ -44,7 +46,7 @@ FILES = {
 
 
 def ingest(root: Path, path: Path):
-    report = Pipeline(Workspace.open(root)).ingest([str(path)])
+    report = Pipeline(Workspace.open(root)).ingest([str(path)], force=True)  # again: once typed here, once by Spark
     [result] = report.files
     assert result.outcome == "loaded", result.message
     return result
@@ -74,6 +76,14 @@ def spark_root(request, tmp_path_factory, java) -> Path:
     return make_workspace(tmp_path_factory.mktemp(request.param) / "ws", engine, ingest={"csv": {"block_size": BLOCK_SIZE}})
 
 
+@pytest.fixture(params=["typed_here", "typed_by_spark"])
+def typed_by(request, monkeypatch) -> str:
+    """Who types a file smaller than a block: AutoFlux's reader on the driver, or Spark's checks (as for a big file)."""
+    if request.param == "typed_by_spark":
+        monkeypatch.setattr(spark_ingest, "TYPED_HERE_BYTES", 0)
+    return request.param
+
+
 def data_columns(table: pa.Table) -> pa.Table:
     table = table.select([n for n in table.column_names if n not in LINEAGE_COLUMNS])
     schema = pa.schema([pa.field(f.name, lake_type(f.type)) for f in table.schema])
@@ -82,7 +92,7 @@ def data_columns(table: pa.Table) -> pa.Table:
 
 
 @pytest.mark.parametrize("name", list(FILES))
-def test_spark_loads_the_same_raw_table_as_the_embedded_engine(spark_root, data, embedded, name):
+def test_spark_loads_the_same_raw_table_as_the_embedded_engine(spark_root, typed_by, data, embedded, name):
     ingest(spark_root, data / name / f"{name}.csv")
     spark = create_engine(Workspace.open(spark_root))
     got = data_columns(spark.frame("raw", name).toArrow())
