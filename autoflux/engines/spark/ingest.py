@@ -222,7 +222,7 @@ def conform(
             target = LongType()
         else:
             target = lake_spark_type(field.dataType)
-        columns.append(f"{_cast(quoted(field.name), field.dataType, target)} as {quoted(clean)}")
+        columns.append(f"{cast_sql(quoted(field.name), field.dataType, target)} as {quoted(clean)}")
         fields.append(StructField(clean, target, True, {SOURCE_NAME_KEY: source, "comment": f"source column {source!r}"}))
     source_file = _sql_string(lineage.source_file) if source_column is None else quoted(source_column)
     lineage_values = [_sql_string(lineage.load_id), source_file, f"cast({_sql_string(lineage.ingested_at.isoformat())} as timestamp)"]
@@ -244,7 +244,7 @@ def annotated(frame: DataFrame, fields: list[Any]) -> DataFrame:
     return frame.to(StructType(fields))
 
 
-def _cast(column: str, current: Any, target: Any) -> str:
+def cast_sql(column: str, current: Any, target: Any) -> str:
     """SQL: ``column`` (of Spark type ``current``) as ``target``."""
     return column if current == target else f"cast({column} as {sql_type(target)})"
 

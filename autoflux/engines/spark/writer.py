@@ -331,19 +331,19 @@ def aligned(frame: DataFrame, struct: StructType, keep: list[str] | tuple[str, .
 
     The columns named in ``keep`` follow, as they are.
     """
-    from autoflux.engines.spark.ingest import annotated, sql_type
+    from autoflux.engines.spark.ingest import annotated, cast_sql, sql_type
 
     # one call for the schema: pyspark asks the JVM for it, and parses it whole, at each ``frame.schema``
     present = {field.name: field for field in frame.schema.fields}
     columns = []
     for field in struct.fields:
         found = present.get(field.name)
-        if found is None:
-            columns.append(f"cast(null as {sql_type(field.dataType)}) as {quoted(field.name)}")
-        elif found.dataType != field.dataType:
-            columns.append(f"cast({quoted(field.name)} as {sql_type(field.dataType)}) as {quoted(field.name)}")
-        else:
-            columns.append(quoted(field.name))
+        value = (
+            cast_sql(quoted(field.name), found.dataType, field.dataType)
+            if found is not None
+            else f"cast(null as {sql_type(field.dataType)})"
+        )
+        columns.append(f"{value} as {quoted(field.name)}")
     return annotated(frame.selectExpr(*columns, *map(quoted, keep)), [*struct.fields, *(present[name] for name in keep)])
 
 

@@ -222,8 +222,11 @@ def first_block_types(path: Path, options: CsvOptions, *, every_block: bool = Fa
             columns = read_csv(path, replace(options, block_size=block_size), types, strict=())
             batches = columns.batches
             try:
-                for _ in batches if every_block else [next(batches, None)]:
-                    pass
+                if every_block:
+                    for _ in batches:
+                        pass
+                else:
+                    next(batches, None)
             finally:
                 batches.close()  # type: ignore[attr-defined]
         except ReadAgain as again:
