@@ -12,7 +12,8 @@ by position (the header line is skipped, never parsed for names, so blank and re
 fine) and ``multiLine`` where quoted line breaks need it. Fields equal to one of
 ``ingest.csv.null_values`` are null. Each column then gets the embedded engine's type: the type
 :func:`~autoflux.ingest.readers.csv.first_block_types` infers from the file's first block (from
-every block of a file no bigger than one and :data:`TYPED_HERE_BYTES`: its types are then settled without a pass of Spark's), checked
+every block of a file no bigger than :data:`TYPED_HERE_BYTES`, or of any size with a local master: its types are then
+settled without a pass of Spark's), checked
 against every value in one aggregation — a value that does not fit (or would not read back as
 written: a leading zero, a ``+``, an integer too long for a double) widens the column, int →
 double → string, date → timestamp → string, as on the embedded engine. Integers are ``bigint``.
@@ -53,9 +54,12 @@ if TYPE_CHECKING:
     from autoflux.ingest.rules import Lineage
 
 SPARK_FORMATS = {"csv", "json", "parquet"}
-# A CSV file up to this size (and a block) is read whole by AutoFlux's reader, here, to type its columns: cheaper
-# than a pass of Spark's over it, which is then needed only for type hints.
+# A CSV file up to this size is read whole by AutoFlux's reader, here, to type its columns: cheaper than a pass
+# of Spark's over it, which is then needed only for type hints. With a local master, a file of any size is
+# (LOCAL_TYPED_HERE_BYTES): the driver's cores are all the cluster has, and Arrow's reader types 1M rows
+# (139 MB) in 0.7 s where Spark's pass takes 4.5 s (12 s in a new JVM).
 TYPED_HERE_BYTES = 4 << 20
+LOCAL_TYPED_HERE_BYTES = 1 << 62
 SPARK_COMPRESSIONS = {None, "gzip", "bz2"}
 FILE = "_autoflux_file"
 
@@ -328,6 +332,11 @@ def _is_remote(spark: SparkSession) -> bool:
     return type(spark).__module__.startswith("pyspark.sql.connect")
 
 
+def _local_master(spark: SparkSession) -> bool:
+    """Whether Spark runs in this machine's JVM (``local[...]``); a Spark Connect server may be anywhere."""
+    return not _is_remote(spark) and spark.sparkContext.master.startswith("local")
+
+
 def _texts(positional: list[str], dialect: CsvDialect, options: Mapping[str, str], null_values: tuple[str, ...]) -> list[str]:
     """SQL: each column's text as the embedded engine keeps it: null where it is one of ``null_values``, else as written.
 
@@ -516,7 +525,7 @@ def _read_csv(
     if text:
         candidates = [[pa.string()] for _ in names]
     else:
-        whole = len(paths) == 1 and paths[0].stat().st_size <= min(options.block_size, TYPED_HERE_BYTES)
+        whole = len(paths) == 1 and paths[0].stat().st_size <= (LOCAL_TYPED_HERE_BYTES if _local_master(spark) else TYPED_HERE_BYTES)
         candidates = [_chain(t)[: 1 if whole else None] for t in first_block_types(paths[0], options, every_block=whole)]
     parsed = texts.where(F.col(corrupt).isNull()) if corrupt else texts
     types = _settle_types(parsed, positional, candidates, hinted, path, clean)

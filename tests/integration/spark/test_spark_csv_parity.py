@@ -78,9 +78,11 @@ def spark_root(request, tmp_path_factory, java) -> Path:
 
 @pytest.fixture(params=["typed_here", "typed_by_spark"])
 def typed_by(request, monkeypatch) -> str:
-    """Who types a file smaller than a block: AutoFlux's reader on the driver, or Spark's checks (as for a big file)."""
+    """Who types a file: AutoFlux's reader on the driver (a small file, or any with a local master), or Spark's checks
+    (a big file on a cluster)."""
     if request.param == "typed_by_spark":
         monkeypatch.setattr(spark_ingest, "TYPED_HERE_BYTES", 0)
+        monkeypatch.setattr(spark_ingest, "LOCAL_TYPED_HERE_BYTES", 0)
     return request.param
 
 
