@@ -1,7 +1,7 @@
 """Engine ingest benchmark for issue 15 (parts 5 and 6): whole processes, each beside its yardstick in the same round.
 
     python bench/engines.py                      # both engines, 1M train rows (+ 250k test), 3 rounds
-    options: --only postgres|spark  --rows 1000000  --rounds 3  --data bench/data  --master local[2]
+    options: --only postgres|spark  --rows 1000000  --rounds 3  --data bench/data  --master local[2]  --src DIR
              --host 127.0.0.1 --port 5432 --user postgres  (else PGHOST, PGPORT, PGUSER)
 
 Every figure is one whole process started as a user starts it, on the same generated files
@@ -116,10 +116,11 @@ def main() -> None:
     parser.add_argument("--host", default=os.environ.get("PGHOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PGPORT", "5432")))
     parser.add_argument("--user", default=os.environ.get("PGUSER", "postgres"))
+    parser.add_argument("--src", type=Path, default=HERE.parent, help="the autoflux source tree to time (PYTHONPATH)")
     args = parser.parse_args()
     data = generate(args.data / f"rows-{args.rows}", args.rows)
     files = [data / "train.csv", data / "test.csv"]
-    env = autoflux_env(HERE.parent)
+    env = autoflux_env(args.src)
     autoflux = [sys.executable, "-m", "autoflux"]
     figures: dict[str, list[float]] = {}
     loads: list[float] = []
