@@ -298,7 +298,7 @@ def _open_output(filesystem: Any, path: str) -> Any:
     from fsspec.implementations.local import LocalFileSystem
 
     if isinstance(filesystem, LocalFileSystem):
-        return pa.output_stream(path, buffer_size=1 << 20)
+        return pa.output_stream(path, compression=None, buffer_size=1 << 20)
     return filesystem.open(path, "wb")
 
 
