@@ -175,6 +175,8 @@ def plot(results: dict, path: Path) -> None:
     left.set_ylim(bottom=0)
     left.grid(alpha=0.3)
     if points:
+        left.set_xticks([p["rows"] for p in points], [f"{p['rows'] / 1e6:g}M" for p in points])
+        left.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())  # the log scale's own labels overlap
         left.legend()
     memory = results.get("memory", {}).get("points", [])
     right.plot([p["gb"] for p in memory], [p["peak_mib"] for p in memory], marker="o", label="autoflux ingest")
