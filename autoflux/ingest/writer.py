@@ -197,8 +197,8 @@ FILE_BYTES = 256 << 20  # a data file is closed and the next one begun past this
 ROW_GROUP_ROWS = 122_880
 ROW_GROUP_BYTES = 32 << 20
 # A column with more distinct values than a 64 KiB dictionary holds is written plain: ~20% less time than
-# Arrow's 1 MiB, and files no larger. Judged on a file's first row group (_dictionary_columns), so such a
-# column is not hashed into a dictionary Arrow would then drop: 20% off the write of 5M rows of measurements.
+# Arrow's 1 MiB, and files no larger. Judged on a file's first rows (_dictionary_columns), so such a column
+# is not hashed into a dictionary Arrow would then drop: 20% off the write of 5M rows of measurements.
 DICTIONARY_BYTES = 64 << 10
 DICTIONARY_SAMPLE_ROWS = 16_384
 
