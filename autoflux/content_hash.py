@@ -36,24 +36,41 @@ _INTEGER, _FLOAT, _DATE, _TIME, _TEXT = (np.uint64(x) for x in (11, 12, 13, 14, 
 
 def content_hash(table: pa.Table) -> str:
     """The order- and engine-independent hash of ``table`` (see the module docstring)."""
-    names = sorted(table.column_names)
-    total = np.uint64(0)
-    # Columns are turned into numbers on two threads (numpy and Arrow release the GIL), folded in order here.
-    with np.errstate(over="ignore"), ThreadPoolExecutor(2) as pool:
-        for batch in table.select(names).to_batches(max_chunksize=_BATCH):
-            rows = np.full(batch.num_rows, 0x51ED_270B, dtype=np.uint64)
-            pending: deque[Future[np.ndarray]] = deque()
-            for column in batch.columns:
-                pending.append(pool.submit(_values, column))
-                if len(pending) > 2:
-                    rows = _mix(rows ^ pending.popleft().result())
-            for values in pending:
-                rows = _mix(rows ^ values.result())
-            total = total + rows.sum(dtype=np.uint64)
-    digest = hashlib.sha256()
-    digest.update("\x1f".join(names).encode())
-    digest.update(f"\n{table.num_rows}\n{int(total)}".encode())
+    digest = ContentHash(table.column_names)
+    digest.add(table)
     return digest.hexdigest()
+
+
+class ContentHash:
+    """:func:`content_hash` fed part by part: the same hash whatever the parts (rows may come in any batches)."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = sorted(names)
+        self.rows = 0
+        self._total = np.uint64(0)
+
+    def add(self, rows: pa.Table | pa.RecordBatch) -> None:
+        """Fold in ``rows`` (with the columns named at the start)."""
+        table = pa.Table.from_batches([rows]) if isinstance(rows, pa.RecordBatch) else rows
+        # Columns are turned into numbers on two threads (numpy and Arrow release the GIL), folded in order here.
+        with np.errstate(over="ignore"), ThreadPoolExecutor(2) as pool:
+            for batch in table.select(self.names).to_batches(max_chunksize=_BATCH):
+                hashed = np.full(batch.num_rows, 0x51ED_270B, dtype=np.uint64)
+                pending: deque[Future[np.ndarray]] = deque()
+                for column in batch.columns:
+                    pending.append(pool.submit(_values, column))
+                    if len(pending) > 2:
+                        hashed = _mix(hashed ^ pending.popleft().result())
+                for values in pending:
+                    hashed = _mix(hashed ^ values.result())
+                self._total = self._total + hashed.sum(dtype=np.uint64)
+        self.rows += table.num_rows
+
+    def hexdigest(self) -> str:
+        digest = hashlib.sha256()
+        digest.update("\x1f".join(self.names).encode())
+        digest.update(f"\n{self.rows}\n{int(self._total)}".encode())
+        return digest.hexdigest()
 
 
 def _mix(x: np.ndarray) -> np.ndarray:

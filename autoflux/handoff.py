@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,7 +14,7 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from autoflux.content_hash import content_hash
+from autoflux.content_hash import ContentHash, content_hash
 from autoflux.engines.base import Engine
 from autoflux.exceptions import ConfigError, MissingDependencyError, ReproduceError
 from autoflux.files import write_text
@@ -80,13 +81,45 @@ def training_data(
     target, id_column = ml_roles(ws, engine.raw_store())
     _check_columns(ws, name, data.column_names)
     train, test, target, id_column, features = split_frames(ws, data, target, id_column)
-    with ThreadPoolExecutor(1) as pool:  # the checks' queries run in the engine while the frames are hashed here
-        checks = pool.submit(_checks, ws, engine, name, target, id_column, features)
-        manifest_data = build_manifest(ws, engine, f"{ml.schema_}.{name}", {"train": train, "test": test})
-        manifest_data |= {"target": target, "id": id_column, "features": features, "checks": checks.result()}
-    path = write_manifest(manifest_data, ws.state_dir / "handoff" / f"{name}.manifest.json")
-    _refuse_on_failed_checks(ws, manifest_data["checks"], path)
+    manifest_data, path = _write_manifest(ws, engine, name, lambda: {"train": train, "test": test}, (target, id_column, features))
     return TrainingData(convert(train, chosen), convert(test, chosen), target, id_column, features, manifest_data, path)
+
+
+def hand_off(ws: Workspace, engine: Engine) -> tuple[dict[str, Any], Path]:
+    """The manifest :func:`training_data` writes for the training mart, written without keeping its rows (what
+    ``autoflux run`` hands off): the mart is read in batches, streamed where the engine can, and each is split
+    and hashed, so memory stays flat in the mart's size. Returns the manifest and its path."""
+    ml = ws.config.ml
+    reader = engine.read_batches(ml.schema_, ml.table)
+    target, id_column = ml_roles(ws, engine.raw_store())
+    _check_columns(ws, ml.table, reader.schema.names)
+    train_columns, test_columns, target, id_column, features = _split_columns(ws, reader.schema.names, target, id_column)
+    digests = {"train": ContentHash(train_columns), "test": ContentHash(test_columns)}
+
+    def frames() -> dict[str, dict[str, Any]]:
+        for batch in reader:
+            train = pc.equal(batch[ml.split_column], "train")  # a null split is neither, as in split_frames
+            digests["train"].add(batch.filter(train).select(train_columns))
+            digests["test"].add(batch.filter(pc.invert(train)).select(test_columns))
+        return {key: {"rows": digest.rows, "content_hash": digest.hexdigest()} for key, digest in digests.items()}
+
+    return _write_manifest(ws, engine, ml.table, frames, (target, id_column, features))
+
+
+def _write_manifest(
+    ws: Workspace, engine: Engine, name: str, frames: Callable[[], dict[str, Any]], roles: tuple[str | None, str | None, list[str]]
+) -> tuple[dict[str, Any], Path]:
+    """Write the manifest of mart ``name`` (``roles``: target, id, features), the checks' queries running in the engine
+    while ``frames()`` gives the frames (or their entries) to :func:`build_manifest`; refuse on failed checks."""
+    target, id_column, features = roles
+    relation = f"{ws.config.ml.schema_}.{name}"
+    with ThreadPoolExecutor(1) as pool:
+        checks = pool.submit(_checks, ws, engine, name, target, id_column, features)
+        manifest = build_manifest(ws, engine, relation, frames())
+        manifest |= {"target": target, "id": id_column, "features": features, "checks": checks.result()}
+    path = write_manifest(manifest, ws.state_dir / "handoff" / f"{name}.manifest.json")
+    _refuse_on_failed_checks(ws, manifest["checks"], path)
+    return manifest, path
 
 
 def reproduce(
@@ -128,14 +161,20 @@ def split_frames(
     ws: Workspace, data: pa.Table, target: str | None, id_column: str | None
 ) -> tuple[pa.Table, pa.Table, str | None, str | None, list[str]]:
     """Train and test rows of the mart (split column dropped, no target in test), the roles present, the features."""
-    ml = ws.config.ml
-    target = target if target in data.column_names else None  # inferred from raw tables the mart may not keep
-    id_column = id_column if id_column in data.column_names else None
-    train, test = (part.drop_columns([ml.split_column]) for part in _partition(data, pc.equal(data[ml.split_column], "train")))
-    if target in test.column_names:
-        test = test.drop_columns([target])
-    features = [c for c in train.column_names if c not in (target, id_column)]
-    return train, test, target, id_column, features
+    train_columns, test_columns, target, id_column, features = _split_columns(ws, data.column_names, target, id_column)
+    train, test = _partition(data, pc.equal(data[ws.config.ml.split_column], "train"))
+    return train.select(train_columns), test.select(test_columns), target, id_column, features
+
+
+def _split_columns(
+    ws: Workspace, columns: list[str], target: str | None, id_column: str | None
+) -> tuple[list[str], list[str], str | None, str | None, list[str]]:
+    """The columns of the train and test frames of a mart of ``columns``, the roles present, the features."""
+    target = target if target in columns else None  # inferred from raw tables the mart may not keep
+    id_column = id_column if id_column in columns else None
+    train = [c for c in columns if c != ws.config.ml.split_column]
+    features = [c for c in train if c not in (target, id_column)]
+    return train, [c for c in train if c != target], target, id_column, features
 
 
 def _partition(data: pa.Table, mask: pa.ChunkedArray) -> tuple[pa.Table, pa.Table]:
@@ -281,6 +320,8 @@ def build_manifest(workspace: Workspace, engine: Engine, relation: str, frames: 
 
 
 def _frame_entry(frame: Any) -> dict[str, Any]:
+    if isinstance(frame, dict):  # described already (rows, content hash): a frame hashed as it was read
+        return frame
     if isinstance(frame, pa.Table):
         return {"rows": frame.num_rows, "content_hash": content_hash(frame)}
     return {"rows": frame.count(), "content_hash": None}

@@ -320,15 +320,17 @@ class Pipeline:
         if reused is not None:
             summary.handoff = reused
         elif self._ml_table_exists():
-            data = self.training_data(format="arrow")
+            from autoflux.handoff import hand_off
+
+            manifest, path = hand_off(self.workspace, self.engine)
             summary.handoff = {
                 "table": f"{ml.schema_}.{ml.table}",
-                "train_rows": data.train.num_rows,
-                "test_rows": data.test.num_rows,
-                "target": data.target,
-                "id": data.id,
-                "manifest": str(data.manifest_path),
-                "flags": (data.manifest.get("checks") or {}).get("flags", []),
+                "train_rows": manifest["rows"]["train"],
+                "test_rows": manifest["rows"]["test"],
+                "target": manifest["target"],
+                "id": manifest["id"],
+                "manifest": str(path),
+                "flags": (manifest.get("checks") or {}).get("flags", []),
             }
         summary.seconds["handoff"] = time.perf_counter() - started
 

@@ -103,6 +103,11 @@ class Engine(ABC):
     def read_arrow(self, schema: str, table: str) -> pa.Table:
         """A whole table as Arrow; raises TableNotFoundError when it does not exist."""
 
+    def read_batches(self, schema: str, table: str) -> pa.RecordBatchReader:
+        """A whole table as Arrow record batches, streamed where the engine can (memory flat in the table's
+        size; here it is read whole); raises TableNotFoundError when it does not exist."""
+        return self.read_arrow(schema, table).to_reader()
+
     def scratch_settings(self, folder: Path) -> EngineSettings:
         """Settings of this engine with storage of its own under ``folder`` (or a scratch database), to rebuild in."""
         from autoflux.exceptions import ReproduceError

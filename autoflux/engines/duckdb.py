@@ -28,6 +28,7 @@ from autoflux.exceptions import EngineError, TableNotFoundError
 PATH_ENV = "AUTOFLUX_DUCKDB_PATH"
 RAW_SCHEMA = "raw"
 VIEW_COMMENT = "autoflux raw view "
+STREAM_ROWS = 122_880  # rows per batch of a streamed read (DuckDB's row group)
 
 
 Settings = DuckDBSettings
@@ -191,6 +192,21 @@ class Engine(BaseEngine):
             raise TableNotFoundError(f"no table {schema}.{table} in {self.database}", hint="run `autoflux transform` first")
         with self._connect() as connection:
             return connection.sql(f"select * from {_quoted(schema, table)}").to_arrow_table()
+
+    def read_batches(self, schema: str, table: str) -> pa.RecordBatchReader:
+        if not self.relation_exists(schema, table):
+            raise TableNotFoundError(f"no table {schema}.{table} in {self.database}", hint="run `autoflux transform` first")
+        with self._connect() as connection:
+            cursor = connection.cursor()  # a connection of its own: other queries may run while this one streams
+        reader = cursor.sql(f"select * from {_quoted(schema, table)}").to_arrow_reader(STREAM_ROWS)
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                yield from reader
+            finally:
+                cursor.close()
+
+        return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
     def query(self, sql: str) -> pa.Table:
         connection = self._connect()

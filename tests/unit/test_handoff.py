@@ -11,7 +11,7 @@ import pytest
 from ingesting import run_ingest
 
 from autoflux import load_training_data
-from autoflux.content_hash import content_hash
+from autoflux.content_hash import ContentHash, content_hash
 from autoflux.engines import create_engine
 from autoflux.exceptions import ConfigError, TableNotFoundError
 from autoflux.handoff import StaleDataWarning, ml_roles
@@ -220,3 +220,41 @@ def test_the_content_hash_tells_subnormal_floats_apart():
         tiny = [content_hash(pa.table({"x": [value]})) for value in (1e-320, 3e-320, -1e-320, 5e-324)]
     assert len(set(tiny)) == 4
     assert content_hash(pa.table({"x": [1e-320]})) == content_hash(pa.table({"x": [1.0000000000001e-320]}))
+
+
+def test_the_hand_off_of_a_run_reads_the_mart_in_batches_and_writes_the_manifest_training_data_writes(workspace, tmp_path, monkeypatch):
+    from autoflux.engines import duckdb as duckdb_engine
+    from autoflux.handoff import hand_off
+
+    write_raw(workspace, tmp_path, {"train.csv": "PassengerId,Age,Survived\n1,30,1\n2,40,0\n", "test.csv": "PassengerId,Age\n3,50\n4,60\n"})
+    rows = 25
+    mart = pa.table(
+        {
+            "passenger_id": list(range(rows)),
+            "age": [float(i) / 3 for i in range(rows)],
+            "name": [f"n{i % 4}" for i in range(rows)],
+            "survived": [i % 2 if i % 3 else None for i in range(rows)],
+            "split": [("train", "test", None)[i % 3] for i in range(rows)],  # a null split is neither
+        }
+    )
+    write_mart(workspace, mart)
+    ws = Workspace.open(workspace)
+    engine = create_engine(ws)
+    monkeypatch.setattr(duckdb_engine, "STREAM_ROWS", 4)
+    batches = []
+    monkeypatch.setattr(
+        duckdb_engine.Engine,
+        "read_arrow",
+        lambda *_: pytest.fail("the hand-off of a run read the whole mart into memory"),
+    )
+    fold = ContentHash.add
+    monkeypatch.setattr(ContentHash, "add", lambda self, part: (batches.append(part.num_rows), fold(self, part)))
+    streamed, path = hand_off(ws, engine)
+    monkeypatch.undo()
+    assert len(batches) > 2 and max(batches) <= 4  # train and test parts of 4-row batches
+    assert streamed["rows"] == {"train": 9, "test": 8}
+    in_memory = load_training_data(workspace, format="arrow").manifest
+    assert streamed["frames"] == in_memory["frames"]
+    assert (streamed["target"], streamed["id"], streamed["features"]) == ("survived", "passenger_id", ["age", "name"])
+    assert json.loads(path.read_text())["frames"] == in_memory["frames"]
+    engine.close()
