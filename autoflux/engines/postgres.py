@@ -22,7 +22,7 @@ import os
 import re
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
@@ -51,6 +51,7 @@ PASSWORD_ENV = "DBT_ENV_SECRET_AUTOFLUX_POSTGRES_PASSWORD"
 DATABASE_ENV = "AUTOFLUX_POSTGRES_DATABASE"
 MAX_IDENTIFIER = 63
 PARALLEL_LOADS = 2  # raw tables loaded at once, each over a connection of its own
+STREAM_BYTES = 16 << 20  # Arrow data per batch of a streamed read (read_batches; ADBC's own default)
 BATCH_ROWS = 65_536
 
 
@@ -291,18 +292,37 @@ class Engine(BaseEngine):
         return result
 
     def read_arrow(self, schema: str, table: str) -> pa.Table:
-        with self._connect(arrow=True, what=f"reading {schema}.{table}") as connection, connection.cursor() as cursor:
+        return self.read_batches(schema, table).read_all()
+
+    def read_batches(self, schema: str, table: str) -> pa.RecordBatchReader:
+        """Streamed from ADBC's COPY, batch by batch; read whole when a column is a constrained ``numeric``, whose
+        type (a decimal, or a double when it holds a NaN: :func:`_plain`) only the whole column tells."""
+        stack = ExitStack()
+        try:
+            connection = stack.enter_context(self._connect(arrow=True, what=f"reading {schema}.{table}"))
+            cursor = stack.enter_context(connection.cursor())
             cursor.execute(f"select to_regclass({_literal(_ident(schema) + '.' + _ident(table))})::text")
-            data = None
-            if cursor.fetchone()[0] is not None:
-                cursor.execute(f"select * from {_ident(schema)}.{_ident(table)}")
-                data = cursor.fetch_arrow_table()
-        if data is None:
-            raise TableNotFoundError(
-                f"no table {schema}.{table} in PostgreSQL database {self.target.database!r} at {self.target.address}",
-                hint="run `autoflux transform` first",
-            )
-        return _plain(data)
+            if cursor.fetchone()[0] is None:
+                raise TableNotFoundError(
+                    f"no table {schema}.{table} in PostgreSQL database {self.target.database!r} at {self.target.address}",
+                    hint="run `autoflux transform` first",
+                )
+            cursor.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(STREAM_BYTES)})
+            cursor.execute(f"select * from {_ident(schema)}.{_ident(table)}")
+            reader = cursor.fetch_record_batch()
+            if any(_typed_by_its_values(field) for field in reader.schema):
+                with stack:
+                    return _plain(reader.read_all()).to_reader()
+        except BaseException:
+            stack.close()
+            raise
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            with stack:
+                for batch in reader:
+                    yield from _plain(pa.Table.from_batches([batch])).to_batches()
+
+        return pa.RecordBatchReader.from_batches(_plain(reader.schema.empty_table()).schema, batches())
 
     SQL_DOUBLE = "double precision"
     SQL_TEXT = "text"
@@ -577,6 +597,12 @@ def _postgres_type(field: pa.Field, table: str) -> tuple[str, pa.DataType]:
         f"raw.{table} column {field.name!r} has type {kind}, which the postgres engine cannot load",
         hint="hint a plain type for it in ingest.types (autoflux.yml)",
     )
+
+
+def _typed_by_its_values(field: pa.Field) -> bool:
+    """Whether ADBC's ``field`` is a constrained ``numeric``, which :func:`_plain` makes a decimal unless a value does not fit one."""
+    metadata = field.metadata or {}
+    return metadata.get(b"POSTGRESQL:type") == b"numeric" and int(metadata.get(b"POSTGRESQL:typmod", b"-1")) >= 4
 
 
 def _plain(data: pa.Table) -> pa.Table:

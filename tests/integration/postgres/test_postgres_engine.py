@@ -496,3 +496,38 @@ def test_a_folder_of_parts_is_one_raw_table_in_postgres_and_follows_its_files(pg
     ingest(pg_workspace, [tmp_path / "data"])
     assert postgres.query(database, 'select id, v from raw."events" order by id') == [(1, "changed"), (3, "a3")]
     assert lineage_as_in_the_lake(postgres, database, pg_workspace, "events") == []  # rows of two loads
+
+
+@pytest.mark.filterwarnings("ignore:no build record:autoflux.handoff.StaleDataWarning")
+@pytest.mark.parametrize("amount", ["double precision", "numeric(12, 4)"])  # streamed; read whole (a constrained numeric)
+def test_the_hand_off_reads_the_mart_in_batches_and_writes_the_manifest_training_data_writes(
+    pg_workspace, postgres, database, pg_engine, configure, monkeypatch, amount
+):
+    from autoflux.content_hash import ContentHash
+    from autoflux.engines import postgres as postgres_engine
+    from autoflux.handoff import hand_off
+    from autoflux.workspace import Workspace
+
+    configure(pg_workspace, {"ml": {"target": "label", "id": "id"}})
+    postgres.query(database, "create schema marts")
+    postgres.query(
+        database,
+        f"create table marts.ml_training_set as select i as id, (i / 7.0)::{amount} as amount, 'n' || (i % 5) as name,"
+        " case when i % 3 = 0 then null else i % 2 end as label, case when i % 3 = 0 then 'test' else 'train' end as split"
+        " from generate_series(1, 30000) i",
+    )
+    monkeypatch.setattr(postgres_engine, "STREAM_BYTES", 1 << 14)
+    parts, plain = [], []
+    fold, make_plain = ContentHash.add, postgres_engine._plain
+    monkeypatch.setattr(ContentHash, "add", lambda self, part: (parts.append(part.num_rows), fold(self, part)))
+    monkeypatch.setattr(postgres_engine, "_plain", lambda table: (plain.append(table.num_rows), make_plain(table))[1])
+    engine = pg_engine(pg_workspace)
+    streamed, _ = hand_off(Workspace.open(pg_workspace), engine)
+    monkeypatch.undo()
+    assert len(parts) > 4 and max(parts) < 20000  # train and test parts of many batches
+    # typed batch by batch as they came, but a constrained numeric's column whole (a NaN would make it a double)
+    assert (30000 in plain) == (amount != "double precision")
+    assert streamed["rows"] == {"train": 20000, "test": 10000}
+    in_memory = autoflux.load_training_data(pg_workspace, format="arrow")
+    assert streamed["frames"] == in_memory.manifest["frames"]
+    assert in_memory.train.schema.field("amount").type == (pa.float64() if amount == "double precision" else pa.decimal128(12, 4))
