@@ -188,10 +188,7 @@ class Engine(BaseEngine):
         return result
 
     def read_arrow(self, schema: str, table: str) -> pa.Table:
-        if not self.relation_exists(schema, table):
-            raise TableNotFoundError(f"no table {schema}.{table} in {self.database}", hint="run `autoflux transform` first")
-        with self._connect() as connection:
-            return connection.sql(f"select * from {_quoted(schema, table)}").to_arrow_table()
+        return self.read_batches(schema, table).read_all()
 
     def read_batches(self, schema: str, table: str) -> pa.RecordBatchReader:
         if not self.relation_exists(schema, table):
