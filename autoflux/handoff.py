@@ -215,17 +215,10 @@ def _native_training_data(ws: Workspace, engine: Engine, name: str, chosen: str)
     train, test = engine.training_frames(ml.schema_, name, split_column=ml.split_column, format=chosen)
     columns = [*train.columns, ml.split_column]
     _check_columns(ws, name, columns)
-    target, id_column = ml_roles(ws, engine.raw_store())
-    target = target if target in columns else None
-    id_column = id_column if id_column in columns else None
+    _, _, target, id_column, features = _split_columns(ws, columns, *ml_roles(ws, engine.raw_store()))
     if target in test.columns:
         test = test.drop(target)
-    features = [c for c in train.columns if c not in (target, id_column)]
-    manifest = build_manifest(ws, engine, f"{ml.schema_}.{name}", {"train": train, "test": test})
-    manifest |= {"target": target, "id": id_column, "features": features}
-    manifest["checks"] = _checks(ws, engine, name, target, id_column, features)
-    path = write_manifest(manifest, ws.state_dir / "handoff" / f"{name}.manifest.json")
-    _refuse_on_failed_checks(ws, manifest["checks"], path)
+    manifest, path = _write_manifest(ws, engine, name, lambda: {"train": train, "test": test}, (target, id_column, features))
     return TrainingData(train, test, target, id_column, features, manifest, path)
 
 
