@@ -1,7 +1,8 @@
 """Fault injection for crash tests: ``AUTOFLUX_FAULT=<point>[:<n>]`` SIGKILLs the process the n-th time it reaches ``point``.
 
 Points: ``parse`` (a batch of a file was read), ``write`` (the writer has every row of a file, its
-commit is not made), ``commit`` (a file's data commit is made, nothing recorded about it yet),
+commit is not made), ``publish`` (the PostgreSQL engine: a file's data commit is made, the copy of its rows in
+PostgreSQL not yet committed), ``commit`` (a file's data commit is made, nothing recorded about it yet),
 ``log`` (the run is recording its loads: quarantined rows published, the load log not yet updated).
 Without the variable this does nothing.
 """

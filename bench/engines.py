@@ -139,6 +139,7 @@ def main() -> None:
             if args.only in (None, "postgres"):
                 fresh_database(args)
                 init(work / "pg", postgres, env)
+                psql(args, "postgres", "checkpoint")  # each side starts with no dirty pages of the other's to flush
                 record("postgres_autoflux", timed([*autoflux, "ingest", str(data), "-w", str(work / "pg"), "-q"], env))
                 script = ["create schema bench", *typed_tables(args, files)]
                 script += [f"\\copy bench.\"{f.stem}\" from '{f}' csv header" for f in files]

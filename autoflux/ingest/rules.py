@@ -8,7 +8,7 @@ for a merge key.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -57,7 +57,11 @@ class Lineage:
 @dataclass(frozen=True)
 class TableLoad:
     """One load into ``table``: where its rows come from, the type hints, the write rules, the commit's
-    metadata, and ``on_batch(rows, bytes_read)`` after each batch read."""
+    metadata, and ``on_batch(rows, bytes_read)`` after each batch read.
+
+    ``tap(schema, batches)``, when set, sees the rows of a load that replaces the whole table on their way
+    to the files (once per read of the file: a read again with wider types calls it again) and yields them on.
+    """
 
     table: str
     lineage: Lineage
@@ -65,6 +69,7 @@ class TableLoad:
     rules: WriteRules
     commit_metadata: Mapping[str, str] = field(default_factory=dict)
     on_batch: Callable[[int, int | None], None] | None = None
+    tap: Callable[[pa.Schema, Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]] | None = None
 
 
 def set_aside(rules: WriteRules, bad: BadRows, read: int, table: str, lineage: Lineage) -> None:

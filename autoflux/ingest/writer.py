@@ -182,7 +182,7 @@ def _commit(
             merger = lake.open(schema_name, table).merge(rows, predicate, source_alias="s", target_alias="t", commit_properties=commit)
             merger.when_matched_update_all().when_not_matched_insert_all().execute()
     elif not exists or policy.mode == "replace":
-        overwrite(batches)
+        overwrite(load.tap(schema, batches) if load.tap else batches)
     elif planned.rewrite:
         overwrite(itertools.chain(_kept_rows(lake, schema_name, table, schema), batches))
     else:

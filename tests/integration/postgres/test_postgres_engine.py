@@ -6,6 +6,7 @@ import datetime as dt
 import decimal
 import json
 import shutil
+import signal
 import struct
 import threading
 import time
@@ -271,19 +272,22 @@ def test_a_load_killed_halfway_leaves_the_old_table(pg_workspace, postgres, data
     read = BinaryCopy.read
 
     def read_then_wait_for_the_kill(stream: BinaryCopy, *args: int) -> bytes:
-        """The first block goes out; the next waits until the server has killed the load (halfway, on any machine's pace)."""
-        if getattr(stream, "sent_one", False):
+        """The first block goes out; the next waits until the server has killed this load (halfway, on any machine's
+        pace), for the two loads killed."""
+        if not hasattr(stream, "kills_before"):
+            stream.kills_before = len(killed)
+        else:
             deadline = time.monotonic() + 60
-            while not killed and time.monotonic() < deadline:
+            while len(killed) == stream.kills_before < 2 and time.monotonic() < deadline:
                 time.sleep(0.01)
-        stream.sent_one = True
         return read(stream, *args)
 
     monkeypatch.setattr(BinaryCopy, "read", read_then_wait_for_the_kill)
 
     def kill() -> None:
+        """Kill two loads: the one along the ingest (the publish after it then loads the table) and that one."""
         deadline = time.monotonic() + 60
-        while not killed and time.monotonic() < deadline:
+        while len(killed) < 2 and time.monotonic() < deadline:
             rows = postgres.query(
                 database,
                 "select pg_terminate_backend(pid) from pg_stat_activity "
@@ -298,13 +302,75 @@ def test_a_load_killed_halfway_leaves_the_old_table(pg_workspace, postgres, data
         with pytest.raises(EngineError) as raised:
             ingest(pg_workspace, [data])
     finally:
-        killed.append(0)
+        killed += [0, 0]
         killer.join()
+    assert len(killed) == 4, "both loads were killed"
     assert "loading raw.big" in str(raised.value) and "\n" not in str(raised.value)
     assert postgres.query(database, "select count(*), max(label) from raw.big")[0] == (100_000, "old")
     assert postgres.query(database, "select count(*) from pg_class where relname like '_autoflux_load_%'")[0][0] == 0
     ingest(pg_workspace, [data])  # the lake has the new rows: the next publish loads them
     assert postgres.query(database, "select count(*), max(label) from raw.big")[0] == (400_000, "new")
+
+
+def test_a_raw_table_is_loaded_along_the_ingest_each_read_again_starting_over(
+    pg_workspace, postgres, database, configure, tmp_path, monkeypatch
+):
+    """A file read three times (a late float, then late text, widen ``value``) is copied into PostgreSQL along
+    each read; the last read's copy is the table, published with the commit, so publish_raw loads nothing."""
+    from autoflux.engines import postgres as engine_module
+
+    configure(pg_workspace, {"ingest": {"csv": {"block_size": 65536}}})
+    data = tmp_path / "late"
+    data.mkdir()
+    rows = [f"{i},{i}" for i in range(20_000)] + ["20000,2.5"] + [f"{i},{i}" for i in range(20_001, 40_000)] + ["40000,text"]
+    (data / "late.csv").write_text("id,value\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    copies, loads_after = [], []
+    monkeypatch.setattr(engine_module._CopyAlong, "_run", lambda copy, run=engine_module._CopyAlong._run: (copies.append(copy), run(copy)))
+    monkeypatch.setattr(engine_module.Engine, "_load", lambda engine, cursor, name, *rest: loads_after.append(name))
+    result = ingest(pg_workspace, [data])
+    assert [f.outcome for f in result.files] == ["loaded"]
+    assert [[f.name for f in copy.copied] for copy in copies] == [["id", "value"]] * 3
+    assert [str(copy.copied.field("value").type) for copy in copies] == ["int64", "double", "string"]
+    assert loads_after == []
+    types = postgres.query(
+        database, "select column_name, data_type from information_schema.columns where table_name = 'late' order by ordinal_position"
+    )
+    assert types == [
+        ("id", "bigint"),
+        ("value", "text"),
+        ("_load_id", "text"),
+        ("_source_file", "text"),
+        ("_ingested_at", "timestamp with time zone"),
+    ]
+    lake = Workspace.open(pg_workspace).lake.open(RAW, "late")
+    expected = lake.to_pyarrow_table().sort_by("id").select(["id", "value"]).to_pylist()
+    assert postgres.query(database, "select id, value from raw.late order by id") == [tuple(row.values()) for row in expected]
+    assert len(expected) == 40_001
+    assert lineage_as_in_the_lake(postgres, database, pg_workspace, "late") == ["_load_id", "_source_file", "_ingested_at"]
+    assert json.loads(postgres.query(database, "select obj_description('raw.late'::regclass)")[0][0])["delta_version"] == lake.version()
+    assert postgres.query(database, "select count(*) from pg_class where relname like '_autoflux_load_%'")[0][0] == 0
+
+
+@pytest.mark.parametrize("point", ["write", "publish"])
+def test_a_run_killed_during_a_load_along_the_ingest_leaves_the_old_table_and_the_next_run_loads_it(
+    pg_workspace, postgres, database, tmp_path, cli_process, point
+):
+    """Killed with every row copied but nothing committed (``write``), or with the Delta commit made and
+    PostgreSQL's not (``publish``): the server drops the copy, and the next ingest loads the lake's table."""
+    data = tmp_path / "big"
+    data.mkdir()
+    write_rows(data / "big.csv", 1_000, "old")
+    ingest(pg_workspace, [data])
+    write_rows(data / "big.csv", 50_000, "new")
+    killed = cli_process("ingest", str(data), "-w", str(pg_workspace), env={"AUTOFLUX_FAULT": point})
+    assert killed.exit_code == -signal.SIGKILL, killed.output
+    assert postgres.query(database, "select count(*), max(label) from raw.big") == [(1_000, "old")]
+    lake = Workspace.open(pg_workspace).lake
+    assert lake.open(RAW, "big").to_pyarrow_table().column("label").unique().to_pylist() == (["new"] if point == "publish" else ["old"])
+    result = ingest(pg_workspace, [data])
+    assert [f.outcome for f in result.files] == (["unchanged"] if point == "publish" else ["loaded"])
+    assert postgres.query(database, "select count(*), max(label) from raw.big") == [(50_000, "new")]
+    assert postgres.query(database, "select count(*) from pg_class where relname like '_autoflux_load_%'")[0][0] == 0
 
 
 def test_views_on_a_raw_table_keep_working_across_reloads(pg_workspace, postgres, database, example_dir, tmp_path):
