@@ -556,22 +556,23 @@ class _CopyAlong:
     def publish(self) -> None:
         """Swap the staging table in with the commit's mark and commit, when this copy holds the committed table's rows."""
         self._thread.join()
+        expected = (AutoFluxError, _Abandoned, self.engine._errors())  # the server, the connection, a read stopped
         if self.error is not None:
-            if isinstance(self.error, AutoFluxError | _Abandoned):
+            if isinstance(self.error, expected):
                 return  # publish_raw loads the table, or says why it cannot
             raise self.error
-        delta = self.engine.workspace.lake.open(RAW, self.table)
-        mark, dataset = _mark(delta), delta.to_pyarrow_dataset()
-        columns = _table_columns(dataset.schema, self.table)
-        constant = _constant_lineage(delta, dataset)
-        if set(constant) != set(LINEAGE_COLUMNS) or [(f.name, t) for f, t, _ in columns if f.name not in constant] != self.definition:
-            return
         try:
+            delta = self.engine.workspace.lake.open(RAW, self.table)
+            mark, dataset = _mark(delta), delta.to_pyarrow_dataset()
+            columns = _table_columns(dataset.schema, self.table)
+            constant = _constant_lineage(delta, dataset)
+            if set(constant) != set(LINEAGE_COLUMNS) or [(f.name, t) for f, t, _ in columns if f.name not in constant] != self.definition:
+                return
             with self._connection.cursor() as cursor:
                 if not _same_load(self.engine._marks(cursor, self.table).get(self.table), mark):
                     self.engine._swap_in(cursor, self.table, columns, constant, mark, set())
                     self._connection.commit()
-        except (AutoFluxError, self.engine._errors()):
+        except expected:
             return
 
     def close(self) -> None:
