@@ -535,6 +535,7 @@ class _CopyAlong:
         self.copied = pa.schema([f for f in schema if f.name not in LINEAGE_COLUMNS])  # constant: added at the swap
         self.definition: list[tuple[str, str]] = []
         self.error: BaseException | None = None
+        self._fed = False  # every batch handed over
         self._queue: Queue[pa.RecordBatch | None] = Queue(ALONG_BATCHES)
         self._stop = threading.Event()
         self._connections = ExitStack()
@@ -552,9 +553,12 @@ class _CopyAlong:
             self.close()
             raise
         self._put(None)
+        self._fed = True
 
     def publish(self) -> None:
         """Swap the staging table in with the commit's mark and commit, when this copy holds the committed table's rows."""
+        if not self._fed:
+            return  # the write did not take every batch through tee: not this copy's rows
         self._thread.join()
         expected = (AutoFluxError, _Abandoned, self.engine._errors())  # the server, the connection, a read stopped
         if self.error is not None:
