@@ -217,7 +217,7 @@ class Engine(BaseEngine):
                     with suppress(Exception):
                         connection.rollback()
                     if isinstance(error, self._errors()):
-                        raise self._query_error(error, f"loading raw.{name} into PostgreSQL") from None
+                        raise self._query_error(error, _loading(name)) from None
                     raise
 
         # Two tables at a time, each in a transaction of its own: the server inserts a table's rows on one core.
@@ -234,31 +234,27 @@ class Engine(BaseEngine):
         constant = _constant_lineage(delta, dataset)
         copied = [column for column in columns if column[0].name not in constant]
         schema = pa.schema([pa.field(f.name, arrow_type) for f, _, arrow_type in copied])
-        what = f"loading raw.{name} into PostgreSQL"
-        self._create_staging(cursor, name, copied, what)
-        self._copy(
-            cursor,
-            f"{_ident(RAW)}.{_ident(_staging(name))}",
-            (batch.cast(schema, safe=False) for batch in _batches(delta, dataset, schema.names)),
-            what,
-        )
+        staging = self._create_staging(cursor, name, copied)
+        self._copy(cursor, staging, (batch.cast(schema, safe=False) for batch in _batches(delta, dataset, schema.names)), _loading(name))
         self._swap_in(cursor, name, columns, constant, mark, rebuilt_views)
 
     def _lock(self, cursor, name: str) -> None:
         """Hold ``raw.<name>``'s publishing lock until the transaction ends."""
         self._execute(cursor, f"select pg_advisory_xact_lock(hashtext({_literal('autoflux raw.' + name)}))", f"locking raw.{name}")
 
-    def _create_staging(self, cursor, name: str, copied: list[tuple[pa.Field, str, pa.DataType]], what: str) -> None:
-        """Create the table a load of ``raw.<name>`` fills (:func:`_staging`) with the ``copied`` columns."""
+    def _create_staging(self, cursor, name: str, copied: list[tuple[pa.Field, str, pa.DataType]]) -> str:
+        """Create the table a load of ``raw.<name>`` fills (:func:`_staging`) with the ``copied`` columns; returns its qualified name."""
+        staging = f"{_ident(RAW)}.{_ident(_staging(name))}"
         definition = ", ".join(f"{_ident(f.name)} {pg_type}" for f, pg_type, _ in copied)
-        self._execute(cursor, f"create table {_ident(RAW)}.{_ident(_staging(name))} ({definition})", what)
+        self._execute(cursor, f"create table {staging} ({definition})", _loading(name))
+        return staging
 
     def _swap_in(self, cursor, name: str, columns, constant: dict[str, str], mark: dict[str, Any], rebuilt_views: set[str]) -> None:
         """Make the filled staging table ``raw.<name>``: the ``constant`` lineage columns added with their value,
         comments set (the table's is ``mark``), and the old table replaced, or its rows when views depend on it."""
         staging = _staging(name)
         target, new = f"{_ident(RAW)}.{_ident(name)}", f"{_ident(RAW)}.{_ident(staging)}"
-        what = f"loading raw.{name} into PostgreSQL"
+        what = _loading(name)
         if constant:  # added with their value as default: PostgreSQL keeps it once, for every row
             added = [(_ident(f.name), pg_type, _literal(constant[f.name])) for f, pg_type, _ in columns if f.name in constant]
             self._execute(cursor, f"alter table {new} " + ", ".join(f"add column {c} {t} default {v}" for c, t, v in added), what)
@@ -607,7 +603,7 @@ class _CopyAlong:
 
     def _run(self) -> None:
         engine, name = self.engine, self.table
-        what = f"loading raw.{name} into PostgreSQL"
+        what = _loading(name)
         try:
             self._connection = connection = self._connections.enter_context(engine._connect(what=what))
             with connection.cursor() as cursor:
@@ -616,10 +612,10 @@ class _CopyAlong:
                 engine._lock(cursor, name)
                 columns = _table_columns(self.copied, name)
                 self.definition = [(f.name, t) for f, t, _ in columns]
-                engine._create_staging(cursor, name, columns, what)
+                staging = engine._create_staging(cursor, name, columns)
                 schema = pa.schema([pa.field(f.name, arrow_type) for f, _, arrow_type in columns])
                 batches = (batch.select(schema.names).cast(schema, safe=False) for batch in self._batches())
-                engine._copy(cursor, f"{_ident(RAW)}.{_ident(_staging(name))}", batches, what)
+                engine._copy(cursor, staging, batches, what)
         except BaseException as error:  # noqa: BLE001 - kept for publish (the ingest goes on either way)
             self.error = error
 
@@ -651,6 +647,11 @@ def _reason(error: Exception) -> str:
     text = re.sub(r"^[A-Z_]+: \[libpq\] [^:]+: ", "", text.strip())
     text = re.sub(r"^connection to server at [^:]+ failed: ", "", text)
     return next((line.strip() for line in text.splitlines() if line.strip()), text).removesuffix(".")
+
+
+def _loading(name: str) -> str:
+    """What a load of ``raw.<name>`` is called in its errors."""
+    return f"loading raw.{name} into PostgreSQL"
 
 
 def _staging(name: str) -> str:
