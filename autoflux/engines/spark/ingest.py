@@ -13,7 +13,8 @@ fine) and ``multiLine`` where quoted line breaks need it. Fields equal to one of
 ``ingest.csv.null_values`` are null. Each column then gets the embedded engine's type: the type
 :func:`~autoflux.ingest.readers.csv.first_block_types` infers from the file's first block (from
 every block of a file no bigger than :data:`TYPED_HERE_BYTES`, or of any size with a local master: its types are then
-settled without a pass of Spark's), checked
+settled without a pass of Spark's, and its number columns written plainly in every value, with no null, no white
+space around a value and no infinity, are read as numbers by Spark's parser, which reads those alike), checked
 against every value in one aggregation — a value that does not fit (or would not read back as
 written: a leading zero, a ``+``, an integer too long for a double) widens the column, int →
 double → string, date → timestamp → string, as on the embedded engine. Integers are ``bigint``.
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from functools import reduce
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -337,8 +338,11 @@ def _local_master(spark: SparkSession) -> bool:
     return not _is_remote(spark) and spark.sparkContext.master.startswith("local")
 
 
-def _texts(positional: list[str], dialect: CsvDialect, options: Mapping[str, str], null_values: tuple[str, ...]) -> list[str]:
+def _texts(
+    positional: list[str], dialect: CsvDialect, options: Mapping[str, str], null_values: tuple[str, ...], native: Collection[int] = ()
+) -> list[str]:
     """SQL: each column's text as the embedded engine keeps it: null where it is one of ``null_values``, else as written.
+    The ``native`` columns (positions) are Spark's numbers, as they are.
 
     Columns are built as SQL text, all selected in one call (``selectExpr``): a wide file's columns
     would otherwise cost several calls into the JVM each.
@@ -347,6 +351,9 @@ def _texts(positional: list[str], dialect: CsvDialect, options: Mapping[str, str
     columns = []
     for index, name in enumerate(positional):
         column = name
+        if index in native:
+            columns.append(name)
+            continue
         if index == len(positional) - 1 and _strips_cr(dialect, options):
             column = f"regexp_replace({column}, {_sql_string(chr(13) + '$')}, '')"
         if "" not in null_values:  # Spark reads an empty field as null: it is text here
@@ -514,25 +521,34 @@ def _read_csv(
     clean = unique_column_names(names)
     positional = [f"c{i}" for i in range(len(names))]
     spark_options = _csv_options(dialect, remote=_is_remote(spark))
-    fields = [StructField(p, StringType()) for p in positional]
+    hinted = {i: h for i, (c, n) in enumerate(zip(clean, names, strict=True)) if (h := hints.get(c) or hints.get(n)) is not None}
+    native: dict[int, pa.DataType] = {}  # position → type: columns Spark's parser types (the driver read every value)
+    if text:
+        candidates = [[pa.string()] for _ in names]
+    else:
+        whole = len(paths) == 1 and paths[0].stat().st_size <= (LOCAL_TYPED_HERE_BYTES if _local_master(spark) else TYPED_HERE_BYTES)
+        typing = first_block_types(paths[0], options, every_block=whole)
+        candidates = [_chain(t)[: 1 if whole else None] for t in typing.types]
+        if whole:
+            last = len(names) - 1 if _strips_cr(dialect, spark_options) else None
+            native = {
+                i: typing.types[i]
+                for i in typing.plain_numbers
+                if i not in hinted and i != last and (clean[i] not in table_types or widen(table_types[clean[i]], typing.types[i]) is None)
+            }
+    fields = [StructField(p, spark_type(native[i]) if i in native else StringType()) for i, p in enumerate(positional)]
     if corrupt:
         fields.append(StructField(corrupt, StringType()))
         spark_options |= {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": corrupt}
     raw = _scan(spark, lambda ps: spark.read.options(**spark_options).schema(StructType(fields)).csv(ps), paths, by_file)
     kept = [quoted(c) for c in (corrupt, FILE if by_file else None) if c]
-    texts = raw.selectExpr(*_texts(positional, dialect, spark_options, options.null_values), *kept)
-    hinted = {i: h for i, (c, n) in enumerate(zip(clean, names, strict=True)) if (h := hints.get(c) or hints.get(n)) is not None}
-    if text:
-        candidates = [[pa.string()] for _ in names]
-    else:
-        whole = len(paths) == 1 and paths[0].stat().st_size <= (LOCAL_TYPED_HERE_BYTES if _local_master(spark) else TYPED_HERE_BYTES)
-        candidates = [_chain(t)[: 1 if whole else None] for t in first_block_types(paths[0], options, every_block=whole)]
+    texts = raw.selectExpr(*_texts(positional, dialect, spark_options, options.null_values, native), *kept)
     parsed = texts.where(F.col(corrupt).isNull()) if corrupt else texts
     types = _settle_types(parsed, positional, candidates, hinted, path, clean)
     for index, name in enumerate(clean):
         if index not in hinted and name in table_types and (wider := widen(table_types[name], types[index])) is not None:
             types[index] = wider
-    columns = [f"{_typed(p, t)} as {p}" for p, t in zip(positional, types, strict=True)]
+    columns = [p if i in native else f"{_typed(p, t)} as {p}" for i, (p, t) in enumerate(zip(positional, types, strict=True))]
     return texts.selectExpr(*columns, *kept), names, True
 
 

@@ -203,7 +203,16 @@ def _quoted_line_breaks(path: Path, encoding: str) -> bool:
 _NOT_QUOTE_OR_LINE_BREAK = bytes(b for b in range(256) if b not in b'"\r\n')
 
 
-def first_block_types(path: Path, options: CsvOptions, *, every_block: bool = False) -> list[pa.DataType]:
+@dataclass(frozen=True)
+class ColumnTypes:
+    """The lake type of each column, and the positions of the number columns written plainly in every value read
+    (:attr:`~autoflux.ingest.readers.Columns.plain_numbers`)."""
+
+    types: list[pa.DataType]
+    plain_numbers: frozenset[int]
+
+
+def first_block_types(path: Path, options: CsvOptions, *, every_block: bool = False) -> ColumnTypes:
     """The lake type of each column as :func:`read_csv` infers it from the file's first block.
 
     Values kept as written (leading zeros, ``+``) and values of the first block that do not fit
@@ -233,7 +242,7 @@ def first_block_types(path: Path, options: CsvOptions, *, every_block: bool = Fa
             types |= again.types
             block_size = again.block_size or block_size
             continue
-        return [lake_type(t) for t in columns.types]
+        return ColumnTypes([lake_type(t) for t in columns.types], frozenset(columns.plain_numbers))
     raise IngestError("column types kept changing while reading", path=path, hint="set ingest.types for its columns")
 
 
@@ -309,6 +318,7 @@ def read_csv(
         close()
         raise WidenColumns(unknown, "no values in the first block")
     positions = {index: numbers[name] for index, name in enumerate(clean) if name in numbers}
+    plain = set(positions)
 
     def batches() -> Iterator[pa.RecordBatch]:
         rows, last = 0, None
@@ -323,7 +333,7 @@ def read_csv(
                 counter.taken()
                 rows += batch.num_rows
                 last = batch.slice(batch.num_rows - 1) if batch.num_rows else last
-                yield _with_numbers(batch, positions) if positions else batch
+                yield _with_numbers(batch, positions, plain) if positions else batch
         finally:
             close()
         # A quote that never closes swallows the rest of the file into the last row's value.
@@ -333,7 +343,7 @@ def read_csv(
 
     notes = [f"delimiter {delimiter!r}, encoding {encoding}"]
     types = [positions.get(i, kind) for i, kind in enumerate(reader.schema.types)]
-    return Columns(names, types, batches(), notes=notes, bytes_read=lambda: counter.bytes, bad_rows=bad_rows)
+    return Columns(names, types, batches(), notes=notes, bytes_read=lambda: counter.bytes, bad_rows=bad_rows, plain_numbers=plain)
 
 
 # Number texts a number does not give back: a sign +, a leading zero, and (in a column of
@@ -350,17 +360,21 @@ _FIRST_BYTE[_IS_SPACE] = _SPACE
 _FIRST_BYTE[list(b"+-0")] = _SIGN_OR_ZERO
 
 
-def _with_numbers(batch: pa.RecordBatch, positions: dict[int, pa.DataType]) -> pa.RecordBatch:
+def _with_numbers(batch: pa.RecordBatch, positions: dict[int, pa.DataType], plain: set[int]) -> pa.RecordBatch:
     """``batch`` with the number columns read as text (``positions``: index → type) converted.
 
     Raises :class:`WidenColumns` (text, or the wider number type) when a value does not fit or
-    would not read back as written.
+    would not read back as written. Takes from ``plain`` the columns with a value not written
+    plainly (null, white space around it, an infinity).
     """
     arrays, schema = list(batch.columns), batch.schema
     for index, kind in positions.items():
         name, values = schema.field(index).name, arrays[index]
+        if values.null_count:
+            plain.discard(index)
         changed = _not_as_written(values, pa.types.is_integer(kind))
         if changed is None:  # white space around a value: read as Arrow reads numbers, trimmed
+            plain.discard(index)
             values = pc.utf8_trim_whitespace(values)
             changed = _not_as_written(values, pa.types.is_integer(kind))
         if changed.any():
@@ -372,8 +386,10 @@ def _with_numbers(batch: pa.RecordBatch, positions: dict[int, pa.DataType]) -> p
             failure = _PARSE_FAILURE.search(str(error))
             wider = _wider(str(kind), failure[1]) if failure else pa.string()
             raise WidenColumns({name: wider}, f"a value is not {kind}") from None
-        if pa.types.is_floating(kind) and (beyond := _beyond_range(values, arrays[index])) is not None:
-            raise WidenColumns({name: pa.string()}, f"value {beyond!r} is beyond a {kind}'s range, kept as written")
+        if pa.types.is_floating(kind) and not pc.all(pc.is_finite(arrays[index])).as_py():  # an infinity, or NaN
+            plain.discard(index)
+            if (beyond := _beyond_range(values, arrays[index])) is not None:
+                raise WidenColumns({name: pa.string()}, f"value {beyond!r} is beyond a {kind}'s range, kept as written")
     return pa.RecordBatch.from_arrays(arrays, schema=pa.schema([f.with_type(a.type) for f, a in zip(schema, arrays, strict=True)]))
 
 

@@ -5,7 +5,8 @@ on Sail (``format: delta``); each compares Spark's raw table with the embedded e
 same file, typed by AutoFlux's reader (a file smaller than a block) or by Spark's own checks (as a
 bigger file is). The files are the ones Spark used to refuse or change: quoted values over several lines
 (``\\r\\n`` inside quotes kept), blank and repeated header names, leading zeros, a number beyond
-a double, infinities, null spellings, a header without rows, and a value after the first block that widens its column.
+a double, infinities, null spellings, white space around numbers, a header without rows, and a value after the first
+block that widens its column.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ LATE = 20_000  # rows: with 64 KiB blocks the first block ends long before the l
 FILES = {
     "crlf_in_quotes": 'id,text,n\r\n1,"two\r\nlines",1\r\n2,"unix\nbreak",2\r\n3,plain,\r\n4,"a ""q""",4\r\n',
     "lf_with_crlf_inside": 'id,text\n1,"two\r\nlines"\n2,"tab\there"\n3,"  padded  "\n',
+    "crlf_last_number": 'id,text,n\r\n1,"two\r\nlines",10\r\n2,plain,20\r\n3,"x",-30\r\n',
+    "padded_numbers": "id,n,x\n1, 5,1.5 \n2,6 ,\t2.5\n3,7,3.5\n",
     "blank_and_repeated_names": "Q1,Q1,,Name\n1,2,x,Ann\n3,4,y,Bob\n",
     "leading_zeros": (
         "id,zip,phone,code,amount,big,huge\n1,08123,+44,007,1.5,1.5,1.5\n2,10115,33,12,2,12345678901234567890,1E400\n3,75001,1,3,-0.25,2,2\n"
@@ -103,6 +106,27 @@ def test_spark_loads_the_same_raw_table_as_the_embedded_engine(spark_root, typed
     assert got.num_rows == expected.num_rows
     for column in expected.column_names:
         assert got[column].to_pylist() == expected[column].to_pylist(), column
+
+
+@pytest.mark.parametrize(
+    ("name", "native"),
+    [("leading_zeros", {0, 4}), ("padded_numbers", {0}), ("late_values", {0, 2}), ("crlf_last_number", None)],
+)
+def test_numbers_written_plainly_in_every_value_are_typed_by_spark_s_own_parser(spark_root, data, monkeypatch, name, native):
+    """A file typed here: its number columns with no null, no white space around a value and no infinity go to
+    Spark's parser as numbers; the others as text, which AutoFlux reads (the test above: the same values either way).
+    The last column of a file whose ``\\r`` Spark leaves on each row (classic Spark, quoted line breaks) stays text."""
+    seen = []
+    texts = spark_ingest._texts
+
+    def spy(positional, dialect, options, null_values, native=()):
+        seen.append(set(native))
+        return texts(positional, dialect, options, null_values, native)
+
+    monkeypatch.setattr(spark_ingest, "_texts", spy)
+    ingest(spark_root, data / name / f"{name}.csv")
+    remote = "sail" in spark_root.parent.name
+    assert seen == [native if native is not None else ({0, 2} if remote else {0})]
 
 
 def test_the_expected_tables(embedded):

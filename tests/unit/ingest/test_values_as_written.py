@@ -152,3 +152,19 @@ def test_the_vectorised_check_agrees_with_the_rule_value_by_value():
                 continue
             assert found is not None, values
             assert found.tolist() == [bool(v) and _changed_by_reading(v.encode(), integer) for v in values], (values, integer)
+
+
+def test_the_reader_tells_which_number_columns_are_written_plainly_in_every_value(tmp_path):
+    """Spark's own CSV parser may type those (it knows no null spellings, no white space around a
+    number and no infinity words): a late null, padded number, infinity or NaN takes a column out."""
+    from autoflux.ingest.readers.csv import CsvOptions, first_block_types
+
+    late = {"n": "", "s": " 7", "f": "-inf", "q": "NaN", "t": "x"}
+    rows = "".join(f"{i},{i / 4},{i},{i},{i / 2},{i / 8},t{i}\n" for i in range(ROWS))
+    path = write(tmp_path / "late.csv", "id,x,n,s,f,q,t\n" + rows + f"{ROWS},0.5,{','.join(late.values())}\n")
+    options = CsvOptions(block_size=1 << 16, null_values=("",))  # NaN is a number here, not a null spelling
+
+    whole = first_block_types(path, options, every_block=True)
+    assert [str(t) for t in whole.types] == ["int64", "double", "int64", "int64", "double", "double", "string"]
+    assert whole.plain_numbers == {0, 1}
+    assert first_block_types(path, options).plain_numbers == {0, 1, 2, 3, 4, 5}  # the first block has no late value
