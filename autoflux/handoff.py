@@ -246,7 +246,7 @@ def ml_roles(workspace: Workspace, store: RawStore) -> tuple[str | None, str | N
     ml = workspace.config.ml
     present = set(store.tables())
     columns = {
-        name: [c for c in store.table(name).schema.names if c not in LINEAGE_COLUMNS]
+        name: [c for c in store.schema(name).names if c not in LINEAGE_COLUMNS]
         for name in (ml.train_table, ml.test_table, "sample_submission")
         if name in present
     }

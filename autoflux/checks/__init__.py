@@ -218,8 +218,8 @@ def _schema_checks(workspace, engine, report: CheckReport, kinds, target, train,
     if ml.train_table in present and ml.test_table in present:
         from autoflux.ingest.schema import LINEAGE_COLUMNS
 
-        left = {f.name: f.type for f in store.table(ml.train_table).schema if f.name not in LINEAGE_COLUMNS}
-        right = {f.name: f.type for f in store.table(ml.test_table).schema if f.name not in LINEAGE_COLUMNS}
+        left = {f.name: f.type for f in store.schema(ml.train_table) if f.name not in LINEAGE_COLUMNS}
+        right = {f.name: f.type for f in store.schema(ml.test_table) if f.name not in LINEAGE_COLUMNS}
         for name in sorted(set(left) ^ set(right)):
             if name != target:
                 split = "train" if name in left else "test"

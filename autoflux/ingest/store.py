@@ -160,6 +160,10 @@ class RawStore:
         """Names of the raw tables, sorted."""
         return self.lake.tables(RAW)
 
+    def schema(self, table: str) -> pa.Schema:
+        """``raw.<table>``'s columns (what :meth:`table` gives, less its version and last load, which cost more to read)."""
+        return pa.schema(self.lake.open(RAW, table).schema().to_arrow())
+
     def table(self, table: str, *, count: bool = False) -> RawTable:
         """``raw.<table>``'s columns, version and last load; its row count too when ``count``."""
         delta = self.lake.open(RAW, table)

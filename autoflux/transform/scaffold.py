@@ -69,7 +69,7 @@ def sync_project(workspace: Workspace, engine: Engine) -> list[Path]:
     if not (project / "dbt_project.yml").exists():
         raise WorkspaceError(f"no dbt project in {project}", hint="check dbt.project_dir in autoflux.yml, or run `autoflux init`")
     store = engine.raw_store()
-    schemas = {name: store.table(name).schema for name in store.tables()}
+    schemas = {name: store.schema(name) for name in store.tables()}
     plugins = {name: engine.source_plugin(name) for name in schemas}
     written = [
         write_profiles(workspace, engine),

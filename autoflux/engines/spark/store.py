@@ -20,7 +20,8 @@ from urllib.parse import unquote
 import pyarrow as pa
 
 from autoflux.engines.spark import session as sessions
-from autoflux.engines.spark.ingest import arrow_field, quoted
+from autoflux.engines.spark.ingest import quoted
+from autoflux.engines.spark.writer import arrow_schema
 from autoflux.exceptions import ReproduceError, TableNotFoundError
 from autoflux.ingest.state import files_manifest, logged_loads, quarantined_loads, recovered_entry
 from autoflux.ingest.store import GroupLoad, GroupWritten, RawStore, RawTable
@@ -255,11 +256,16 @@ class SparkRawStore(RawStore):
         if not properties:
             raise TableNotFoundError(f"no table {RAW}.{table} in Spark's catalog", hint="run `autoflux ingest` first")
         frame = self.spark.table(f"{RAW}.{quoted(table)}")
-        schema = pa.schema([arrow_field(field) for field in frame.schema.fields])
+        schema = arrow_schema(frame.schema)
         version = properties.get(VERSION_KEY)
         metadata = {k: v for k, v in properties.items() if k.startswith("autoflux.")}
         uri = f"{self.lake.table_uri(RAW, table)}/v{version}"
         return RawTable(table, schema, int(version) if version else None, frame.count() if count else None, metadata, uri, "parquet")
+
+    def schema(self, table: str) -> pa.Schema:
+        if self.delta:
+            return super().schema(table)
+        return arrow_schema(catalog_frame(self.spark, RAW, table).schema)
 
     def read(self, table: str, *, version: int | None = None) -> pa.Table:
         """``raw.<table>`` (as of ``version``, when given: Spark reads a Delta table's older version) as Arrow."""

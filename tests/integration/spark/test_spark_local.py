@@ -64,6 +64,7 @@ def test_raw_tables_follow_the_ingest_rules(run):
     types = {f.name: str(f.type) for f in table.schema}
     assert types["id"] == "int64" and types["annual_income"] == "double" and types["_ingested_at"] == "timestamp[us, tz=UTC]"
     assert table.schema.field("annual_income").metadata[b"autoflux.source_name"] == b"Annual Income ($)"
+    assert engine.raw_store().schema("train").equals(table.schema, check_metadata=True)
     assert table.metadata["autoflux.source_file"] == "train.csv" and len(table.metadata["autoflux.fingerprint"]) == 64
     described = {r["col_name"]: r["comment"] for r in engine.spark.sql("describe raw.train").collect()}
     assert described["annual_income"] == "source column 'Annual Income ($)'"

@@ -8,6 +8,7 @@ import os
 import pyarrow as pa
 import pytest
 
+from autoflux.engines import create_engine
 from autoflux.ingest.schema import LINEAGE_COLUMNS, SOURCE_NAME_KEY
 from autoflux.ingest.state import read_log
 from autoflux.lake import RAW
@@ -57,6 +58,8 @@ def test_original_names_are_kept_in_field_metadata(workspace, data_dir, ingest):
     assert by_name["passenger_id"][key] == b"PassengerId"
     assert by_name["column_3"][key] == b""
     assert by_name["passenger_id_2"][key] == b"PassengerId"
+    store = create_engine(Workspace.open(workspace)).raw_store()
+    assert store.schema("t").equals(schema, check_metadata=True) and store.table("t").schema.equals(schema, check_metadata=True)
 
 
 def test_unchanged_rerun_does_no_work(workspace, data_dir, ingest, one):
