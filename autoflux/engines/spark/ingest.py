@@ -13,8 +13,9 @@ fine) and ``multiLine`` where quoted line breaks need it. Fields equal to one of
 ``ingest.csv.null_values`` are null. Each column then gets the embedded engine's type: the type
 :func:`~autoflux.ingest.readers.csv.first_block_types` infers from the file's first block (from
 every block of a file no bigger than :data:`TYPED_HERE_BYTES`, or of any size with a local master: its types are then
-settled without a pass of Spark's, and its number columns written plainly in every value, with no null, no white
-space around a value and no infinity, are read as numbers by Spark's parser, which reads those alike), checked
+settled without a pass of Spark's, and its number columns written plainly in every value, with no null spelled
+but as an empty field, no white space around a value and no infinity, are read as numbers by Spark's parser, which
+reads those alike), checked
 against every value in one aggregation — a value that does not fit (or would not read back as
 written: a leading zero, a ``+``, an integer too long for a double) widens the column, int →
 double → string, date → timestamp → string, as on the embedded engine. Integers are ``bigint``.

@@ -88,8 +88,9 @@ class Columns:
     notes: list[str] = field(default_factory=list)
     bytes_read: Callable[[], int] | None = None
     bad_rows: BadRows | None = None
-    # CSV: positions of the number columns whose every value read so far is written plainly: not null,
-    # no white space around it, finite. Spark's own CSV parser reads such a column to the same numbers.
+    # CSV read with find_plain_numbers: positions of the number columns whose every value read so far is written
+    # plainly: a number with no white space around it, finite, or an empty field (null). Spark's own CSV
+    # parser reads such a column to the same numbers and nulls.
     plain_numbers: set[int] = field(default_factory=set)
 
 

@@ -205,8 +205,8 @@ _NOT_QUOTE_OR_LINE_BREAK = bytes(b for b in range(256) if b not in b'"\r\n')
 
 @dataclass(frozen=True)
 class ColumnTypes:
-    """The lake type of each column, and the positions of the number columns written plainly in every value read
-    (:attr:`~autoflux.ingest.readers.Columns.plain_numbers`)."""
+    """The lake type of each column; with every block read, the positions of the number columns written plainly in
+    every value (:attr:`~autoflux.ingest.readers.Columns.plain_numbers`), else none."""
 
     types: list[pa.DataType]
     plain_numbers: frozenset[int]
@@ -228,7 +228,7 @@ def first_block_types(path: Path, options: CsvOptions, *, every_block: bool = Fa
     block_size = options.block_size
     for _ in range(64):
         try:
-            columns = read_csv(path, replace(options, block_size=block_size), types, strict=())
+            columns = read_csv(path, replace(options, block_size=block_size), types, strict=(), find_plain_numbers=every_block)
             batches = columns.batches
             try:
                 if every_block:
@@ -253,13 +253,15 @@ def read_csv(
     *,
     strict: Iterable[str] | None = None,
     text: bool = False,
+    find_plain_numbers: bool = False,
 ) -> Columns:
     """Stream a CSV/TSV file (optionally compressed); see the module docstring for the type policy.
 
     ``hints`` map clean or original column names to types. A value that does not fit is an error
     in the columns named in ``strict`` (all hinted columns when None: the user's type hints), and
     widens the others (types chosen by an earlier read). ``text`` reads the columns without a
-    hint as strings, exactly as written.
+    hint as strings, exactly as written. ``find_plain_numbers`` fills :attr:`Columns.plain_numbers`
+    (text columns' null spellings are then made null here, not by Arrow's reader: a little slower).
     """
     import pyarrow.csv as pacsv
 
@@ -281,9 +283,11 @@ def read_csv(
     strict_hints = {c: hints[c] for c, o in zip(clean, names, strict=True) if c in hints and (c in strict or o in strict)}
     column_types = ({c: pa.string() for c in clean} if text else {}) | hints
 
-    def open_reader(types: dict[str, pa.DataType]) -> tuple[_QuoteCounter, Any]:
+    def open_reader(types: dict[str, pa.DataType], strings_can_be_null: bool = True) -> tuple[_QuoteCounter, Any]:
         bad_rows.rows.clear()
-        convert_options = pacsv.ConvertOptions(column_types=types, null_values=list(options.null_values), strings_can_be_null=True)
+        convert_options = pacsv.ConvertOptions(
+            column_types=types, null_values=list(options.null_values), strings_can_be_null=strings_can_be_null
+        )
         # Bounded only when Arrow reads the stream itself, a block a read: a transcoded one is read in pieces of its own.
         counter = _QuoteCounter(open_bytes(path), ahead=READ_AHEAD_BLOCKS if read_options.encoding == "utf8" else None)
         try:
@@ -306,9 +310,10 @@ def read_csv(
         if (pa.types.is_integer(kind) or pa.types.is_floating(kind)) and name not in strict_hints
     }
     if numbers:
-        types = reader.schema.types
+        as_text = dict(zip(clean, reader.schema.types, strict=True)) | {name: pa.string() for name in numbers}
         close()
-        counter, reader = open_reader(dict(zip(clean, types, strict=True)) | {name: pa.string() for name in numbers})
+        # To tell a null spelled out from an empty field (plain_numbers), text comes with its null spellings (_spelled_nulls).
+        counter, reader = open_reader(as_text, strings_can_be_null=not find_plain_numbers)
 
     if any(pa.types.is_binary(t) for t in reader.schema.types):
         close()
@@ -318,7 +323,8 @@ def read_csv(
         close()
         raise WidenColumns(unknown, "no values in the first block")
     positions = {index: numbers[name] for index, name in enumerate(clean) if name in numbers}
-    plain = set(positions)
+    plain = set(positions) if find_plain_numbers else set()
+    spellings = pa.array(options.null_values, pa.string()) if find_plain_numbers and numbers else None
 
     def batches() -> Iterator[pa.RecordBatch]:
         rows, last = 0, None
@@ -333,6 +339,8 @@ def read_csv(
                 counter.taken()
                 rows += batch.num_rows
                 last = batch.slice(batch.num_rows - 1) if batch.num_rows else last
+                if spellings is not None:
+                    batch = _spelled_nulls(batch, spellings, plain)
                 yield _with_numbers(batch, positions, plain) if positions else batch
         finally:
             close()
@@ -364,14 +372,12 @@ def _with_numbers(batch: pa.RecordBatch, positions: dict[int, pa.DataType], plai
     """``batch`` with the number columns read as text (``positions``: index → type) converted.
 
     Raises :class:`WidenColumns` (text, or the wider number type) when a value does not fit or
-    would not read back as written. Takes from ``plain`` the columns with a value not written
-    plainly (null, white space around it, an infinity).
+    would not read back as written. Takes from ``plain`` the columns with white space around a
+    value, or an infinity or NaN.
     """
     arrays, schema = list(batch.columns), batch.schema
     for index, kind in positions.items():
         name, values = schema.field(index).name, arrays[index]
-        if values.null_count:
-            plain.discard(index)
         changed = _not_as_written(values, pa.types.is_integer(kind))
         if changed is None:  # white space around a value: read as Arrow reads numbers, trimmed
             plain.discard(index)
@@ -391,6 +397,19 @@ def _with_numbers(batch: pa.RecordBatch, positions: dict[int, pa.DataType], plai
             if (beyond := _beyond_range(values, arrays[index])) is not None:
                 raise WidenColumns({name: pa.string()}, f"value {beyond!r} is beyond a {kind}'s range, kept as written")
     return pa.RecordBatch.from_arrays(arrays, schema=pa.schema([f.with_type(a.type) for f, a in zip(schema, arrays, strict=True)]))
+
+
+def _spelled_nulls(batch: pa.RecordBatch, spellings: pa.Array, plain: set[int]) -> pa.RecordBatch:
+    """``batch`` with the text columns' values that are one of the null ``spellings`` made null (as Arrow's reader
+    would); takes from ``plain`` the columns with such a value other than an empty field."""
+    arrays = list(batch.columns)
+    for index, values in enumerate(arrays):
+        if not pa.types.is_string(values.type) or not pc.any(null := pc.is_in(values, value_set=spellings)).as_py():
+            continue
+        if index in plain and pc.any(pc.and_(null, pc.greater(pc.binary_length(values), 0))).as_py():
+            plain.discard(index)
+        arrays[index] = pc.if_else(null, pa.scalar(None, values.type), values)
+    return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
 
 
 def _not_as_written(values: pa.Array, integer: bool) -> np.ndarray | None:

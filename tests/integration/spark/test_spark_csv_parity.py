@@ -110,11 +110,19 @@ def test_spark_loads_the_same_raw_table_as_the_embedded_engine(spark_root, typed
 
 @pytest.mark.parametrize(
     ("name", "native"),
-    [("leading_zeros", {0, 4}), ("padded_numbers", {0}), ("late_values", {0, 2}), ("crlf_last_number", None)],
+    [
+        ("leading_zeros", {0, 4}),
+        ("padded_numbers", {0}),
+        ("late_values", {0, 2}),
+        ("types", {0, 1, 2}),
+        ("null_spellings", {0}),
+        ("crlf_last_number", None),
+    ],
 )
 def test_numbers_written_plainly_in_every_value_are_typed_by_spark_s_own_parser(spark_root, data, monkeypatch, name, native):
-    """A file typed here: its number columns with no null, no white space around a value and no infinity go to
-    Spark's parser as numbers; the others as text, which AutoFlux reads (the test above: the same values either way).
+    """A file typed here: its number columns with no null but empty fields, no white space around a value and no
+    infinity go to Spark's parser as numbers; the others as text, which AutoFlux reads (the test above: the same values
+    either way).
     The last column of a file whose ``\\r`` Spark leaves on each row (classic Spark, quoted line breaks) stays text."""
     seen = []
     texts = spark_ingest._texts

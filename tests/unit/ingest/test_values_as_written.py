@@ -155,16 +155,20 @@ def test_the_vectorised_check_agrees_with_the_rule_value_by_value():
 
 
 def test_the_reader_tells_which_number_columns_are_written_plainly_in_every_value(tmp_path):
-    """Spark's own CSV parser may type those (it knows no null spellings, no white space around a
-    number and no infinity words): a late null, padded number, infinity or NaN takes a column out."""
-    from autoflux.ingest.readers.csv import CsvOptions, first_block_types
+    """Spark's own CSV parser may type those (it knows an empty field as null, but no other null spelling, no white
+    space around a number and no infinity words): a late NA, padded number, infinity or NaN takes a column out."""
+    from autoflux.ingest.readers.csv import CsvOptions, first_block_types, read_csv
 
-    late = {"n": "", "s": " 7", "f": "-inf", "q": "NaN", "t": "x"}
-    rows = "".join(f"{i},{i / 4},{i},{i},{i / 2},{i / 8},t{i}\n" for i in range(ROWS))
-    path = write(tmp_path / "late.csv", "id,x,n,s,f,q,t\n" + rows + f"{ROWS},0.5,{','.join(late.values())}\n")
-    options = CsvOptions(block_size=1 << 16, null_values=("",))  # NaN is a number here, not a null spelling
+    late = {"e": "", "n": "NA", "s": " 7", "f": "-inf", "q": "NaN", "t": "x"}
+    rows = "".join(f"{i},{i / 4},{i},{i},{i},{i / 2},{i / 8},t{i}\n" for i in range(ROWS))
+    path = write(tmp_path / "late.csv", "id,x,e,n,s,f,q,t\n" + rows + f"{ROWS},0.5,{','.join(late.values())}\n")
+    options = CsvOptions(block_size=1 << 16, null_values=("", "NA"))  # NaN is a number here, not a null spelling
 
     whole = first_block_types(path, options, every_block=True)
-    assert [str(t) for t in whole.types] == ["int64", "double", "int64", "int64", "double", "double", "string"]
-    assert whole.plain_numbers == {0, 1}
-    assert first_block_types(path, options).plain_numbers == {0, 1, 2, 3, 4, 5}  # the first block has no late value
+    assert [str(t) for t in whole.types] == ["int64", "double", "int64", "int64", "int64", "double", "double", "string"]
+    assert whole.plain_numbers == {0, 1, 2}
+    assert first_block_types(path, options).plain_numbers == frozenset()  # a first block tells nothing of the rest
+    columns = read_csv(path, options, {}, find_plain_numbers=True)
+    batch = list(columns.batches)[-1]
+    last = batch.slice(batch.num_rows - 1).to_pylist()[0]  # the null spellings made null, as Arrow's reader does
+    assert [last[c] for c in ("e", "n", "s", "t")] == [None, None, 7, "x"] and columns.plain_numbers == {0, 1, 2}
