@@ -198,8 +198,7 @@ class Engine(BaseEngine):
         _check_identifiers(names, "table")
         lake = self.workspace.lake
         with self._connect() as connection, connection.cursor() as cursor:
-            self._execute(cursor, f"create schema if not exists {_ident(RAW)}", "creating schema raw")
-            connection.commit()
+            self._create_raw_schema(connection, cursor)
             published = self._marks(cursor)
         changed, rebuilt = [], set(rebuilt_views)
         for name in names:
@@ -233,10 +232,15 @@ class Engine(BaseEngine):
         columns = _table_columns(dataset.schema, name)
         constant = _constant_lineage(delta, dataset)
         copied = [column for column in columns if column[0].name not in constant]
-        schema = pa.schema([pa.field(f.name, arrow_type) for f, _, arrow_type in copied])
+        schema = _copy_schema(copied)
         staging = self._create_staging(cursor, name, copied)
         self._copy(cursor, staging, (batch.cast(schema, safe=False) for batch in _batches(delta, dataset, schema.names)), _loading(name))
         self._swap_in(cursor, name, columns, constant, mark, rebuilt_views)
+
+    def _create_raw_schema(self, connection, cursor) -> None:
+        """Create schema ``raw`` unless it exists, committed at once (a load then runs in a transaction of its own)."""
+        self._execute(cursor, f"create schema if not exists {_ident(RAW)}", "creating schema raw")
+        connection.commit()
 
     def _lock(self, cursor, name: str) -> None:
         """Hold ``raw.<name>``'s publishing lock until the transaction ends."""
@@ -607,13 +611,12 @@ class _CopyAlong:
         try:
             self._connection = connection = self._connections.enter_context(engine._connect(what=what))
             with connection.cursor() as cursor:
-                engine._execute(cursor, f"create schema if not exists {_ident(RAW)}", "creating schema raw")
-                connection.commit()
+                engine._create_raw_schema(connection, cursor)
                 engine._lock(cursor, name)
                 columns = _table_columns(self.copied, name)
                 self.definition = [(f.name, t) for f, t, _ in columns]
                 staging = engine._create_staging(cursor, name, columns)
-                schema = pa.schema([pa.field(f.name, arrow_type) for f, _, arrow_type in columns])
+                schema = _copy_schema(columns)
                 batches = (batch.select(schema.names).cast(schema, safe=False) for batch in self._batches())
                 engine._copy(cursor, staging, batches, what)
         except BaseException as error:  # noqa: BLE001 - kept for publish (the ingest goes on either way)
@@ -664,6 +667,11 @@ def _table_columns(schema: pa.Schema, table: str) -> list[tuple[pa.Field, str, p
     columns = [(field, *_postgres_type(field, table)) for field in schema]
     _check_identifiers([f.name for f, _, _ in columns], f"raw.{table} column")
     return columns
+
+
+def _copy_schema(columns: list[tuple[pa.Field, str, pa.DataType]]) -> pa.Schema:
+    """The Arrow schema COPY sends for ``columns`` (:func:`_table_columns`)."""
+    return pa.schema([pa.field(f.name, arrow_type) for f, _, arrow_type in columns])
 
 
 def _mark(delta) -> dict[str, Any]:
