@@ -57,7 +57,7 @@ class Engine(ABC):
         if self._store is None:
             from autoflux.ingest.store import RawStore
 
-            self._store = RawStore(self.workspace.lake, self.workspace.config.ingest, self.workspace.state_dir)
+            self._store = RawStore(self.workspace)
         return self._store
 
     def training_frames(self, schema: str, table: str, *, split_column: str, format: str) -> tuple[Any, Any]:

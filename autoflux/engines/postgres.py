@@ -496,8 +496,7 @@ class LoadingAlongStore(RawStore):
     """
 
     def __init__(self, engine: Engine) -> None:
-        workspace = engine.workspace
-        super().__init__(workspace.lake, workspace.config.ingest, workspace.state_dir)
+        super().__init__(engine.workspace)
         self.engine = engine
 
     def write(self, data_file, open_columns, load):

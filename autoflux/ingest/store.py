@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from autoflux.ingest.rules import Lineage
     from autoflux.ingest.state import LogEntry
     from autoflux.ingest.writer import Written
+    from autoflux.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -68,15 +69,15 @@ class GroupWritten:
 
 
 class RawStore:
-    """The raw tables ``raw.<table>``: Delta tables in ``lake``, loaded as ``settings`` (``ingest`` config) say.
+    """The raw tables ``raw.<table>`` of ``workspace``: Delta tables in its lake, loaded as its ``ingest`` config says.
 
-    Bad rows wait under ``state_dir`` (the workspace's ``.autoflux``) for the quarantine.
+    Bad rows wait under its ``state_dir`` (``.autoflux``) for the quarantine.
     """
 
-    def __init__(self, lake: Lake, settings: IngestSettings, state_dir: Path) -> None:
-        self.lake = lake
-        self.settings = settings
-        self.state_dir = state_dir
+    def __init__(self, workspace: Workspace) -> None:
+        self.lake: Lake = workspace.lake
+        self.settings: IngestSettings = workspace.config.ingest
+        self.state_dir: Path = workspace.state_dir
 
     def state(self, table: str) -> tuple[str | None, int | None]:
         """The fingerprint and version of ``raw.<table>``'s last load; ``(None, None)`` if never loaded."""

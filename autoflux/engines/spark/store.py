@@ -49,7 +49,7 @@ class SparkRawStore(RawStore):
     """The raw tables of the Spark engine of ``settings``; see the module docstring."""
 
     def __init__(self, workspace: Workspace, settings: SparkSettings) -> None:
-        super().__init__(workspace.lake, workspace.config.ingest, workspace.state_dir)
+        super().__init__(workspace)
         self.workspace = workspace
         self.spark_settings = settings
         self._raw_database = False
