@@ -528,15 +528,14 @@ def _read_csv(
         candidates = [[pa.string()] for _ in names]
     else:
         whole = len(paths) == 1 and paths[0].stat().st_size <= (LOCAL_TYPED_HERE_BYTES if _local_master(spark) else TYPED_HERE_BYTES)
-        typing = first_block_types(paths[0], options, every_block=whole)
+        typing = first_block_types(paths[0], options, every_block=whole)  # plain numbers only when whole
         candidates = [_chain(t)[: 1 if whole else None] for t in typing.types]
-        if whole:
-            last = len(names) - 1 if _strips_cr(dialect, spark_options) else None
-            native = {
-                i: typing.types[i]
-                for i in typing.plain_numbers
-                if i not in hinted and i != last and (clean[i] not in table_types or widen(table_types[clean[i]], typing.types[i]) is None)
-            }
+        last = len(names) - 1 if _strips_cr(dialect, spark_options) else None
+        native = {
+            i: typing.types[i]
+            for i in typing.plain_numbers
+            if i not in hinted and i != last and (clean[i] not in table_types or widen(table_types[clean[i]], typing.types[i]) is None)
+        }
     fields = [StructField(p, spark_type(native[i]) if i in native else StringType()) for i, p in enumerate(positional)]
     if corrupt:
         fields.append(StructField(corrupt, StringType()))
