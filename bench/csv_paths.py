@@ -23,7 +23,6 @@ Prints each median, and its ratio to the yardstick's; writes bench/out/csv_paths
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import statistics
@@ -34,7 +33,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from run import autoflux_env, timed  # noqa: E402 - the sibling benchmark's helpers
+from run import autoflux_env, timed, whole_process_parser  # noqa: E402 - the sibling benchmark's helpers
 from scale import DUCKDB_YARDSTICK, generate  # noqa: E402
 
 # argv: rules (0/1), then csv and parquet paths in pairs. Columns are read as text and cast to DuckDB's
@@ -78,13 +77,7 @@ main()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=5_000_000)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--data", type=Path, default=HERE / "data")
-    parser.add_argument("--src", type=Path, default=HERE.parent, help="the autoflux source tree to time (PYTHONPATH)")
-    parser.add_argument("--out", type=Path, default=HERE / "out" / "csv_paths.json")
-    args = parser.parse_args()
+    args = whole_process_parser(__doc__, rows=5_000_000, out="csv_paths.json").parse_args()
     folder = generate(args.data / f"rows-{args.rows}", "--rows", str(args.rows))
     files = [folder / "train.csv", folder / "test.csv"]
     env = autoflux_env(args.src)

@@ -36,7 +36,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from run import autoflux_env, generate, timed  # noqa: E402 - the sibling benchmark's helpers
+from run import autoflux_env, generate, timed, whole_process_parser  # noqa: E402 - the sibling benchmark's helpers
 
 SPARK_YARDSTICK = """
 import sys, tempfile
@@ -106,17 +106,13 @@ def typed_tables(args: argparse.Namespace, files: list[Path]) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = whole_process_parser(__doc__, rows=1_000_000)
     parser.add_argument("--only", choices=["postgres", "spark"])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--data", type=Path, default=HERE / "data")
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--database", default="autoflux_bench_engines")
     parser.add_argument("--host", default=os.environ.get("PGHOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PGPORT", "5432")))
     parser.add_argument("--user", default=os.environ.get("PGUSER", "postgres"))
-    parser.add_argument("--src", type=Path, default=HERE.parent, help="the autoflux source tree to time (PYTHONPATH)")
     args = parser.parse_args()
     data = generate(args.data / f"rows-{args.rows}", args.rows)
     files = [data / "train.csv", data / "test.csv"]

@@ -82,13 +82,21 @@ def generate(folder: Path, rows: int) -> Path:
     return folder
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def whole_process_parser(doc: str, *, rows: int, out: str | None = None) -> argparse.ArgumentParser:
+    """The options the whole-process benchmarks share: --rows (train rows of the generated data), --rounds,
+    --data (where it is generated), --src (the autoflux tree timed) and, with ``out``, --out (bench/out/<out>)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=rows)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--data", type=Path, default=HERE / "data")
     parser.add_argument("--src", type=Path, default=HERE.parent, help="the autoflux source tree to time (PYTHONPATH)")
-    parser.add_argument("--out", type=Path, default=HERE / "out" / "run.json")
+    if out:
+        parser.add_argument("--out", type=Path, default=HERE / "out" / out)
+    return parser
+
+
+def main() -> None:
+    parser = whole_process_parser(__doc__, rows=1_000_000, out="run.json")
     args = parser.parse_args()
     data = generate(args.data / f"rows-{args.rows}", args.rows)
     env = autoflux_env(args.src)

@@ -29,7 +29,6 @@ mean much. The plot needs matplotlib: pip install -e ".[bench]".
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import statistics
@@ -41,7 +40,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from run import autoflux_env, timed  # noqa: E402 - the sibling benchmark's helpers
+from run import autoflux_env, timed, whole_process_parser  # noqa: E402 - the sibling benchmark's helpers
 
 DUCKDB_YARDSTICK = """
 import sys, duckdb
@@ -200,15 +199,10 @@ def plot(results: dict, path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = whole_process_parser(__doc__, rows=5_000_000, out="scale.json")
     parser.add_argument("--only", choices=["speed", "memory", "scale"])
-    parser.add_argument("--rows", type=int, default=5_000_000)
-    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sizes", default="1,2,5,10", help="train CSV sizes in GB, for the memory curve")
     parser.add_argument("--rows-list", default="1000000,5000000,20000000", help="train rows, for the scale curve")
-    parser.add_argument("--data", type=Path, default=HERE / "data")
-    parser.add_argument("--src", type=Path, default=HERE.parent, help="the autoflux source tree to time (PYTHONPATH)")
-    parser.add_argument("--out", type=Path, default=HERE / "out" / "scale.json")
     parser.add_argument("--compare", nargs=2, metavar=("LABEL", "JSON"), help="also plot the memory curve of an earlier scale.json")
     args = parser.parse_args()
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
